@@ -1,0 +1,244 @@
+import { createHash, type Hash } from 'node:crypto';
+import { EventQueue } from './eventQueue.js';
+import type { HostedActor, Port } from './hostedActor.js';
+import { createIdFactory } from './ids.js';
+import { Priority } from './priority.js';
+import { Stream } from './prng.js';
+import { SimulationError } from './simulationError.js';
+import type { Time } from './time.js';
+import type { ActorIndex, Envelope, Observation, TraceEntry } from './types.js';
+
+/** The static facts every partition shares: the topology and its links. */
+export interface PartitionTopology {
+  /** All actor ids, sorted; the position is the actor index. */
+  ids: readonly string[];
+  /** partitionOf[actorIndex] = partition number. */
+  partitionOf: readonly number[];
+  /** Link latency between two actors (ps). Must be > 0 across partitions. */
+  latency: (src: ActorIndex, dst: ActorIndex) => Time;
+}
+
+export interface PartitionOptions {
+  index: number;
+  topology: PartitionTopology;
+  /** Factories for the actors of this partition, by actor index. */
+  actors: ReadonlyMap<ActorIndex, HostedActor>;
+  rootSeed: number;
+  /** Hard cap on events delivered by this partition (the global cap is checked at barriers). */
+  maxEvents: number;
+  /** Keep every delivered event (for trace export); the digest is always computed. */
+  recordTrace?: boolean;
+}
+
+/** What a partition hands back at a barrier. */
+export interface WindowResult {
+  /** Messages for actors of other partitions, in production order. */
+  outbound: Envelope[];
+  /** Time of this partition's earliest pending event (Infinity when idle). */
+  next: Time;
+  observations: Observation[];
+  /** Events delivered in this window. */
+  events: number;
+}
+
+export interface ActorSummary {
+  index: ActorIndex;
+  id: string;
+  events: number;
+  /** sha256 over this actor's delivered events in key order. */
+  digest: string;
+  stats: unknown;
+  state: string;
+}
+
+/**
+ * One partition of the simulation: the kernel's event loop over the actors it owns. A run with
+ * `workers: N` has N partitions, each on its own thread; a run with one partition is the same
+ * code. Events are delivered strictly in key order `(t, p, src, seq)`; a message to an actor in
+ * another partition is held in the outbox until the barrier. See docs/architecture.md.
+ */
+export class Partition {
+  private readonly queue = new EventQueue();
+  private readonly ports = new Map<ActorIndex, Port>();
+  private readonly seqs = new Map<ActorIndex, number>();
+  private readonly digests = new Map<ActorIndex, Hash>();
+  private readonly counts = new Map<ActorIndex, number>();
+  private readonly indexById = new Map<string, ActorIndex>();
+  private outbox: Envelope[] = [];
+  private observations: Observation[] = [];
+  private current: Envelope | undefined;
+  private observeSub = 0;
+  private now: Time = 0;
+  private delivered = 0;
+  readonly trace: TraceEntry[] = [];
+
+  constructor(private readonly opts: PartitionOptions) {
+    opts.topology.ids.forEach((id, i) => {
+      this.indexById.set(id, i);
+    });
+    for (const [index, actor] of opts.actors) {
+      if (opts.topology.partitionOf[index] !== opts.index) {
+        throw new Error(`actor ${actor.id} is not in partition ${opts.index}`);
+      }
+      this.seqs.set(index, 0);
+      this.counts.set(index, 0);
+      this.digests.set(index, createHash('sha256'));
+      this.ports.set(index, this.makePort(index, actor.id));
+    }
+  }
+
+  /** Starts every actor at time 0 (in index order, so their first events are deterministic). */
+  start(): Time {
+    for (const index of [...this.opts.actors.keys()].sort((a, b) => a - b)) {
+      const actor = this.opts.actors.get(index)!;
+      this.current = { t: 0, p: Priority.INTERRUPT - 1, src: index, seq: -1, dst: index, type: 'start', data: null };
+      this.observeSub = 0;
+      try {
+        actor.start(this.ports.get(index)!);
+      } catch (err) {
+        throw this.wrap(err, actor.id, 'start', 0);
+      }
+    }
+    this.current = undefined;
+    return this.queue.peekTime();
+  }
+
+  /** Inserts messages from other partitions (any order: the queue orders them by key). */
+  receive(inbound: readonly Envelope[]): void {
+    for (const e of inbound) this.queue.push(e);
+  }
+
+  /** Delivers every event with time < `end`, then reports at the barrier. */
+  runWindow(end: Time, inbound: readonly Envelope[] = []): WindowResult {
+    this.receive(inbound);
+    const startCount = this.delivered;
+    const q = this.queue;
+    while (q.size > 0 && q.peekTime() < end) {
+      const env = q.pop()!;
+      this.deliver(env);
+    }
+    const result: WindowResult = {
+      outbound: this.outbox,
+      next: q.peekTime(),
+      observations: this.observations,
+      events: this.delivered - startCount,
+    };
+    this.outbox = [];
+    this.observations = [];
+    return result;
+  }
+
+  /** Per-actor digests, counts, statistics and final states, by actor index. */
+  summarize(): ActorSummary[] {
+    return [...this.opts.actors.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([index, actor]) => ({
+        index,
+        id: actor.id,
+        events: this.counts.get(index) ?? 0,
+        digest: this.digests.get(index)!.copy().digest('hex'),
+        stats: actor.stats(),
+        state: actor.stateLabel(),
+      }));
+  }
+
+  /** The actor that has received the most events so far (names a runaway actor). */
+  busiestActor(): { id: string; events: number } {
+    let best = { id: '(none)', events: -1 };
+    for (const [index, n] of this.counts) {
+      if (n > best.events) best = { id: this.opts.topology.ids[index]!, events: n };
+    }
+    return best;
+  }
+
+  private deliver(env: Envelope): void {
+    const actor = this.opts.actors.get(env.dst);
+    if (!actor) throw new SimulationError(`#${env.dst}`, env.type, env.t, 'no such actor in this partition');
+    this.now = env.t;
+    this.current = env;
+    this.observeSub = 0;
+    this.delivered++;
+    const n = (this.counts.get(env.dst) ?? 0) + 1;
+    this.counts.set(env.dst, n);
+    if (this.delivered > this.opts.maxEvents) {
+      const busy = this.busiestActor();
+      throw new SimulationError(
+        busy.id,
+        env.type,
+        env.t,
+        `event cap of ${this.opts.maxEvents} reached; ${busy.id} received ${busy.events} events and is the likeliest runaway (raise maxEvents or shorten until)`,
+      );
+    }
+    try {
+      actor.deliver(env);
+    } catch (err) {
+      throw this.wrap(err, actor.id, env.type, env.t);
+    }
+    const state = actor.stateLabel();
+    this.digests
+      .get(env.dst)!
+      .update(`${env.t},${env.p},${env.src},${env.seq},${env.type},${JSON.stringify(env.data)}>${state}\n`);
+    if (this.opts.recordTrace) this.trace.push({ ...env, state });
+  }
+
+  private wrap(err: unknown, actor: string, event: string, t: Time): SimulationError {
+    if (err instanceof SimulationError) return err;
+    const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    return new SimulationError(actor, event, t, detail);
+  }
+
+  private makePort(self: ActorIndex, id: string): Port {
+    const rng = Stream.child(this.opts.rootSeed, id);
+    const newId = createIdFactory(Stream.child(this.opts.rootSeed, `${id}#ids`));
+    const { topology } = this.opts;
+    const post = (dst: ActorIndex, type: string, data: unknown, arrival: Time, p: number): void => {
+      const cur = this.current;
+      if (cur && (arrival < cur.t || (arrival === cur.t && p < cur.p))) {
+        throw new SimulationError(id, type, cur.t, `message to #${dst} would arrive before the event being handled`);
+      }
+      const seq = this.seqs.get(self)!;
+      this.seqs.set(self, seq + 1);
+      const env: Envelope = { t: arrival, p, src: self, seq, dst, type, data };
+      if (topology.partitionOf[dst] === this.opts.index) this.queue.push(env);
+      else this.outbox.push(env);
+    };
+    return {
+      self,
+      id,
+      rng,
+      now: () => this.now,
+      send: (dst, type, data, delay = 0, priority = Priority.MESSAGE) => {
+        const lat = dst === self ? 0 : topology.latency(self, dst);
+        if (topology.partitionOf[dst] !== this.opts.index && lat <= 0) {
+          throw new SimulationError(id, type, this.now, `zero-latency link to ${topology.ids[dst]} crosses partitions`);
+        }
+        post(dst, type, data, this.now + delay + lat, priority);
+      },
+      schedule: (delay, type, data, priority = Priority.TIMER) => {
+        post(self, type, data, this.now + delay, priority);
+      },
+      observe: (kind, data) => {
+        const cur = this.current!;
+        const obs: Observation = {
+          t: cur.t,
+          p: cur.p,
+          src: cur.src,
+          seq: cur.seq,
+          actor: self,
+          sub: this.observeSub++,
+          kind,
+          data,
+        };
+        this.observations.push(obs);
+        this.digests.get(self)!.update(`obs ${kind} ${JSON.stringify(data)}\n`);
+      },
+      newId,
+      indexOf: (other) => {
+        const i = this.indexById.get(other);
+        if (i === undefined) throw new SimulationError(id, '(lookup)', this.now, `no actor with id ${other}`);
+        return i;
+      },
+      latencyTo: (dst) => topology.latency(self, dst),
+    };
+  }
+}

@@ -1,0 +1,78 @@
+import type { WindowResult } from './partition.js';
+import type { Time } from './time.js';
+import { compareObservations, type Envelope, type Observation } from './types.js';
+
+/** A partition as the window loop sees it: local (same thread) or behind a MessagePort. */
+export interface PartitionHandle {
+  runWindow(end: Time, inbound: Envelope[]): Promise<WindowResult>;
+}
+
+export interface WindowLoopOptions {
+  partitions: PartitionHandle[];
+  /** Each partition's earliest event after start. */
+  initialNext: Time[];
+  partitionOf: readonly number[];
+  /** Smallest latency of any cross-partition link; Infinity with one partition. */
+  lookahead: Time;
+  /** Last simulated instant that runs (events at `until` run; later ones do not). */
+  until: Time;
+  /** Upper bound on a window, so progress and observations flow on long single-partition runs. */
+  maxWindow: Time;
+  maxEvents: number;
+  /** Receives each window's observations in global order. */
+  onWindow?: (observations: Observation[], windowEnd: Time, events: number) => void;
+}
+
+export interface WindowLoopResult {
+  events: number;
+  windows: number;
+  /** Time of the last window's end, clipped to `until`. */
+  simulatedUntil: Time;
+  /** True when the run stopped because the event cap was reached. */
+  capped: boolean;
+}
+
+/**
+ * Conservative synchronous windows (docs/architecture.md). Every partition runs all its events
+ * with time < end; cross-partition messages produced in the window arrive no earlier than
+ * end (their latency is ≥ the lookahead), so they are exchanged at the barrier, batched, and
+ * inserted by key. The next window ends at (global earliest event + lookahead).
+ */
+export async function runWindows(o: WindowLoopOptions): Promise<WindowLoopResult> {
+  if (o.partitions.length > 1 && !(o.lookahead > 0)) {
+    throw new Error(`lookahead must be > 0 with several partitions, found ${o.lookahead}`);
+  }
+  let inbound: Envelope[][] = o.partitions.map(() => []);
+  let earliest = Math.min(...o.initialNext);
+  let events = 0;
+  let windows = 0;
+  let capped = false;
+  const stop = o.until + 1;
+  while (earliest < stop) {
+    const end = Math.min(earliest + Math.min(o.lookahead, o.maxWindow), stop);
+    const results = await Promise.all(o.partitions.map((p, i) => p.runWindow(end, inbound[i]!)));
+    windows++;
+    inbound = o.partitions.map(() => []);
+    earliest = Number.POSITIVE_INFINITY;
+    const observations: Observation[] = [];
+    let windowEvents = 0;
+    for (const r of results) {
+      windowEvents += r.events;
+      earliest = Math.min(earliest, r.next);
+      for (const e of r.outbound) {
+        if (e.t < end) throw new Error(`message ${e.type} to #${e.dst} arrives at ${e.t}, inside the window ending ${end}`);
+        inbound[o.partitionOf[e.dst]!]!.push(e);
+        earliest = Math.min(earliest, e.t);
+      }
+      for (const ob of r.observations) observations.push(ob);
+    }
+    observations.sort(compareObservations);
+    events += windowEvents;
+    o.onWindow?.(observations, end, events);
+    if (events > o.maxEvents) {
+      capped = true;
+      break;
+    }
+  }
+  return { events, windows, simulatedUntil: Math.min(o.until, Number.isFinite(earliest) ? o.until : o.until), capped };
+}

@@ -1,0 +1,210 @@
+import { formatDuration, type Time, toNs } from '../actors/time.js';
+import { decodeContext, KERNEL_PROCESS, type RapContext } from '../hw/context.js';
+import type { ActionObs, RapUseObs, StuffObs } from '../hw/observations.js';
+import { describeAction, promises, type RapAction, type SpecVariant, tagsHostGuest } from '../hw/spec.js';
+import type { ContextRef, Property, Violation } from './violation.js';
+
+/** What a view (a CPU as its contexts see it) reads from its CPUID. */
+export interface ViewCpuid {
+  eraps: boolean;
+  /** RAP entries the view believes it has: RapSize×8 with ERAPS, else 32. */
+  rapEntries: number;
+}
+
+export interface RapCheckerConfig {
+  spec: SpecVariant;
+  /** CPUID of the view an encoded context belongs to. */
+  cpuidOf: (ctx: number) => ViewCpuid;
+  /** VM names by index, for reports. */
+  vmName: (vm: number) => string;
+}
+
+/** A clear the view believed in (docs/domain.md §5 (a) or (b)). */
+interface Belief {
+  t: Time;
+  promise: string;
+  because: string;
+  event: string;
+}
+
+/** Recent RAP-relevant actions of a view that promised nothing, to explain advisory findings. */
+interface Unpromised {
+  t: Time;
+  event: string;
+}
+
+const RECENT = 16;
+
+/**
+ * Judges every reported RET against the promises of docs/domain.md §5: host/guest separation,
+ * promised clears (by the spec for an action the context executed, or by a stuffing sequence
+ * sized by its own CPUID), and, advisory, cross-context use that no promise covered. Observes
+ * the trace only. Identical findings (same property, consumer, producer and cause) are folded
+ * into one violation with an occurrence count, in order of first appearance.
+ */
+export class RapChecker {
+  private readonly beliefs = new Map<number, Belief[]>();
+  private readonly unpromised = new Map<number, Unpromised[]>();
+  private readonly found = new Map<string, Violation>();
+
+  constructor(private readonly cfg: RapCheckerConfig) {}
+
+  onAction(t: Time, o: ActionObs): void {
+    const view = viewOf(o.ctx);
+    const cpuid = this.cfg.cpuidOf(o.ctx);
+    const action = o.action;
+    const promised = action !== 'ibpb' && cpuid.eraps && promises(this.cfg.spec, action as RapAction);
+    const name = action === 'ibpb' ? 'IBPB' : describeAction(action);
+    const how = `${o.handling}${o.detail ? `: ${o.detail}` : ''}`;
+    const event = `${formatDuration(t)} pCPU ${o.pcpu} ${this.ctxName(o.ctx)}: ${name} (${how}); hardware ${o.cleared ? (o.microarch ? 'cleared the RAP (microarchitectural extra)' : 'cleared the RAP') : 'did not clear the RAP'}`;
+    if (promised) {
+      const because = o.cleared
+        ? `${name} was executed ${o.handling === 'native' ? 'natively' : o.handling} and the hardware cleared the RAP, yet the entry survived`
+        : `${name} was ${o.handling === 'native' ? 'executed natively' : o.handling} (${o.detail}); no clear reached the hardware`;
+      push(this.beliefs, view, { t, promise: `${name} (${this.cfg.spec})`, because, event });
+    } else {
+      const list = this.unpromised.get(view) ?? [];
+      list.push({ t, event: `${event}; ${this.cfg.spec} promises no clear${cpuid.eraps ? '' : ' (CPUID shows no ERAPS)'}` });
+      if (list.length > RECENT) list.shift();
+      this.unpromised.set(view, list);
+    }
+  }
+
+  onStuff(t: Time, o: StuffObs): void {
+    const view = viewOf(o.ctx);
+    const believed = this.cfg.cpuidOf(o.ctx).rapEntries;
+    const event = `${formatDuration(t)} pCPU ${o.pcpu} ${this.ctxName(o.ctx)}: RAP stuffing, ${o.calls} CALLs (the RAP holds ${o.rapEntries})`;
+    if (o.calls >= believed) {
+      const short = o.calls < o.rapEntries;
+      push(this.beliefs, view, {
+        t,
+        promise: `RAP stuffing of ${o.calls} CALLs, sized by CPUID (${believed} entries)`,
+        because: short
+          ? `the stuffing was sized by CPUID (${believed} entries) but the RAP holds ${o.rapEntries}: ${o.rapEntries - o.calls} older entries survived beneath the stuffed ones`
+          : 'the stuffing overwrote the whole RAP, yet the entry survived',
+        event,
+      });
+    } else {
+      const list = this.unpromised.get(view) ?? [];
+      list.push({ t, event: `${event}; shorter than the ${believed} entries CPUID reports, so nothing is promised` });
+      if (list.length > RECENT) list.shift();
+      this.unpromised.set(view, list);
+    }
+  }
+
+  onRapUse(t: Time, o: RapUseObs): void {
+    const consumer = decodeContext(o.consumer);
+    const producer = decodeContext(o.producer);
+    const use = `${formatDuration(t)} pCPU ${o.pcpu} ${this.ctxName(o.consumer)}: RET used the entry (${o.predicted ? 'predicted' : 'mispredicted'})`;
+    const pushEv = `${formatDuration(o.pushedAt)} pCPU ${o.pcpu} ${this.ctxName(o.producer)}: CALL pushed the entry`;
+    if (consumer.world !== producer.world) {
+      if (tagsHostGuest(this.cfg.spec)) {
+        this.report('rap-host-guest', t, o, {
+          promise: `host/guest RAP tagging (${this.cfg.spec}, APM §3.2.9)`,
+          because: `a ${consumer.world}-mode RET used a ${producer.world}-pushed entry, which ERAPS tagging forbids`,
+          events: [pushEv, use],
+          key: 'tag',
+        });
+      } else {
+        this.crossContext(t, o, pushEv, use, 'legacy hardware does not tag host and guest entries');
+      }
+      return;
+    }
+    const belief = this.firstBeliefAfter(viewOf(o.consumer), o.pushedAt, t);
+    if (belief) {
+      this.report('rap-promised-clear', t, o, {
+        promise: belief.promise,
+        because: belief.because,
+        events: [pushEv, belief.event, use],
+        key: `${belief.t}`,
+      });
+      return;
+    }
+    if (o.consumer !== o.producer) this.crossContext(t, o, pushEv, use, undefined);
+  }
+
+  /** Violations in order of first appearance. */
+  violations(): Violation[] {
+    return [...this.found.values()];
+  }
+
+  private crossContext(t: Time, o: RapUseObs, pushEv: string, use: string, reason: string | undefined): void {
+    const between = (this.unpromised.get(viewOf(o.consumer)) ?? []).filter((u) => u.t > o.pushedAt && u.t <= t);
+    const because =
+      reason ??
+      (between.length > 0
+        ? `no clear was promised between the push and the RET: ${between.length} RAP-relevant action(s) ran, none promised by ${this.cfg.spec} to this context, and no stuffing sized by its CPUID ran`
+        : `nothing cleared or stuffed the RAP between the push and the RET`);
+    this.report('rap-cross-context', t, o, {
+      promise: 'none (advisory: the configuration promises no separation here)',
+      because,
+      events: [pushEv, ...between.slice(-3).map((b) => b.event), use],
+      key: 'none',
+    });
+  }
+
+  private report(
+    property: Property,
+    t: Time,
+    o: RapUseObs,
+    v: { promise: string; because: string; events: string[]; key: string },
+  ): void {
+    const key = `${property}|${o.pcpu}|${o.consumer}|${o.producer}|${v.key}`;
+    const seen = this.found.get(key);
+    if (seen) {
+      seen.occurrences++;
+      return;
+    }
+    this.found.set(key, {
+      property,
+      atNs: toNs(t),
+      pcpu: o.pcpu,
+      consumer: this.ref(decodeContext(o.consumer)),
+      producer: { ...this.ref(decodeContext(o.producer)), atNs: toNs(o.pushedAt) },
+      promise: v.promise,
+      because: v.because,
+      events: v.events,
+      occurrences: 1,
+    });
+  }
+
+  private firstBeliefAfter(view: number, pushedAt: Time, t: Time): Belief | undefined {
+    const list = this.beliefs.get(view);
+    if (!list || list.length === 0 || list[list.length - 1]!.t <= pushedAt) return undefined;
+    let lo = 0;
+    let hi = list.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid]!.t > pushedAt) hi = mid;
+      else lo = mid + 1;
+    }
+    const b = list[lo]!;
+    return b.t <= t ? b : undefined;
+  }
+
+  private ref(c: RapContext): ContextRef {
+    return {
+      world: c.world,
+      vm: c.world === 'host' ? null : this.cfg.vmName(c.vm),
+      vcpu: c.world === 'host' ? null : c.view,
+      level: c.level,
+      process: c.process === KERNEL_PROCESS ? null : c.process,
+    };
+  }
+
+  private ctxName(ctx: number): string {
+    const c = decodeContext(ctx);
+    const proc = c.process === KERNEL_PROCESS ? 'kernel' : `process ${c.process}`;
+    return c.world === 'host' ? `host ${proc}` : `${this.cfg.vmName(c.vm)} vCPU ${c.view} L${c.level} ${proc}`;
+  }
+}
+
+function viewOf(ctx: number): number {
+  return Math.floor(ctx / 4096);
+}
+
+function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
+}

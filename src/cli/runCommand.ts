@@ -1,0 +1,141 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import cliProgress from 'cli-progress';
+import { SimulationError } from '../actors/simulationError.js';
+import { DurationError, parseDuration } from '../actors/time.js';
+import { TimingKeyError } from '../hw/timing.js';
+import { buildReport, exitCodeOf } from '../report/report.js';
+import { renderSummary } from '../report/summary.js';
+import { ScenarioError } from '../scenario/errors.js';
+import { loadScenario } from '../scenario/load.js';
+import type { Scenario } from '../scenario/schema.js';
+import { buildTopology } from '../workers/compose.js';
+import { runSimulation, shutdownWorkers } from '../workers/runSimulation.js';
+import { replayCommand } from './replay.js';
+import { version } from './version.js';
+
+export interface RunFlags {
+  seed?: string;
+  workers?: string;
+  until?: string;
+  set: string[];
+  json?: boolean;
+  out?: string;
+  quiet?: boolean;
+}
+
+/** A CLI-level bad input: printed as one paragraph, exit code 2. */
+export class UsageError extends Error {}
+
+/**
+ * `rapsim run <scenario.yaml>`: load and validate, simulate, judge, report. Returns the exit
+ * code (0 clean, 1 violation or failed expect, 2 bad input, 3 internal error).
+ */
+export async function runCommand(file: string, flags: RunFlags, io: { out: NodeJS.WriteStream; err: NodeJS.WriteStream }): Promise<number> {
+  let scenario: Scenario;
+  let workers: number;
+  try {
+    scenario = loadScenario(file, { sets: flags.set });
+    if (flags.seed !== undefined) scenario = { ...scenario, seed: parseInteger('--seed', flags.seed, 0) };
+    if (flags.until !== undefined) scenario = { ...scenario, until: parseUntil(flags.until) };
+    workers = flags.workers !== undefined ? parseInteger('--workers', flags.workers, 1) : scenario.workers;
+    checkModelled(file, scenario);
+    buildTopology(scenario, workers);
+  } catch (err) {
+    return badInput(err, file, io.err);
+  }
+  const replay = replayCommand(file, { seed: scenario.seed, workers, until: flags.until, sets: flags.set });
+  const progress = startProgress(io.err, !flags.quiet && !flags.json);
+  try {
+    const result = await runSimulation(scenario, { workers, onProgress: progress.update });
+    progress.stop();
+    const report = buildReport(scenario, result, { version, workers, replay });
+    if (flags.out) {
+      mkdirSync(flags.out, { recursive: true });
+      writeFileSync(join(flags.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+    }
+    if (flags.json) io.out.write(`${JSON.stringify(report, null, 2)}\n`);
+    else if (!flags.quiet) io.out.write(`${renderSummary(report)}\n`);
+    return exitCodeOf(report);
+  } catch (err) {
+    progress.stop();
+    if (err instanceof SimulationError) {
+      io.err.write(`rapsim: internal error in ${err.message}\nreplay: ${replay}\n`);
+      return 3;
+    }
+    const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    io.err.write(`rapsim: internal error: ${msg}\nreplay: ${replay}\n`);
+    return 3;
+  } finally {
+    await shutdownWorkers();
+  }
+}
+
+function parseInteger(flag: string, text: string, min: number): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag}: expected an integer ≥ ${min}, found "${text}".`);
+  return n;
+}
+
+function parseUntil(text: string): number {
+  try {
+    const t = parseDuration(/^\d+$/.test(text) ? Number(text) : text);
+    if (t <= 0) throw new DurationError('a positive duration');
+    return t;
+  } catch (err) {
+    throw new UsageError(`--until: expected ${err instanceof Error ? err.message : 'a duration such as 2ms'}.`);
+  }
+}
+
+/** Scenario features whose models are not written yet are refused, not faked. */
+function checkModelled(file: string, s: Scenario): void {
+  if (s.vms.length > 0) {
+    throw new ScenarioError({
+      file,
+      path: 'vms',
+      expected: 'a bare-metal scenario (virtual machines, world switches and hypervisor policies are not modelled yet)',
+      found: `${s.vms.length} VM(s)`,
+    });
+  }
+}
+
+function badInput(err: unknown, file: string, stderr: NodeJS.WriteStream): number {
+  if (err instanceof ScenarioError || err instanceof UsageError) {
+    stderr.write(`rapsim: ${err.message}\n`);
+    return 2;
+  }
+  if (err instanceof TimingKeyError) {
+    stderr.write(`rapsim: ${file}: hardware.latency / host.latency: ${err.message}.\n`);
+    return 2;
+  }
+  if (err instanceof Error) {
+    stderr.write(`rapsim: ${file}: ${err.message}\n`);
+    return 2;
+  }
+  stderr.write(`rapsim: ${file}: ${String(err)}\n`);
+  return 2;
+}
+
+/** A progress bar on a terminal, shown only for runs that last more than a second. */
+function startProgress(stream: NodeJS.WriteStream, enabled: boolean) {
+  const startedAt = performance.now();
+  let bar: cliProgress.SingleBar | undefined;
+  const on = enabled && stream.isTTY === true;
+  return {
+    update: (sim: number, until: number, events: number) => {
+      if (!on) return;
+      if (!bar && performance.now() - startedAt > 1000) {
+        bar = new cliProgress.SingleBar(
+          { stream, format: 'simulating [{bar}] {percentage}% | {events} events', hideCursor: true, clearOnComplete: true },
+          cliProgress.Presets.shades_classic,
+        );
+        bar.start(until, 0, { events: 0 });
+      }
+      bar?.update(sim, { events: events.toLocaleString('en-US') });
+    },
+    stop: () => {
+      bar?.stop();
+      bar = undefined;
+    },
+  };
+}

@@ -1,0 +1,169 @@
+import { assign, setup } from 'xstate';
+import type { Port } from '../actors/hostedActor.js';
+import { Priority } from '../actors/priority.js';
+import type { Time } from '../actors/time.js';
+import type { CoreHw } from './core.js';
+import type { CpuSoftware, FlushRequest, StepPlan } from './cpuSoftware.js';
+
+export interface PcpuInput {
+  port: Port;
+  core: CoreHw;
+  sw: CpuSoftware;
+  /** Actor indices of every pCPU (for sync-point broadcasts), this one included. */
+  peers: number[];
+}
+
+interface PcpuContext extends PcpuInput {
+  plan: StepPlan;
+  /** Generation of the pending STEP; older STEPs are stale and ignored. */
+  gen: number;
+  acksPending: number;
+  shootdown: { req: FlushRequest; targets: number[] } | undefined;
+  syncPlan: StepPlan | undefined;
+  handlerEnd: Time;
+}
+
+export type PcpuEvent =
+  | { type: 'STEP'; gen: number }
+  | { type: 'FLUSH_IPI'; req: FlushRequest }
+  | { type: 'FLUSH_ACK'; id: string }
+  | { type: 'IPI'; src: number }
+  | { type: 'SYNC'; name: string };
+
+/**
+ * A physical core as an xstate machine: the control flow of the software it runs (steps,
+ * interrupts, the TLB-shootdown protocol, sync points, HLT). Per-instruction work (CALL/RET
+ * against the RAP, TLB look-ups) happens inside the software's `step` in bulk, not here.
+ *
+ * `route` is a transient state that dispatches on the software's last plan; every handler that
+ * gets a new plan goes through it, so the chart shows each decision the core can take.
+ */
+export const pcpuMachine = setup({
+  types: {
+    input: {} as PcpuInput,
+    context: {} as PcpuContext,
+    events: {} as PcpuEvent,
+  },
+  actions: {
+    boot: assign(({ context }) => ({ plan: context.sw.start(context.port.now()) })),
+    step: assign(({ context }) => ({ plan: context.sw.step(context.port.now()) })),
+    scheduleStep: assign(({ context }) => {
+      const plan = context.plan as { at: Time };
+      const gen = context.gen + 1;
+      const now = context.port.now();
+      context.port.schedule(Math.max(0, plan.at - now), 'STEP', { gen }, Priority.TIMER);
+      return { gen };
+    }),
+    sendFlushIpis: assign(({ context }) => {
+      const plan = context.plan as Extract<StepPlan, { kind: 'shootdown' }>;
+      for (const t of plan.targets) {
+        context.port.send(t, 'FLUSH_IPI', { req: plan.request }, plan.sendDelay, Priority.INTERRUPT);
+      }
+      return { acksPending: plan.targets.length, shootdown: { req: plan.request, targets: plan.targets } };
+    }),
+    countAck: assign(({ context }) => ({ acksPending: context.acksPending - 1 })),
+    completeShootdown: assign(({ context }) => ({
+      plan: context.sw.onShootdownComplete(context.shootdown!.req, context.shootdown!.targets, context.port.now()),
+      shootdown: undefined,
+    })),
+    handleFlushIpi: assign(({ context, event }) => {
+      const req = (event as Extract<PcpuEvent, { type: 'FLUSH_IPI' }>).req;
+      const d = context.sw.onFlushIpi(req, context.port.now());
+      context.port.send(req.from, 'FLUSH_ACK', { id: req.id }, d, Priority.MESSAGE);
+      return { handlerEnd: context.port.now() + d };
+    }),
+    handleIpi: assign(({ context, event }) => {
+      const src = (event as Extract<PcpuEvent, { type: 'IPI' }>).src;
+      const d = context.sw.onIpi(src, context.port.now());
+      return { handlerEnd: context.port.now() + d };
+    }),
+    sendIpi: ({ context }) => {
+      const plan = context.plan as Extract<StepPlan, { kind: 'ipi' }>;
+      context.port.send(plan.to, 'IPI', {}, plan.sendDelay, Priority.INTERRUPT);
+    },
+    broadcastSync: ({ context }) => {
+      const plan = context.plan as Extract<StepPlan, { kind: 'syncpoint' }>;
+      for (const peer of context.peers) {
+        if (peer !== context.port.self) context.port.send(peer, 'SYNC', { name: plan.name }, 0, Priority.MESSAGE);
+      }
+    },
+    recordSync: assign(({ context, event }) => {
+      const name = (event as Extract<PcpuEvent, { type: 'SYNC' }>).name;
+      return { syncPlan: context.sw.onSyncpoint(name, context.port.now()) ?? context.syncPlan };
+    }),
+    takeSyncPlan: assign(({ context }) => ({ plan: context.syncPlan!, syncPlan: undefined })),
+    wakeAfterHandler: assign(({ context }) => ({ plan: { kind: 'run', at: context.handlerEnd } as StepPlan })),
+    runAtPlanTime: assign(({ context }) => ({ plan: { kind: 'run', at: (context.plan as { at: Time }).at } as StepPlan })),
+  },
+  guards: {
+    planIs: ({ context }, params: { kind: StepPlan['kind'] }) => context.plan.kind === params.kind,
+    currentStep: ({ context, event }) => (event as { gen: number }).gen === context.gen,
+    allAcked: ({ context }) => context.acksPending === 0,
+    syncArrived: ({ context }) => context.syncPlan !== undefined,
+  },
+}).createMachine({
+  id: 'pcpu',
+  context: ({ input }) => ({
+    ...input,
+    plan: { kind: 'idle' },
+    gen: 0,
+    acksPending: 0,
+    shootdown: undefined,
+    syncPlan: undefined,
+    handlerEnd: 0,
+  }),
+  initial: 'boot',
+  on: {
+    FLUSH_IPI: { actions: 'handleFlushIpi' },
+    IPI: { actions: 'handleIpi' },
+    SYNC: { actions: 'recordSync' },
+  },
+  states: {
+    boot: { entry: 'boot', always: 'route' },
+    route: {
+      always: [
+        { guard: { type: 'planIs', params: { kind: 'run' } }, target: 'running' },
+        { guard: { type: 'planIs', params: { kind: 'shootdown' } }, target: 'shootdown' },
+        { guard: { type: 'planIs', params: { kind: 'ipi' } }, target: 'running', actions: ['sendIpi', 'runAtPlanTime'] },
+        {
+          guard: { type: 'planIs', params: { kind: 'syncpoint' } },
+          target: 'running',
+          actions: ['broadcastSync', 'runAtPlanTime'],
+        },
+        { guard: { type: 'planIs', params: { kind: 'await' } }, target: 'awaitingSync' },
+        { guard: { type: 'planIs', params: { kind: 'halt' } }, target: 'halted' },
+        { target: 'idle' },
+      ],
+    },
+    running: {
+      entry: 'scheduleStep',
+      on: { STEP: { guard: 'currentStep', actions: 'step', target: 'route' } },
+    },
+    shootdown: {
+      description: 'Initiator of a TLB shootdown, spinning until every target has acknowledged.',
+      entry: 'sendFlushIpis',
+      always: { guard: 'allAcked', actions: 'completeShootdown', target: 'route' },
+      on: { FLUSH_ACK: { actions: 'countAck' } },
+    },
+    awaitingSync: {
+      description: 'A script waits for a sync point announced by another CPU.',
+      always: { guard: 'syncArrived', actions: 'takeSyncPlan', target: 'route' },
+    },
+    halted: {
+      description: 'HLT: the core sleeps until its wake-up time or an interrupt.',
+      entry: assign(({ context }) => ({ plan: { kind: 'run', at: (context.plan as { until: Time }).until } as StepPlan })),
+      always: { target: 'sleeping' },
+    },
+    sleeping: {
+      entry: 'scheduleStep',
+      on: {
+        STEP: { guard: 'currentStep', actions: 'step', target: 'route' },
+        FLUSH_IPI: { actions: ['handleFlushIpi', 'wakeAfterHandler'], target: 'running' },
+        IPI: { actions: ['handleIpi', 'wakeAfterHandler'], target: 'running' },
+      },
+    },
+    idle: {
+      description: 'Nothing left to run: the script is done and no workload is configured.',
+    },
+  },
+});

@@ -1,0 +1,568 @@
+import type { Port } from '../actors/hostedActor.js';
+import { encodeContext, STUFF_PROCESS } from '../hw/context.js';
+import type { CoreHw, RapEffect } from '../hw/core.js';
+import type { CpuSoftware, FlushRequest, StepPlan } from '../hw/cpuSoftware.js';
+import {
+  type ActionObs,
+  ObsKind,
+  type RapUseObs,
+  type ShootdownCompleteObs,
+  type ShootdownStartObs,
+  type StuffObs,
+  type TlbStaleUseObs,
+} from '../hw/observations.js';
+import type { Time } from '../actors/time.js';
+import type { ScriptOp, WorkloadParams } from './workload.js';
+
+/** What the OS reads from its CPUID (the host's, on bare metal). */
+export interface OsCpuid {
+  eraps: boolean;
+  /** RAP entries the OS believes it must overwrite: RapSize×8 with ERAPS, else 32. */
+  rapEntries: number;
+  pcid: boolean;
+  invpcid: boolean;
+}
+
+export interface NativeOsParams {
+  core: CoreHw;
+  port: Port;
+  cpuid: OsCpuid;
+  workload: WorkloadParams;
+  /** Processes with a thread on this core (their address spaces may run here). */
+  processes: number[];
+  /** For each process, the pCPU actor indices where it has threads (its mm_cpumask). */
+  cpumask: (process: number) => number[];
+  /** Actor index → socket, to tell cross-socket shootdowns. */
+  socketOf: (actor: number) => number;
+  script: ScriptOp[];
+  /** Actor index of the pCPU with this core number (a script's `ipi: { to }`). */
+  actorOfCore: (core: number) => number;
+  /** End of the run: the workload is evaluated up to here even when no decision is due. */
+  until: Time;
+}
+
+/** Statistics the OS keeps beside the core's. */
+export interface NativeOsStats {
+  contextSwitches: number;
+  shootdowns: number;
+  shootdownLatencies: { latency: Time; targets: number; crossSocket: boolean }[];
+  flushIpisHandled: number;
+  stuffingCalls: number;
+  pageAccesses: number;
+}
+
+const NEVER = Number.POSITIVE_INFINITY;
+
+/**
+ * A Linux-like host OS on one bare-metal core (docs/domain.md §4): runs threads of host processes,
+ * each with its own call stack, as a stream of CALL/RET operations and data-page accesses
+ * evaluated lazily up to each event (so the per-instruction path is plain code, not events);
+ * switches address spaces with the configured instruction, stuffing the RAP when its CPUID says
+ * it must; flushes the TLB locally and globally; and shoots down remote TLBs by IPI
+ * (`flush_tlb_mm_range` → `native_flush_tlb_multi`), waiting for every acknowledgement.
+ */
+export class NativeOs implements CpuSoftware {
+  private readonly core: CoreHw;
+  private readonly port: Port;
+  private readonly w: WorkloadParams;
+  /** Call stacks of this core's threads: actual return addresses. */
+  private readonly stacks = new Map<number, number[]>();
+  private current: number;
+  /** The workload has executed up to here; it is paused until then after a costly action. */
+  private cursor: Time = 0;
+  private opCount = 0;
+  private readonly opPs: Time;
+  private readonly pageEvery: number;
+  private next = { switch: NEVER, shootdown: NEVER, globalFlush: NEVER, localFlush: NEVER, hlt: NEVER };
+  private scriptPc = 0;
+  /** Spinning in a shootdown or halted: the workload does not run. */
+  private waiting = false;
+  private halted = false;
+  private readonly syncSeen = new Set<string>();
+  /** Last known page-table change per (PCID, page): learnt from this core's own and others' shootdowns. */
+  private readonly changedAt = new Map<number, Time>();
+  private readonly stats_: NativeOsStats = {
+    contextSwitches: 0,
+    shootdowns: 0,
+    shootdownLatencies: [],
+    flushIpisHandled: 0,
+    stuffingCalls: 0,
+    pageAccesses: 0,
+  };
+
+  constructor(private readonly p: NativeOsParams) {
+    this.core = p.core;
+    this.port = p.port;
+    this.w = p.workload;
+    this.opPs = Math.max(1, this.core.timing.workloadOp);
+    this.pageEvery = Math.max(1, this.core.timing.pageAccessEvery);
+    for (const pid of p.processes) this.stacks.set(pid, this.initialStack(pid));
+    this.current = p.processes[0] ?? -1;
+  }
+
+  // ---- CpuSoftware ------------------------------------------------------------------------
+
+  start(now: Time): StepPlan {
+    const rng = this.port.rng;
+    const phase = (every: Time): Time => (every > 0 ? now + rng.int(1, Math.max(1, every)) : NEVER);
+    this.next = {
+      switch: this.p.processes.length > 1 ? phase(this.w.contextSwitch.every) : NEVER,
+      shootdown: phase(this.w.shootdown.every),
+      globalFlush: phase(this.w.globalFlush.every),
+      localFlush: phase(this.w.localFlush.every),
+      hlt: phase(this.w.hlt.every),
+    };
+    if (this.current >= 0) this.core.pcid = this.pcidOf(this.current);
+    this.cursor = now;
+    return this.p.script.length > 0 ? { kind: 'run', at: now } : this.planNext(now);
+  }
+
+  step(now: Time): StepPlan {
+    if (this.halted && now >= this.cursor) this.halted = false;
+    if (now < this.cursor) return { kind: 'run', at: this.cursor };
+    this.advanceTo(now);
+    if (this.scriptPc < this.p.script.length) return this.runScriptOp(now);
+    const due = this.dueDecision(now);
+    switch (due) {
+      case 'switch': {
+        this.next.switch = now + this.w.contextSwitch.every;
+        const others = this.p.processes.filter((q) => q !== this.current);
+        const to = others[this.port.rng.int(0, others.length - 1)]!;
+        this.pause(now, this.contextSwitch(to, now));
+        return this.planNext(now);
+      }
+      case 'shootdown': {
+        this.next.shootdown = now + this.w.shootdown.every;
+        if (this.current < 0) return this.planNext(now);
+        const pages = this.pickPages(this.w.shootdown.pages);
+        return this.beginShootdown(now, pages);
+      }
+      case 'globalFlush':
+        this.next.globalFlush = now + this.w.globalFlush.every;
+        this.pause(now, this.globalFlush(now));
+        return this.planNext(now);
+      case 'localFlush':
+        this.next.localFlush = now + this.w.localFlush.every;
+        this.pause(now, this.localFlush(now));
+        return this.planNext(now);
+      case 'hlt':
+        this.next.hlt = now + this.w.hlt.every;
+        this.cursor = now + this.w.hlt.for;
+        this.halted = true;
+        return { kind: 'halt', until: now + this.w.hlt.for };
+      default:
+        return this.planNext(now);
+    }
+  }
+
+  onFlushIpi(req: FlushRequest, now: Time): Time {
+    this.wake(now);
+    this.advanceTo(now);
+    this.stats_.flushIpisHandled++;
+    this.reportAction(this.core.interrupt(), 'native', 'flush IPI delivery');
+    let cost = this.core.timing.flushIpiHandler;
+    for (const page of req.pages) {
+      this.rememberChange(req.pcid, page, req.changedAt);
+      const r = this.core.invlpg(req.pcid, page);
+      cost += r.cost;
+    }
+    this.pause(now, cost);
+    return cost;
+  }
+
+  onIpi(_from: number, now: Time): Time {
+    this.wake(now);
+    this.advanceTo(now);
+    this.reportAction(this.core.interrupt(), 'native', 'IPI delivery');
+    const cost = this.core.timing.flushIpiHandler;
+    this.pause(now, cost);
+    return cost;
+  }
+
+  onShootdownComplete(req: FlushRequest, targets: number[], now: Time): StepPlan {
+    const sockets = new Set(targets.map((t) => this.p.socketOf(t)));
+    sockets.add(this.p.socketOf(this.port.self));
+    const obs: ShootdownCompleteObs = {
+      id: req.id,
+      pcpu: this.core.params.index,
+      pcid: req.pcid,
+      pages: req.pages,
+      changedAt: req.changedAt,
+      latency: now - req.changedAt,
+      targets: targets.length,
+      crossSocket: sockets.size > 1,
+    };
+    this.port.observe(ObsKind.SHOOTDOWN_COMPLETE, obs);
+    this.stats_.shootdownLatencies.push({ latency: obs.latency, targets: obs.targets, crossSocket: obs.crossSocket });
+    this.waiting = false;
+    this.cursor = now;
+    return this.scriptPc < this.p.script.length ? { kind: 'run', at: now } : this.planNext(now);
+  }
+
+  onSyncpoint(name: string, now: Time): StepPlan | undefined {
+    this.syncSeen.add(name);
+    const op = this.p.script[this.scriptPc];
+    if (op?.op === 'awaitSyncpoint' && op.name === name) {
+      this.scriptPc++;
+      this.cursor = Math.max(this.cursor, now);
+      return { kind: 'run', at: this.cursor };
+    }
+    return undefined;
+  }
+
+  stats(): NativeOsStats {
+    return this.stats_;
+  }
+
+  // ---- the workload's hot path ------------------------------------------------------------
+
+  /** Executes the workload's CALL/RET operations and page accesses up to `t`. */
+  private advanceTo(t: Time): void {
+    if (this.waiting || this.halted) return;
+    if (this.current < 0 || this.scriptPc < this.p.script.length) {
+      this.cursor = Math.max(this.cursor, t);
+      return;
+    }
+    const stack = this.stacks.get(this.current)!;
+    const rng = this.port.rng;
+    const depthMax = this.w.callDepth;
+    while (this.cursor + this.opPs <= t) {
+      const at = this.cursor;
+      this.cursor += this.opPs;
+      if (++this.opCount % this.pageEvery === 0) {
+        this.accessPage(rng.int(0, this.w.workingSetPages - 1), at);
+      } else if (stack.length === 0 || (stack.length < depthMax && rng.int(0, 1) === 0)) {
+        this.call(stack, at);
+      } else {
+        this.ret(stack);
+      }
+    }
+  }
+
+  private call(stack: number[], at: Time): void {
+    const addr = this.current * 65536 + stack.length;
+    stack.push(addr);
+    this.core.rap.push(addr, this.ctxOf(this.current), this.core.candidateEpoch, at, false);
+  }
+
+  private ret(stack: number[]): void {
+    const actual = stack.pop();
+    if (actual === undefined) return;
+    const rap = this.core.rap;
+    const slot = rap.pop(actual);
+    if (slot < 0 || rap.stuff[slot] === 1) return;
+    const ctx = this.ctxOf(this.current);
+    if (rap.ctx[slot] !== ctx || rap.epoch[slot] !== this.core.candidateEpoch) {
+      const obs: RapUseObs = {
+        pcpu: this.core.params.index,
+        consumer: ctx,
+        producer: rap.ctx[slot]!,
+        pushedAt: rap.pushedAt[slot]!,
+        predicted: rap.addr[slot] === actual,
+      };
+      this.port.observe(ObsKind.RAP_USE, obs);
+    }
+  }
+
+  private accessPage(page: number, at: Time): void {
+    this.stats_.pageAccesses++;
+    const pcid = this.pcidOf(this.current);
+    const tlb = this.core.tlb;
+    const filledAt = tlb.lookup(pcid, page);
+    if (filledAt < 0) {
+      tlb.fill(pcid, page, at);
+      return;
+    }
+    const changed = this.changedAt.get(pcid * 0x100000 + page);
+    if (changed !== undefined && filledAt < changed) {
+      tlb.stats.staleHits++;
+      const obs: TlbStaleUseObs = { pcpu: this.core.params.index, pcid, page, filledAt, changedAt: changed };
+      this.port.observe(ObsKind.TLB_STALE_USE, obs);
+    }
+  }
+
+  // ---- OS paths ---------------------------------------------------------------------------
+
+  /** schedule() → switch_mm_irqs_off: stuffing if the OS's policy says so, then the switch. */
+  private contextSwitch(to: number, now: Time): Time {
+    this.stats_.contextSwitches++;
+    let cost = this.core.timing.contextSwitch;
+    if (this.shouldStuff()) cost += this.stuff(this.p.cpuid.rapEntries, now);
+    cost += this.switchInstruction(to, this.w.contextSwitch.using);
+    this.current = to;
+    return cost;
+  }
+
+  private shouldStuff(): boolean {
+    if (this.w.stuffing === 'never') return false;
+    if (this.w.stuffing === 'always') return true;
+    return !this.p.cpuid.eraps;
+  }
+
+  private stuff(calls: number, now: Time): Time {
+    const ctx = encodeContext({ world: 'host', level: 0, vm: 0, view: this.core.params.index, process: STUFF_PROCESS });
+    const cost = this.core.stuff(calls, ctx, now);
+    this.stats_.stuffingCalls += calls;
+    const obs: StuffObs = { pcpu: this.core.params.index, ctx: this.ctxOf(this.current), calls, rapEntries: this.core.rap.capacity };
+    this.port.observe(ObsKind.STUFF, obs);
+    return cost;
+  }
+
+  private switchInstruction(to: number, using: WorkloadParams['contextSwitch']['using']): Time {
+    const pcid = this.pcidOf(to);
+    if (using === 'invpcid-single' && this.p.cpuid.invpcid) {
+      // PTI-style: the switch itself is a NOFLUSH CR3 write, the flush an INVPCID type 1.
+      const a = this.core.movCr3(pcid, true);
+      this.reportAction(a.effect, 'native', 'MOV CR3 (NOFLUSH) in switch_mm');
+      const b = this.core.invpcid(1, pcid, 0);
+      this.reportAction(b.effect, 'native', 'INVPCID type 1 in switch_mm');
+      return a.cost + b.cost;
+    }
+    const noflush = using === 'mov-cr3-noflush' && this.p.cpuid.pcid;
+    const r = this.core.movCr3(pcid, noflush);
+    this.reportAction(r.effect, 'native', noflush ? 'MOV CR3 with NOFLUSH in switch_mm' : 'MOV CR3 in switch_mm');
+    return r.cost;
+  }
+
+  private globalFlush(_now: Time): Time {
+    if (this.w.globalFlush.using === 'invpcid-all' && this.p.cpuid.invpcid) {
+      const r = this.core.invpcid(2, 0, 0);
+      this.reportAction(r.effect, 'native', 'INVPCID type 2 (flush all)');
+      return r.cost;
+    }
+    // native_flush_tlb_global without INVPCID: toggle CR4.PGE off and on.
+    const a = this.core.writeCr4('pge', 'clear');
+    if (a.effect) this.reportAction(a.effect, 'native', 'CR4.PGE cleared (global flush)');
+    const b = this.core.writeCr4('pge', 'set');
+    if (b.effect) this.reportAction(b.effect, 'native', 'CR4.PGE set (global flush)');
+    return a.cost + b.cost;
+  }
+
+  private localFlush(_now: Time): Time {
+    if (this.current < 0) return 1;
+    const pcid = this.pcidOf(this.current);
+    switch (this.w.localFlush.using) {
+      case 'cr3-reload': {
+        const r = this.core.movCr3(pcid, false);
+        this.reportAction(r.effect, 'native', 'MOV CR3 reload (local flush)');
+        return r.cost;
+      }
+      case 'invpcid-single': {
+        const r = this.core.invpcid(1, pcid, 0);
+        this.reportAction(r.effect, 'native', 'INVPCID type 1 (local flush)');
+        return r.cost;
+      }
+      case 'invlpg': {
+        const r = this.core.invlpg(pcid, this.port.rng.int(0, this.w.workingSetPages - 1));
+        this.reportAction(r.effect, 'native', 'INVLPG (local flush)');
+        return r.cost;
+      }
+    }
+  }
+
+  /** flush_tlb_mm_range: change the PTEs, flush locally, IPI every other CPU of the mm. */
+  private beginShootdown(now: Time, pages: number[]): StepPlan {
+    this.stats_.shootdowns++;
+    const pcid = this.pcidOf(this.current);
+    let cost = 0;
+    for (const page of pages) {
+      this.rememberChange(pcid, page, now);
+      cost += this.core.invlpg(pcid, page).cost;
+    }
+    const targets = this.p.cpumask(this.current).filter((c) => c !== this.port.self);
+    const request: FlushRequest = { id: this.port.newId(), pcid, pages, changedAt: now, from: this.port.self };
+    const start: ShootdownStartObs = { id: request.id, pcpu: this.core.params.index, pcid, pages, targets };
+    this.port.observe(ObsKind.SHOOTDOWN_START, start);
+    this.cursor = now + cost;
+    this.waiting = true;
+    return { kind: 'shootdown', request, targets, sendDelay: cost + this.core.timing.shootdownSetup };
+  }
+
+  // ---- scripts ----------------------------------------------------------------------------
+
+  private runScriptOp(now: Time): StepPlan {
+    const op = this.p.script[this.scriptPc]!;
+    if (op.op === 'awaitSyncpoint') {
+      if (this.syncSeen.has(op.name)) {
+        this.scriptPc++;
+        return { kind: 'run', at: now };
+      }
+      return { kind: 'await', name: op.name };
+    }
+    this.scriptPc++;
+    const cost = Math.max(1, this.execScriptOp(op, now));
+    if (op.op === 'shootdown') return this.beginShootdown(now, this.pickPages(op.pages));
+    if (op.op === 'syncpoint') {
+      this.syncSeen.add(op.name);
+      return { kind: 'syncpoint', name: op.name, at: now + cost };
+    }
+    if (op.op === 'ipi') return { kind: 'ipi', to: this.p.actorOfCore(op.to), sendDelay: 1, at: now + cost };
+    if (op.op === 'hlt') {
+      this.cursor = now + op.for;
+      this.halted = true;
+      return { kind: 'halt', until: now + op.for };
+    }
+    this.cursor = now + cost;
+    return this.scriptPc < this.p.script.length ? { kind: 'run', at: now + cost } : this.afterScript(now + cost);
+  }
+
+  private afterScript(at: Time): StepPlan {
+    this.cursor = at;
+    const plan = this.planNext(at);
+    return plan.kind === 'idle' ? plan : { kind: 'run', at: Math.max(at, (plan as { at: Time }).at) };
+  }
+
+  /** Executes one script operation at `now`; returns its modelled duration. */
+  private execScriptOp(op: ScriptOp, now: Time): Time {
+    const core = this.core;
+    const op_ = this.opPs;
+    switch (op.op) {
+      case 'call': {
+        const stack = this.stacks.get(this.current)!;
+        for (let i = 0; i < op.n; i++) this.call(stack, now + i * op_);
+        return op.n * op_;
+      }
+      case 'ret': {
+        const stack = this.stacks.get(this.current)!;
+        for (let i = 0; i < op.n; i++) this.ret(stack);
+        return op.n * op_;
+      }
+      case 'stuffRap':
+        return this.stuff(op.n === 'auto' ? this.p.cpuid.rapEntries : op.n, now);
+      case 'switchTo':
+        return this.contextSwitch(op.process, now);
+      case 'movCr3': {
+        const r = core.movCr3(this.pcidOf(op.process), op.noflush);
+        this.reportAction(r.effect, 'native', op.noflush ? 'MOV CR3 with NOFLUSH' : 'MOV CR3');
+        this.current = op.process;
+        return r.cost;
+      }
+      case 'invpcid': {
+        const r = core.invpcid(op.type, this.pcidOf(op.process ?? this.current), op.page ?? 0);
+        this.reportAction(r.effect, 'native', `INVPCID type ${op.type}`);
+        return r.cost;
+      }
+      case 'invlpg': {
+        const r = core.invlpg(this.pcidOf(this.current), op.page);
+        this.reportAction(r.effect, 'native', 'INVLPG');
+        return r.cost;
+      }
+      case 'cr4': {
+        let cost = 0;
+        for (const { bit, action: how } of op.changes) {
+          const r = core.writeCr4(bit, how);
+          if (r.effect) this.reportAction(r.effect, 'native', `MOV CR4 (${bit} ${how})`);
+          cost += r.cost;
+        }
+        return cost;
+      }
+      case 'cr0': {
+        let cost = 0;
+        for (const { bit, action: how } of op.changes) {
+          const r = core.writeCr0(bit, how);
+          if (r.effect) this.reportAction(r.effect, 'native', `MOV CR0 (${bit} ${how})`);
+          cost += r.cost;
+        }
+        return cost;
+      }
+      case 'wrmsr': {
+        const r = core.wrmsr(op.msr);
+        this.reportAction(r.effect, 'native', `WRMSR ${op.msr}`);
+        return r.cost;
+      }
+      case 'ibpb': {
+        const r = core.ibpb();
+        this.reportAction(r.effect, 'native', 'IBPB');
+        return r.cost;
+      }
+      case 'emulate':
+        // Bare metal has no instruction emulator: the instruction runs natively.
+        return this.execScriptOp(op.inner, now);
+      case 'wait':
+        return op.for;
+      case 'shootdown':
+      case 'syncpoint':
+      case 'ipi':
+      case 'hlt':
+        return 1;
+      case 'awaitSyncpoint':
+        return 0;
+      case 'vmrun':
+        throw new Error('vmrun on a bare-metal core: only an L1 guest hypervisor can run an L2 VM');
+    }
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------
+
+  private reportAction(effect: RapEffect, handling: ActionObs['handling'], detail: string): void {
+    const obs: ActionObs = {
+      pcpu: this.core.params.index,
+      ctx: this.ctxOf(this.current),
+      action: effect.action,
+      handling,
+      cleared: effect.cleared,
+      microarch: effect.microarch,
+      detail,
+    };
+    this.port.observe(ObsKind.ACTION, obs);
+  }
+
+  private dueDecision(now: Time): keyof NativeOs['next'] | undefined {
+    let best: keyof NativeOs['next'] | undefined;
+    let bestAt = NEVER;
+    for (const k of ['shootdown', 'globalFlush', 'localFlush', 'switch', 'hlt'] as const) {
+      if (this.next[k] <= now && this.next[k] < bestAt) {
+        best = k;
+        bestAt = this.next[k];
+      }
+    }
+    return best;
+  }
+
+  /**
+   * The next step: the earliest due decision, or, with none before the end of the run, one last
+   * step at `until` so that the workload (CALL/RET, page accesses) is evaluated to the end.
+   */
+  private planNext(now: Time): StepPlan {
+    if (now >= this.p.until) return { kind: 'idle' };
+    const at = Math.max(Math.min(...Object.values(this.next), this.p.until), this.cursor);
+    return at > this.p.until ? { kind: 'idle' } : { kind: 'run', at };
+  }
+
+  /** An interrupt ends HLT (the core resumes after the handler). */
+  private wake(now: Time): void {
+    if (this.halted) {
+      this.halted = false;
+      this.cursor = now;
+    }
+  }
+
+  private pause(now: Time, cost: Time): void {
+    this.cursor = Math.max(this.cursor, now) + Math.max(1, cost);
+  }
+
+  private pickPages(n: number): number[] {
+    const pages: number[] = [];
+    for (let i = 0; i < n; i++) pages.push(this.port.rng.int(0, this.w.workingSetPages - 1));
+    return [...new Set(pages)].sort((a, b) => a - b);
+  }
+
+  private rememberChange(pcid: number, page: number, at: Time): void {
+    this.changedAt.set(pcid * 0x100000 + page, at);
+  }
+
+  private initialStack(pid: number): number[] {
+    // A thread switched in mid-call, as after schedule(): it returns up the stack it left.
+    const s: number[] = [];
+    for (let d = 0; d < this.w.callDepth; d++) s.push(pid * 65536 + d);
+    return s;
+  }
+
+  private ctxOf(pid: number): number {
+    return encodeContext({ world: 'host', level: 0, vm: 0, view: this.core.params.index, process: pid < 0 ? 4095 : pid });
+  }
+
+  private pcidOf(pid: number): number {
+    return pid + 1;
+  }
+}

@@ -1,0 +1,69 @@
+import { ADVISORY } from '../check/violation.js';
+import type { Report } from './report.js';
+
+const fmt = (n: number): string => n.toLocaleString('en-US');
+const pct = (a: number, b: number): string => (b === 0 ? '–' : `${((100 * a) / b).toFixed(1)}%`);
+const ns = (n: number): string => (n >= 1_000_000 ? `${(n / 1e6).toFixed(2)}ms` : n >= 1000 ? `${(n / 1000).toFixed(2)}us` : `${n}ns`);
+
+/**
+ * The readable summary of a run: topology, what ran, each violation with the promise, the path
+ * and why no clear reached the hardware, key metrics, and the command that replays it.
+ */
+export function renderSummary(r: Report, opts: { maxViolations?: number } = {}): string {
+  const out: string[] = [];
+  const t = r.topology;
+  out.push(`rapsim ${r.rapsim} · scenario ${r.scenario} · seed ${r.seed} · ${r.workers} worker(s)`);
+  out.push(
+    `machine: ${t.cores} cores (${t.sockets} socket(s) × ${t.coresPerSocket}), spec ${t.spec}, RAP ${t.rapEntries} entries`,
+  );
+  out.push(
+    `ran ${ns(r.simulatedNs)} simulated in ${fmt(r.wallMs)} ms: ${fmt(r.events)} events, trace ${r.traceDigest.slice(0, 23)}…`,
+  );
+  out.push('');
+  const shown = opts.maxViolations ?? 5;
+  const props = Object.entries(r.violationCounts).filter(([, n]) => n > 0);
+  if (props.length === 0) out.push('violations: none');
+  else {
+    out.push('violations:');
+    for (const [p, n] of props) {
+      out.push(`  ${ADVISORY.has(p as never) ? '! ' : '✗ '}${p}${ADVISORY.has(p as never) ? ' (advisory)' : ''}: ${fmt(n)} use(s)`);
+    }
+    for (const v of r.violations.slice(0, shown)) {
+      out.push('');
+      out.push(`  ${v.property} at ${ns(v.atNs)} on pCPU ${v.pcpu} (${v.occurrences} use(s) like it)`);
+      out.push(`    promise: ${v.promise}`);
+      out.push(`    because: ${v.because}`);
+      for (const e of v.events) out.push(`      · ${e}`);
+    }
+    if (r.violations.length > shown) out.push(`  … ${r.violations.length - shown} more distinct finding(s) in --json`);
+  }
+  out.push('');
+  const m = r.metrics;
+  out.push(
+    `returns: ${fmt(m.rap.returns)} — predicted ${pct(m.rap.predicted, m.rap.returns)}, mispredicted ${pct(m.rap.mispredicted, m.rap.returns)}, underflowed ${pct(m.rap.underflows, m.rap.returns)}`,
+  );
+  const clears = Object.entries(m.rap.clears).map(([c, n]) => `${c} ${fmt(n)}`);
+  out.push(`RAP clears: ${clears.length ? clears.join(', ') : 'none'}; stuffing CALLs: ${fmt(m.rap.stuffingCalls)}`);
+  out.push(
+    `cost: stuffing ${ns(m.costNs.stuffing)}, mispredictions ${ns(m.costNs.mispredictions)}, flush-IPI handlers ${ns(m.costNs.flushIpiHandlers)}; context switches ${fmt(m.contextSwitches)}`,
+  );
+  const sd = m.shootdowns;
+  if (sd.count > 0) {
+    out.push(
+      `shootdowns: ${fmt(sd.count)}, latency p50 ${ns(sd.latencyNs.p50)}, p90 ${ns(sd.latencyNs.p90)}, p99 ${ns(sd.latencyNs.p99)}, max ${ns(sd.latencyNs.max)}`,
+    );
+    out.push('  targets  sockets  count     p50      p99');
+    for (const g of sd.byTargets) {
+      out.push(
+        `  ${String(g.targets).padStart(7)}  ${(g.crossSocket ? 'cross' : 'one').padEnd(7)}  ${String(g.count).padStart(5)}  ${ns(g.latencyNs.p50).padStart(8)} ${ns(g.latencyNs.p99).padStart(8)}`,
+      );
+    }
+  }
+  if (r.expect) {
+    out.push('');
+    out.push(r.expect.ok ? 'expect: met' : `expect: FAILED — ${r.expect.problems.join('; ')}`);
+  }
+  out.push('');
+  out.push(`replay: ${r.replay}`);
+  return out.join('\n');
+}

@@ -1,0 +1,30 @@
+import type { z } from 'zod';
+import { durationOr } from './duration.js';
+import { LatencySchema } from './latency.js';
+import { bool, oneOf } from './numbers.js';
+import { strictObject } from './strictObject.js';
+
+/** Hypervisor policies rapsim compares (docs/domain.md §3, "The policies rapsim compares"). */
+export const POLICIES = ['hide', 'naive', 'v6', 'linux-7.0', 'always'] as const;
+export type Policy = (typeof POLICIES)[number];
+
+/** A hypervisor RAP policy, by its scenario name. */
+export const PolicySchema = oneOf(POLICIES);
+
+/**
+ * The host hypervisor: paging mode, interrupt virtualization, RAP policy and scheduler.
+ *
+ * @example
+ * HostSchema.parse({}).scheduler // { slice: 2_800_000_000, haltPoll: 200_000_000 }
+ */
+export const HostSchema = strictObject({
+  /** Nested paging; off means shadow paging, where KVM intercepts the guest's MOV CR3. */
+  npt: bool().default(true),
+  avic: bool().default(false),
+  policy: PolicySchema.default('linux-7.0'),
+  /** `switch_vcpu_ibpb`: IBPB in `kvm_arch_vcpu_load` when another vCPU last ran on this pCPU. */
+  ibpbOnVcpuSwitch: bool().default(true),
+  scheduler: strictObject({ slice: durationOr('2.8ms'), haltPoll: durationOr('200us') }).prefault({}),
+  latency: LatencySchema.prefault({}),
+});
+export type Host = z.output<typeof HostSchema>;

@@ -1,0 +1,79 @@
+import { Partition, type ActorSummary, type WindowResult } from '../actors/partition.js';
+import { SimulationError } from '../actors/simulationError.js';
+import type { Time } from '../actors/time.js';
+import type { Envelope } from '../actors/types.js';
+import type { Scenario } from '../scenario/schema.js';
+import { buildPartitionActors, buildTopology } from './compose.js';
+
+/** Everything a partition needs to build itself: plain data, so it can cross threads. */
+export interface PartitionSetup {
+  scenario: Scenario;
+  partition: number;
+  workers: number;
+  until: Time;
+  maxEvents: number;
+  recordTrace?: boolean;
+}
+
+/** Messages from the coordinator to a partition. */
+export type ToPartition = { kind: 'window'; end: Time; inbound: Envelope[] } | { kind: 'finish' };
+
+/** Messages from a partition to the coordinator. */
+export type FromPartition =
+  | { kind: 'ready'; next: Time }
+  | { kind: 'window'; result: WindowResult }
+  | { kind: 'finished'; actors: ActorSummary[]; busiest: { id: string; events: number } }
+  | { kind: 'error'; error: SerializedSimError };
+
+export interface SerializedSimError {
+  actor: string;
+  event: string;
+  timePs: number;
+  detail: string;
+}
+
+/**
+ * One partition's side of the window protocol, independent of how messages travel (a
+ * MessagePort between threads, or direct calls in tests). Errors become `error` messages naming
+ * the actor, the event and the simulated time.
+ */
+export class PartitionTask {
+  private partition: Partition | undefined;
+
+  constructor(private readonly setup: PartitionSetup) {}
+
+  start(): FromPartition {
+    return this.guard(() => {
+      const { scenario, partition, workers, until, maxEvents } = this.setup;
+      const topo = buildTopology(scenario, workers);
+      const actors = buildPartitionActors(scenario, topo, partition, until);
+      this.partition = new Partition({
+        index: partition,
+        topology: topo,
+        actors,
+        rootSeed: scenario.seed,
+        maxEvents,
+        recordTrace: this.setup.recordTrace ?? false,
+      });
+      return { kind: 'ready', next: this.partition.start() };
+    });
+  }
+
+  handle(msg: ToPartition): FromPartition {
+    return this.guard(() => {
+      const p = this.partition!;
+      if (msg.kind === 'window') return { kind: 'window', result: p.runWindow(msg.end, msg.inbound) };
+      return { kind: 'finished', actors: p.summarize(), busiest: p.busiestActor() };
+    });
+  }
+
+  private guard(fn: () => FromPartition): FromPartition {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof SimulationError) return { kind: 'error', error: err.toJSON() };
+      const detail = err instanceof Error ? err.message : String(err);
+      return { kind: 'error', error: { actor: '(kernel)', event: '(setup)', timePs: 0, detail } };
+    }
+  }
+}

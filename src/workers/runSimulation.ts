@@ -1,0 +1,235 @@
+import { createHash } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import type { ActorSummary, WindowResult } from '../actors/partition.js';
+import { SimulationError } from '../actors/simulationError.js';
+import type { Time } from '../actors/time.js';
+import type { Envelope } from '../actors/types.js';
+import { runWindows, type PartitionHandle } from '../actors/windowLoop.js';
+import { CheckerSuite } from '../check/checkerSuite.js';
+import type { Property, Violation } from '../check/violation.js';
+import type { Scenario } from '../scenario/schema.js';
+import { buildTopology, checkerConfig, type Topology } from './compose.js';
+import { type FromPartition, PartitionTask, type PartitionSetup, type ToPartition } from './partitionTask.js';
+
+export interface RunOptions {
+  workers: number;
+  until?: Time;
+  /** Run partitions on this thread instead of piscina workers (tests of the kernel only). */
+  inProcess?: boolean;
+  onProgress?: (simulated: Time, until: Time, events: number) => void;
+}
+
+export interface RunResult {
+  events: number;
+  windows: number;
+  simulatedPs: Time;
+  wallMs: number;
+  traceDigest: string;
+  actors: ActorSummary[];
+  violations: Violation[];
+  violationCounts: Record<Property, number>;
+  failing: Property[];
+  topology: Pick<Topology, 'partitions' | 'lookahead' | 'timing'>;
+}
+
+/** Upper bound on one window: keeps observations flowing and progress visible on long runs. */
+const MAX_WINDOW: Time = 100_000_000; // 100 µs
+
+/**
+ * Runs one simulation: builds the topology, starts one partition per worker (piscina threads,
+ * min = max), drives the conservative windows, feeds the checkers in global order, and combines
+ * the per-actor digests in actor order into the run's `traceDigest`. Throws
+ * {@link SimulationError} for internal errors; never leaves a thread behind.
+ *
+ * @example
+ * const r = await runSimulation(scenario, { workers: 2 });
+ * r.traceDigest // 'sha256:…', the same for any worker count
+ */
+export async function runSimulation(s: Scenario, opts: RunOptions): Promise<RunResult> {
+  const started = performance.now();
+  const until = opts.until ?? s.until;
+  const topo = buildTopology(s, opts.workers);
+  const setups: PartitionSetup[] = Array.from({ length: topo.partitions }, (_, i) => ({
+    scenario: s,
+    partition: i,
+    workers: opts.workers,
+    until,
+    maxEvents: s.maxEvents,
+  }));
+  const links = opts.inProcess ? setups.map((x) => new LocalLink(x)) : await startThreads(setups);
+  try {
+    const ready = await Promise.all(links.map((l) => l.ready()));
+    const checkers = new CheckerSuite(checkerConfig(s));
+    const loop = await runWindows({
+      partitions: links,
+      initialNext: ready,
+      partitionOf: topo.partitionOf,
+      lookahead: topo.lookahead,
+      until,
+      maxWindow: MAX_WINDOW,
+      maxEvents: s.maxEvents,
+      onWindow: (obs, end, events) => {
+        checkers.observe(obs);
+        opts.onProgress?.(Math.min(end, until), until, events);
+      },
+    });
+    const finals = await Promise.all(links.map((l) => l.finish()));
+    const actors = finals.flatMap((f) => f.actors).sort((a, b) => a.index - b.index);
+    if (loop.capped) {
+      const busiest = finals.map((f) => f.busiest).sort((a, b) => b.events - a.events)[0]!;
+      throw new SimulationError(
+        busiest.id,
+        '(any)',
+        until,
+        `event cap of ${s.maxEvents} reached after ${loop.events} events; ${busiest.id} received ${busiest.events} and is the likeliest runaway (raise maxEvents or shorten until)`,
+      );
+    }
+    const digest = createHash('sha256');
+    for (const a of actors) digest.update(`${a.id} ${a.events} ${a.digest}\n`);
+    return {
+      events: loop.events,
+      windows: loop.windows,
+      simulatedPs: until,
+      wallMs: Math.round(performance.now() - started),
+      traceDigest: `sha256:${digest.digest('hex')}`,
+      actors,
+      violations: checkers.violations(),
+      violationCounts: checkers.counts(),
+      failing: checkers.failing(),
+      topology: { partitions: topo.partitions, lookahead: topo.lookahead, timing: topo.timing },
+    };
+  } finally {
+    await Promise.all(links.map((l) => l.close()));
+  }
+}
+
+interface Link extends PartitionHandle {
+  ready(): Promise<Time>;
+  finish(): Promise<{ actors: ActorSummary[]; busiest: { id: string; events: number } }>;
+  close(): Promise<void>;
+}
+
+function unwrap<K extends FromPartition['kind']>(msg: FromPartition, kind: K): Extract<FromPartition, { kind: K }> {
+  if (msg.kind === 'error') {
+    const e = msg.error;
+    throw new SimulationError(e.actor, e.event, e.timePs, e.detail);
+  }
+  if (msg.kind !== kind) throw new Error(`partition protocol: expected ${kind}, got ${msg.kind}`);
+  return msg as Extract<FromPartition, { kind: K }>;
+}
+
+/** A partition on the coordinator's own thread. */
+class LocalLink implements Link {
+  private readonly task: PartitionTask;
+  constructor(setup: PartitionSetup) {
+    this.task = new PartitionTask(setup);
+  }
+  async ready(): Promise<Time> {
+    return unwrap(this.task.start(), 'ready').next;
+  }
+  async runWindow(end: Time, inbound: Envelope[]): Promise<WindowResult> {
+    return unwrap(this.task.handle({ kind: 'window', end, inbound }), 'window').result;
+  }
+  async finish() {
+    const f = unwrap(this.task.handle({ kind: 'finish' }), 'finished');
+    return { actors: f.actors, busiest: f.busiest };
+  }
+  async close(): Promise<void> {}
+}
+
+/** A partition on a piscina worker thread, spoken to over a MessagePort. */
+class ThreadLink implements Link {
+  private pending: ((m: FromPartition) => void) | undefined;
+  private readonly queue: FromPartition[] = [];
+  private failure: Error | undefined;
+
+  constructor(
+    private readonly port: MessagePort,
+    readonly done: Promise<void>,
+  ) {
+    port.on('message', (m: FromPartition) => {
+      const p = this.pending;
+      if (p) {
+        this.pending = undefined;
+        p(m);
+      } else this.queue.push(m);
+    });
+    done.catch((err: unknown) => {
+      this.failure = err instanceof Error ? err : new Error(String(err));
+      const p = this.pending;
+      if (p) {
+        this.pending = undefined;
+        p({ kind: 'error', error: { actor: '(worker)', event: '(thread)', timePs: 0, detail: this.failure.message } });
+      }
+    });
+  }
+
+  private next(): Promise<FromPartition> {
+    const m = this.queue.shift();
+    if (m) return Promise.resolve(m);
+    if (this.failure) {
+      return Promise.resolve({
+        kind: 'error',
+        error: { actor: '(worker)', event: '(thread)', timePs: 0, detail: this.failure.message },
+      });
+    }
+    return new Promise((r) => {
+      this.pending = r;
+    });
+  }
+
+  private async ask(msg: ToPartition): Promise<FromPartition> {
+    this.port.postMessage(msg);
+    return this.next();
+  }
+
+  async ready(): Promise<Time> {
+    return unwrap(await this.next(), 'ready').next;
+  }
+  async runWindow(end: Time, inbound: Envelope[]): Promise<WindowResult> {
+    return unwrap(await this.ask({ kind: 'window', end, inbound }), 'window').result;
+  }
+  async finish() {
+    const f = unwrap(await this.ask({ kind: 'finish' }), 'finished');
+    return { actors: f.actors, busiest: f.busiest };
+  }
+  async close(): Promise<void> {
+    this.port.close();
+  }
+}
+
+let pool: Piscina | undefined;
+let poolThreads = 0;
+
+function workerFile(): string {
+  const here = fileURLToPath(import.meta.url);
+  const dir = dirname(here);
+  return here.endsWith('.ts') ? resolve(dir, 'partitionWorker.shim.mjs') : resolve(dir, 'partitionWorker.js');
+}
+
+/** Starts one long-lived piscina task per partition (min = max threads = partitions). */
+async function startThreads(setups: PartitionSetup[]): Promise<ThreadLink[]> {
+  const n = setups.length;
+  if (!pool || poolThreads !== n) {
+    await pool?.destroy();
+    pool = new Piscina({ filename: workerFile(), minThreads: n, maxThreads: n, concurrentTasksPerWorker: 1, idleTimeout: 60_000 });
+    poolThreads = n;
+  }
+  const p = pool;
+  return setups.map((setup) => {
+    const { port1, port2 } = new MessageChannel();
+    const done = p.run({ ...setup, port: port2 }, { transferList: [port2] }) as Promise<void>;
+    return new ThreadLink(port1, done);
+  });
+}
+
+/** Stops the worker threads (the CLI calls it before exiting; tests after each file). */
+export async function shutdownWorkers(): Promise<void> {
+  const p = pool;
+  pool = undefined;
+  poolThreads = 0;
+  await p?.destroy();
+}
