@@ -44,7 +44,7 @@ export async function runCommand(file: string, flags: RunFlags, io: { out: NodeJ
   } catch (err) {
     return badInput(err, file, io.err);
   }
-  const replay = replayCommand(file, { seed: scenario.seed, workers, until: flags.until, sets: flags.set });
+  const replay = replayCommand(file, { seed: scenario.seed, until: flags.until, sets: flags.set });
   const progress = startProgress(io.err, !flags.quiet && !flags.json);
   try {
     const result = await runSimulation(scenario, { workers, onProgress: progress.update });

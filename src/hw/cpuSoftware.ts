@@ -19,7 +19,15 @@ export interface FlushRequest {
  */
 export type StepPlan =
   | { kind: 'run'; at: Time }
-  | { kind: 'shootdown'; request: FlushRequest; targets: number[]; sendDelay: Time }
+  | {
+      kind: 'shootdown';
+      request: FlushRequest;
+      targets: number[];
+      /** Time before the first IPI leaves. */
+      sendDelay: Time;
+      /** Time between two IPIs (they leave one after another, in target order). */
+      sendSpacing: Time;
+    }
   | { kind: 'ipi'; to: number; sendDelay: Time; at: Time }
   | { kind: 'syncpoint'; name: string; at: Time }
   | { kind: 'await'; name: string }

@@ -56,9 +56,10 @@ export const pcpuMachine = setup({
     }),
     sendFlushIpis: assign(({ context }) => {
       const plan = context.plan as Extract<StepPlan, { kind: 'shootdown' }>;
-      for (const t of plan.targets) {
-        context.port.send(t, 'FLUSH_IPI', { req: plan.request }, plan.sendDelay, Priority.INTERRUPT);
-      }
+      plan.targets.forEach((t, i) => {
+        const delay = plan.sendDelay + i * plan.sendSpacing;
+        context.port.send(t, 'FLUSH_IPI', { req: plan.request }, delay, Priority.INTERRUPT);
+      });
       return { acksPending: plan.targets.length, shootdown: { req: plan.request, targets: plan.targets } };
     }),
     countAck: assign(({ context }) => ({ acksPending: context.acksPending - 1 })),

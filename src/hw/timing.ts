@@ -74,6 +74,13 @@ export const TIMING_TABLE = {
     source: '— (flush_tlb_mm_range: cpumask walk, ICR writes)',
     what: 'initiator’s work before the IPIs leave',
   },
+  ipiSendPerTarget: {
+    value: 100,
+    unit: 'cycles',
+    tag: 'E',
+    source: '— (one x2APIC ICR write per target in smp_call_function_many_cond)',
+    what: 'initiator’s cost per shootdown target (IPIs leave one after another)',
+  },
   contextSwitch: { value: 1500, unit: 'ns', tag: 'E', source: '— (schedule() without the CR3 write)', what: 'OS context-switch path' },
   wrmsr: { value: 100, unit: 'cycles', tag: 'E', source: '—', what: 'WRMSR (non-serializing MSRs)' },
   crWrite: { value: 60, unit: 'cycles', tag: 'E', source: '—', what: 'MOV to CR0/CR4 without a flush' },

@@ -78,6 +78,11 @@ export class NativeOs implements CpuSoftware {
   /** Spinning in a shootdown or halted: the workload does not run. */
   private waiting = false;
   private halted = false;
+  /**
+   * Interrupts stay masked until here: switch_mm_irqs_off runs with IRQs off, so a flush IPI
+   * that arrives during a context switch is handled when the switch is done.
+   */
+  private irqsOffUntil: Time = 0;
   private readonly syncSeen = new Set<string>();
   /** Last known page-table change per (PCID, page): learnt from this core's own and others' shootdowns. */
   private readonly changedAt = new Map<number, Time>();
@@ -160,7 +165,7 @@ export class NativeOs implements CpuSoftware {
     this.advanceTo(now);
     this.stats_.flushIpisHandled++;
     this.reportAction(this.core.interrupt(), 'native', 'flush IPI delivery');
-    let cost = this.core.timing.flushIpiHandler;
+    let cost = Math.max(0, this.irqsOffUntil - now) + this.core.timing.flushIpiHandler;
     for (const page of req.pages) {
       this.rememberChange(req.pcid, page, req.changedAt);
       const r = this.core.invlpg(req.pcid, page);
@@ -290,6 +295,7 @@ export class NativeOs implements CpuSoftware {
     if (this.shouldStuff()) cost += this.stuff(this.p.cpuid.rapEntries, now);
     cost += this.switchInstruction(to, this.w.contextSwitch.using);
     this.current = to;
+    this.irqsOffUntil = now + cost;
     return cost;
   }
 
@@ -375,7 +381,13 @@ export class NativeOs implements CpuSoftware {
     this.port.observe(ObsKind.SHOOTDOWN_START, start);
     this.cursor = now + cost;
     this.waiting = true;
-    return { kind: 'shootdown', request, targets, sendDelay: cost + this.core.timing.shootdownSetup };
+    return {
+      kind: 'shootdown',
+      request,
+      targets,
+      sendDelay: cost + this.core.timing.shootdownSetup,
+      sendSpacing: this.core.timing.ipiSendPerTarget,
+    };
   }
 
   // ---- scripts ----------------------------------------------------------------------------
