@@ -62,6 +62,8 @@ export class Partition {
   private readonly ports = new Map<ActorIndex, Port>();
   private readonly seqs = new Map<ActorIndex, number>();
   private readonly digests = new Map<ActorIndex, Hash>();
+  /** Digest input waiting to be hashed: one hash update per window is far cheaper than one per event. */
+  private readonly pending = new Map<ActorIndex, string[]>();
   private readonly counts = new Map<ActorIndex, number>();
   private readonly indexById = new Map<string, ActorIndex>();
   private outbox: Envelope[] = [];
@@ -83,6 +85,7 @@ export class Partition {
       this.seqs.set(index, 0);
       this.counts.set(index, 0);
       this.digests.set(index, createHash('sha256'));
+      this.pending.set(index, []);
       this.ports.set(index, this.makePort(index, actor.id));
     }
   }
@@ -125,11 +128,13 @@ export class Partition {
     };
     this.outbox = [];
     this.observations = [];
+    this.flushDigests();
     return result;
   }
 
   /** Per-actor digests, counts, statistics and final states, by actor index. */
   summarize(): ActorSummary[] {
+    this.flushDigests();
     return [...this.opts.actors.entries()]
       .sort((a, b) => a[0] - b[0])
       .map(([index, actor]) => ({
@@ -175,10 +180,16 @@ export class Partition {
       throw this.wrap(err, actor.id, env.type, env.t);
     }
     const state = actor.stateLabel();
-    this.digests
-      .get(env.dst)!
-      .update(`${env.t},${env.p},${env.src},${env.seq},${env.type},${JSON.stringify(env.data)}>${state}\n`);
+    this.pending.get(env.dst)!.push(`${env.t},${env.p},${env.src},${env.seq},${env.type},${JSON.stringify(env.data)}>${state}\n`);
     if (this.opts.recordTrace) this.trace.push({ ...env, state });
+  }
+
+  private flushDigests(): void {
+    for (const [index, lines] of this.pending) {
+      if (lines.length === 0) continue;
+      this.digests.get(index)!.update(lines.join(''));
+      lines.length = 0;
+    }
   }
 
   private wrap(err: unknown, actor: string, event: string, t: Time): SimulationError {
@@ -230,7 +241,7 @@ export class Partition {
           data,
         };
         this.observations.push(obs);
-        this.digests.get(self)!.update(`obs ${kind} ${JSON.stringify(data)}\n`);
+        this.pending.get(self)!.push(`obs ${kind} ${JSON.stringify(data)}\n`);
       },
       newId,
       indexOf: (other) => {

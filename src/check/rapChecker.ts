@@ -24,13 +24,14 @@ interface Belief {
   t: Time;
   promise: string;
   because: string;
-  event: string;
+  /** Formatted only when a violation needs it: the checker sees every action of the run. */
+  event: () => string;
 }
 
 /** Recent RAP-relevant actions of a view that promised nothing, to explain advisory findings. */
 interface Unpromised {
   t: Time;
-  event: string;
+  event: () => string;
 }
 
 const RECENT = 16;
@@ -56,7 +57,8 @@ export class RapChecker {
     const promised = action !== 'ibpb' && cpuid.eraps && promises(this.cfg.spec, action as RapAction);
     const name = action === 'ibpb' ? 'IBPB' : describeAction(action);
     const how = `${o.handling}${o.detail ? `: ${o.detail}` : ''}`;
-    const event = `${formatDuration(t)} pCPU ${o.pcpu} ${this.ctxName(o.ctx)}: ${name} (${how}); hardware ${o.cleared ? (o.microarch ? 'cleared the RAP (microarchitectural extra)' : 'cleared the RAP') : 'did not clear the RAP'}`;
+    const event = (): string =>
+      `${formatDuration(t)} pCPU ${o.pcpu} ${this.ctxName(o.ctx)}: ${name} (${how}); hardware ${o.cleared ? (o.microarch ? 'cleared the RAP (microarchitectural extra)' : 'cleared the RAP') : 'did not clear the RAP'}`;
     if (promised) {
       const because = o.cleared
         ? `${name} was executed ${o.handling === 'native' ? 'natively' : o.handling} and the hardware cleared the RAP, yet the entry survived`
@@ -64,7 +66,8 @@ export class RapChecker {
       push(this.beliefs, view, { t, promise: `${name} (${this.cfg.spec})`, because, event });
     } else {
       const list = this.unpromised.get(view) ?? [];
-      list.push({ t, event: `${event}; ${this.cfg.spec} promises no clear${cpuid.eraps ? '' : ' (CPUID shows no ERAPS)'}` });
+      const spec = this.cfg.spec;
+      list.push({ t, event: () => `${event()}; ${spec} promises no clear${cpuid.eraps ? '' : ' (CPUID shows no ERAPS)'}` });
       if (list.length > RECENT) list.shift();
       this.unpromised.set(view, list);
     }
@@ -73,7 +76,8 @@ export class RapChecker {
   onStuff(t: Time, o: StuffObs): void {
     const view = viewOf(o.ctx);
     const believed = this.cfg.cpuidOf(o.ctx).rapEntries;
-    const event = `${formatDuration(t)} pCPU ${o.pcpu} ${this.ctxName(o.ctx)}: RAP stuffing, ${o.calls} CALLs (the RAP holds ${o.rapEntries})`;
+    const event = (): string =>
+      `${formatDuration(t)} pCPU ${o.pcpu} ${this.ctxName(o.ctx)}: RAP stuffing, ${o.calls} CALLs (the RAP holds ${o.rapEntries})`;
     if (o.calls >= believed) {
       const short = o.calls < o.rapEntries;
       push(this.beliefs, view, {
@@ -86,7 +90,7 @@ export class RapChecker {
       });
     } else {
       const list = this.unpromised.get(view) ?? [];
-      list.push({ t, event: `${event}; shorter than the ${believed} entries CPUID reports, so nothing is promised` });
+      list.push({ t, event: () => `${event()}; shorter than the ${believed} entries CPUID reports, so nothing is promised` });
       if (list.length > RECENT) list.shift();
       this.unpromised.set(view, list);
     }
@@ -95,14 +99,14 @@ export class RapChecker {
   onRapUse(t: Time, o: RapUseObs): void {
     const consumer = decodeContext(o.consumer);
     const producer = decodeContext(o.producer);
-    const use = `${formatDuration(t)} pCPU ${o.pcpu} ${this.ctxName(o.consumer)}: RET used the entry (${o.predicted ? 'predicted' : 'mispredicted'})`;
-    const pushEv = `${formatDuration(o.pushedAt)} pCPU ${o.pcpu} ${this.ctxName(o.producer)}: CALL pushed the entry`;
+    const use = (): string => `${formatDuration(t)} pCPU ${o.pcpu} ${this.ctxName(o.consumer)}: RET used the entry (${o.predicted ? 'predicted' : 'mispredicted'})`;
+    const pushEv = (): string => `${formatDuration(o.pushedAt)} pCPU ${o.pcpu} ${this.ctxName(o.producer)}: CALL pushed the entry`;
     if (consumer.world !== producer.world) {
       if (tagsHostGuest(this.cfg.spec)) {
         this.report('rap-host-guest', t, o, {
           promise: `host/guest RAP tagging (${this.cfg.spec}, APM §3.2.9)`,
           because: `a ${consumer.world}-mode RET used a ${producer.world}-pushed entry, which ERAPS tagging forbids`,
-          events: [pushEv, use],
+          events: () => [pushEv(), use()],
           key: 'tag',
         });
       } else {
@@ -115,7 +119,7 @@ export class RapChecker {
       this.report('rap-promised-clear', t, o, {
         promise: belief.promise,
         because: belief.because,
-        events: [pushEv, belief.event, use],
+        events: () => [pushEv(), belief.event(), use()],
         key: `${belief.t}`,
       });
       return;
@@ -128,7 +132,13 @@ export class RapChecker {
     return [...this.found.values()];
   }
 
-  private crossContext(t: Time, o: RapUseObs, pushEv: string, use: string, reason: string | undefined): void {
+  private crossContext(t: Time, o: RapUseObs, pushEv: () => string, use: () => string, reason: string | undefined): void {
+    const key = `rap-cross-context|${o.pcpu}|${o.consumer}|${o.producer}|none`;
+    const seen = this.found.get(key);
+    if (seen) {
+      seen.occurrences++;
+      return;
+    }
     const between = (this.unpromised.get(viewOf(o.consumer)) ?? []).filter((u) => u.t > o.pushedAt && u.t <= t);
     const because =
       reason ??
@@ -138,7 +148,7 @@ export class RapChecker {
     this.report('rap-cross-context', t, o, {
       promise: 'none (advisory: the configuration promises no separation here)',
       because,
-      events: [pushEv, ...between.slice(-3).map((b) => b.event), use],
+      events: () => [pushEv(), ...between.slice(-3).map((b) => b.event()), use()],
       key: 'none',
     });
   }
@@ -147,7 +157,7 @@ export class RapChecker {
     property: Property,
     t: Time,
     o: RapUseObs,
-    v: { promise: string; because: string; events: string[]; key: string },
+    v: { promise: string; because: string; events: () => string[]; key: string },
   ): void {
     const key = `${property}|${o.pcpu}|${o.consumer}|${o.producer}|${v.key}`;
     const seen = this.found.get(key);
@@ -163,7 +173,7 @@ export class RapChecker {
       producer: { ...this.ref(decodeContext(o.producer)), atNs: toNs(o.pushedAt) },
       promise: v.promise,
       because: v.because,
-      events: v.events,
+      events: v.events(),
       occurrences: 1,
     });
   }

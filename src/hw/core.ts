@@ -50,9 +50,10 @@ export class CoreHw {
   readonly rap: Rap;
   readonly tlb = new Tlb();
   /**
-   * Counter of RAP-relevant actions on this core. Entries remember it at push; a RET that uses
-   * an entry from an older candidate epoch (or another context) is reported to the checkers,
-   * which decide whether a promise covered it. A cheap, judgement-free filter.
+   * Counter of actions on this core that some context may believe cleared the RAP (actions the
+   * spec promises, stuffing, IBPB). Entries remember it at push; a RET that uses an entry from an
+   * older candidate epoch (or another context) is reported to the checkers, which decide whether
+   * a promise covered it. A cheap, judgement-free filter.
    */
   candidateEpoch = 0;
   readonly clears: Record<string, number> = {};
@@ -76,14 +77,15 @@ export class CoreHw {
   /** Hardware clear of the RAP, counted by cause. */
   clearRap(cause: string): void {
     this.rap.clear();
-    this.candidateEpoch++;
     this.clears[cause] = (this.clears[cause] ?? 0) + 1;
   }
 
   /** Applies an action's RAP semantics: the promise, then a microarch extra on eligible events. */
   rapEffect(action: RapAction): RapEffect {
-    this.candidateEpoch++;
     const promised = promises(this.params.spec, action);
+    // Only an action the spec promises can be a clear some context believes in (docs/domain.md
+    // §5), so only those start a new candidate epoch; the checkers decide whose belief it is.
+    if (promised) this.candidateEpoch++;
     let microarch = false;
     if (!promised && MICROARCH_ELIGIBLE.has(action)) {
       const { num, den } = this.params.microarchClears;

@@ -164,7 +164,7 @@ export class NativeOs implements CpuSoftware {
     this.wake(now);
     this.advanceTo(now);
     this.stats_.flushIpisHandled++;
-    this.reportAction(this.core.interrupt(), 'native', 'flush IPI delivery');
+    this.reportInterrupt('flush IPI delivery');
     let cost = Math.max(0, this.irqsOffUntil - now) + this.core.timing.flushIpiHandler;
     for (const page of req.pages) {
       this.rememberChange(req.pcid, page, req.changedAt);
@@ -178,7 +178,7 @@ export class NativeOs implements CpuSoftware {
   onIpi(_from: number, now: Time): Time {
     this.wake(now);
     this.advanceTo(now);
-    this.reportAction(this.core.interrupt(), 'native', 'IPI delivery');
+    this.reportInterrupt('IPI delivery');
     const cost = this.core.timing.flushIpiHandler;
     this.pause(now, cost);
     return cost;
@@ -505,6 +505,12 @@ export class NativeOs implements CpuSoftware {
   }
 
   // ---- helpers ----------------------------------------------------------------------------
+
+  /** Interrupt delivery never promises a clear; it matters only when the silicon clears anyway. */
+  private reportInterrupt(detail: string): void {
+    const effect = this.core.interrupt();
+    if (effect.cleared) this.reportAction(effect, 'native', detail);
+  }
 
   private reportAction(effect: RapEffect, handling: ActionObs['handling'], detail: string): void {
     const obs: ActionObs = {
