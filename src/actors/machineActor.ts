@@ -1,4 +1,4 @@
-import { type AnyActorLogic, type Actor, createActor, type InputFrom } from 'xstate';
+import { type Actor, type AnyActorLogic, createActor, type InputFrom } from 'xstate';
 import type { HostedActor, Port } from './hostedActor.js';
 import { Priority } from './priority.js';
 import type { Envelope } from './types.js';

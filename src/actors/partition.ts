@@ -94,7 +94,15 @@ export class Partition {
   start(): Time {
     for (const index of [...this.opts.actors.keys()].sort((a, b) => a - b)) {
       const actor = this.opts.actors.get(index)!;
-      this.current = { t: 0, p: Priority.INTERRUPT - 1, src: index, seq: -1, dst: index, type: 'start', data: null };
+      this.current = {
+        t: 0,
+        p: Priority.INTERRUPT - 1,
+        src: index,
+        seq: -1,
+        dst: index,
+        type: 'start',
+        data: null,
+      };
       this.observeSub = 0;
       try {
         actor.start(this.ports.get(index)!);
@@ -180,7 +188,9 @@ export class Partition {
       throw this.wrap(err, actor.id, env.type, env.t);
     }
     const state = actor.stateLabel();
-    this.pending.get(env.dst)!.push(`${env.t},${env.p},${env.src},${env.seq},${env.type},${JSON.stringify(env.data)}>${state}\n`);
+    this.pending
+      .get(env.dst)!
+      .push(`${env.t},${env.p},${env.src},${env.seq},${env.type},${JSON.stringify(env.data)}>${state}\n`);
     if (this.opts.recordTrace) this.trace.push({ ...env, state });
   }
 
@@ -205,7 +215,12 @@ export class Partition {
     const post = (dst: ActorIndex, type: string, data: unknown, arrival: Time, p: number): void => {
       const cur = this.current;
       if (cur && (arrival < cur.t || (arrival === cur.t && p < cur.p))) {
-        throw new SimulationError(id, type, cur.t, `message to #${dst} would arrive before the event being handled`);
+        throw new SimulationError(
+          id,
+          type,
+          cur.t,
+          `message to #${dst} would arrive before the event being handled`,
+        );
       }
       const seq = this.seqs.get(self)!;
       this.seqs.set(self, seq + 1);
@@ -221,7 +236,12 @@ export class Partition {
       send: (dst, type, data, delay = 0, priority = Priority.MESSAGE) => {
         const lat = dst === self ? 0 : topology.latency(self, dst);
         if (topology.partitionOf[dst] !== this.opts.index && lat <= 0) {
-          throw new SimulationError(id, type, this.now, `zero-latency link to ${topology.ids[dst]} crosses partitions`);
+          throw new SimulationError(
+            id,
+            type,
+            this.now,
+            `zero-latency link to ${topology.ids[dst]} crosses partitions`,
+          );
         }
         post(dst, type, data, this.now + delay + lat, priority);
       },

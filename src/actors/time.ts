@@ -18,7 +18,7 @@ export const S = 1_000_000_000_000;
 /** Largest time the kernel accepts; beyond it integer arithmetic on doubles stops being exact. */
 export const TIME_MAX: Time = Number.MAX_SAFE_INTEGER;
 
-const UNITS: Record<string, number> = { ps: PS, ns: NS, us: US, 'µs': US, ms: MS, s: S };
+const UNITS: Record<string, number> = { ps: PS, ns: NS, us: US, µs: US, ms: MS, s: S };
 
 /** Thrown for a duration string that cannot be read; the scenario loader turns it into exit code 2. */
 export class DurationError extends Error {}

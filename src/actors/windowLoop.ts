@@ -60,7 +60,10 @@ export async function runWindows(o: WindowLoopOptions): Promise<WindowLoopResult
       windowEvents += r.events;
       earliest = Math.min(earliest, r.next);
       for (const e of r.outbound) {
-        if (e.t < end) throw new Error(`message ${e.type} to #${e.dst} arrives at ${e.t}, inside the window ending ${end}`);
+        if (e.t < end)
+          throw new Error(
+            `message ${e.type} to #${e.dst} arrives at ${e.t}, inside the window ending ${end}`,
+          );
         inbound[o.partitionOf[e.dst]!]!.push(e);
         earliest = Math.min(earliest, e.t);
       }
@@ -74,5 +77,10 @@ export async function runWindows(o: WindowLoopOptions): Promise<WindowLoopResult
       break;
     }
   }
-  return { events, windows, simulatedUntil: Math.min(o.until, Number.isFinite(earliest) ? o.until : o.until), capped };
+  return {
+    events,
+    windows,
+    simulatedUntil: Math.min(o.until, Number.isFinite(earliest) ? o.until : o.until),
+    capped,
+  };
 }

@@ -26,7 +26,11 @@ interface PingCtx {
 /** A machine shaped like the pCPU machine: guarded transitions, assigns, a transient router. */
 function pingMachine() {
   return setup({
-    types: { context: {} as PingCtx, input: {} as { port?: Port; peer: number }, events: {} as { type: 'PING' } | { type: 'ACK' } },
+    types: {
+      context: {} as PingCtx,
+      input: {} as { port?: Port; peer: number },
+      events: {} as { type: 'PING' } | { type: 'ACK' },
+    },
     actions: {
       count: assign(({ context }) => ({ count: context.count + 1 })),
       forward: ({ context }) => context.port?.send(context.peer, 'PING', {}, 1, Priority.MESSAGE),
@@ -65,7 +69,12 @@ function benchKernel(n: number): number {
   const ids = Array.from({ length: actors }, (_, i) => `ping:${String(i).padStart(2, '0')}`);
   const map = new Map<number, HostedActor>();
   ids.forEach((id, i) => {
-    const actor = createMachineActor(id, pingMachine(), (port) => ({ port, peer: (i + 1) % actors }), () => null);
+    const actor = createMachineActor(
+      id,
+      pingMachine(),
+      (port) => ({ port, peer: (i + 1) % actors }),
+      () => null,
+    );
     map.set(i, actor);
   });
   const part = new Partition({
@@ -76,7 +85,9 @@ function benchKernel(n: number): number {
     maxEvents: n * 2,
   });
   part.start();
-  part.receive(ids.map((_, i) => ({ t: 1, p: Priority.MESSAGE, src: i, seq: -2, dst: i, type: 'PING', data: {} })));
+  part.receive(
+    ids.map((_, i) => ({ t: 1, p: Priority.MESSAGE, src: i, seq: -2, dst: i, type: 'PING', data: {} })),
+  );
   const t0 = performance.now();
   let events = 0;
   let end = 1000;
@@ -109,7 +120,10 @@ function benchHotPath(n: number): number {
   return rate(n, performance.now() - t0);
 }
 
-async function benchScenario(file: string, workers: number): Promise<{ wallMs: number; events: number; digest: string }> {
+async function benchScenario(
+  file: string,
+  workers: number,
+): Promise<{ wallMs: number; events: number; digest: string }> {
   const s = loadScenario(file, {});
   const t0 = performance.now();
   const r = await runSimulation(s, { workers });
@@ -127,7 +141,9 @@ async function main(): Promise<void> {
   const c = benchHotPath(50_000_000);
   console.log('rapsim bench (one run on this machine)');
   console.log(`(a) raw xstate actor.send, pCPU-like machine:   ${fmt(a)} events/s`);
-  console.log(`(b) kernel-delivered events, same machine:       ${fmt(b)} events/s   (b)/(a) = ${(b / a).toFixed(2)}   target ≥ 0.70`);
+  console.log(
+    `(b) kernel-delivered events, same machine:       ${fmt(b)} events/s   (b)/(a) = ${(b / a).toFixed(2)}   target ≥ 0.70`,
+  );
   console.log(`(c) RAP/TLB hot path (push/pop/look-up):        ${fmt(c)} ops/s      target ≥ 20 M`);
   const file = resolve(root, 'scenarios/bench/bare-metal-64.yaml');
   await benchScenario(file, 2); // warm-up: thread start, module load
@@ -138,7 +154,9 @@ async function main(): Promise<void> {
   console.log(
     `(d) 64-core bare metal, 2 ms simulated: --workers 1 ${w1.wallMs.toFixed(0)} ms, --workers 2 ${w2.wallMs.toFixed(0)} ms, speedup ${speedup.toFixed(2)}×   target ≥ 1.5×`,
   );
-  console.log(`    ${fmt(w1.events)} events; digests ${w1.digest === w2.digest ? 'identical' : 'DIFFER'} across worker counts`);
+  console.log(
+    `    ${fmt(w1.events)} events; digests ${w1.digest === w2.digest ? 'identical' : 'DIFFER'} across worker counts`,
+  );
 }
 
 await main();

@@ -67,7 +67,10 @@ export class RapChecker {
     } else {
       const list = this.unpromised.get(view) ?? [];
       const spec = this.cfg.spec;
-      list.push({ t, event: () => `${event()}; ${spec} promises no clear${cpuid.eraps ? '' : ' (CPUID shows no ERAPS)'}` });
+      list.push({
+        t,
+        event: () => `${event()}; ${spec} promises no clear${cpuid.eraps ? '' : ' (CPUID shows no ERAPS)'}`,
+      });
       if (list.length > RECENT) list.shift();
       this.unpromised.set(view, list);
     }
@@ -90,7 +93,10 @@ export class RapChecker {
       });
     } else {
       const list = this.unpromised.get(view) ?? [];
-      list.push({ t, event: () => `${event()}; shorter than the ${believed} entries CPUID reports, so nothing is promised` });
+      list.push({
+        t,
+        event: () => `${event()}; shorter than the ${believed} entries CPUID reports, so nothing is promised`,
+      });
       if (list.length > RECENT) list.shift();
       this.unpromised.set(view, list);
     }
@@ -99,21 +105,20 @@ export class RapChecker {
   onRapUse(t: Time, o: RapUseObs): void {
     const consumer = decodeContext(o.consumer);
     const producer = decodeContext(o.producer);
-    const use = (): string => `${formatDuration(t)} pCPU ${o.pcpu} ${this.ctxName(o.consumer)}: RET used the entry (${o.predicted ? 'predicted' : 'mispredicted'})`;
-    const pushEv = (): string => `${formatDuration(o.pushedAt)} pCPU ${o.pcpu} ${this.ctxName(o.producer)}: CALL pushed the entry`;
-    if (consumer.world !== producer.world) {
-      if (tagsHostGuest(this.cfg.spec)) {
-        this.report('rap-host-guest', t, o, {
-          promise: `host/guest RAP tagging (${this.cfg.spec}, APM §3.2.9)`,
-          because: `a ${consumer.world}-mode RET used a ${producer.world}-pushed entry, which ERAPS tagging forbids`,
-          events: () => [pushEv(), use()],
-          key: 'tag',
-        });
-      } else {
-        this.crossContext(t, o, pushEv, use, 'legacy hardware does not tag host and guest entries');
-      }
+    const use = (): string =>
+      `${formatDuration(t)} pCPU ${o.pcpu} ${this.ctxName(o.consumer)}: RET used the entry (${o.predicted ? 'predicted' : 'mispredicted'})`;
+    const pushEv = (): string =>
+      `${formatDuration(o.pushedAt)} pCPU ${o.pcpu} ${this.ctxName(o.producer)}: CALL pushed the entry`;
+    if (consumer.world !== producer.world && tagsHostGuest(this.cfg.spec)) {
+      this.report('rap-host-guest', t, o, {
+        promise: `host/guest RAP tagging (${this.cfg.spec}, APM §3.2.9)`,
+        because: `a ${consumer.world}-mode RET used a ${producer.world}-pushed entry, which ERAPS tagging forbids`,
+        events: () => [pushEv(), use()],
+        key: 'tag',
+      });
       return;
     }
+    // A clear the consumer believed in covers every entry pushed before it, whoever pushed it.
     const belief = this.firstBeliefAfter(viewOf(o.consumer), o.pushedAt, t);
     if (belief) {
       this.report('rap-promised-clear', t, o, {
@@ -124,6 +129,16 @@ export class RapChecker {
       });
       return;
     }
+    if (consumer.world !== producer.world) {
+      this.crossContext(
+        t,
+        o,
+        pushEv,
+        use,
+        'legacy hardware does not tag host and guest entries, and no believed clear came between',
+      );
+      return;
+    }
     if (o.consumer !== o.producer) this.crossContext(t, o, pushEv, use, undefined);
   }
 
@@ -132,14 +147,22 @@ export class RapChecker {
     return [...this.found.values()];
   }
 
-  private crossContext(t: Time, o: RapUseObs, pushEv: () => string, use: () => string, reason: string | undefined): void {
+  private crossContext(
+    t: Time,
+    o: RapUseObs,
+    pushEv: () => string,
+    use: () => string,
+    reason: string | undefined,
+  ): void {
     const key = `rap-cross-context|${o.pcpu}|${o.consumer}|${o.producer}|none`;
     const seen = this.found.get(key);
     if (seen) {
       seen.occurrences++;
       return;
     }
-    const between = (this.unpromised.get(viewOf(o.consumer)) ?? []).filter((u) => u.t > o.pushedAt && u.t <= t);
+    const between = (this.unpromised.get(viewOf(o.consumer)) ?? []).filter(
+      (u) => u.t > o.pushedAt && u.t <= t,
+    );
     const because =
       reason ??
       (between.length > 0
@@ -205,7 +228,9 @@ export class RapChecker {
   private ctxName(ctx: number): string {
     const c = decodeContext(ctx);
     const proc = c.process === KERNEL_PROCESS ? 'kernel' : `process ${c.process}`;
-    return c.world === 'host' ? `host ${proc}` : `${this.cfg.vmName(c.vm)} vCPU ${c.view} L${c.level} ${proc}`;
+    return c.world === 'host'
+      ? `host ${proc}`
+      : `${this.cfg.vmName(c.vm)} vCPU ${c.view} L${c.level} ${proc}`;
   }
 }
 

@@ -1,5 +1,11 @@
 /** Property names of docs/domain.md §5 (fixed by interface.md). */
-export const PROPERTIES = ['rap-host-guest', 'rap-promised-clear', 'rap-nested', 'rap-cross-context', 'tlb-stale'] as const;
+export const PROPERTIES = [
+  'rap-host-guest',
+  'rap-promised-clear',
+  'rap-nested',
+  'rap-cross-context',
+  'tlb-stale',
+] as const;
 export type Property = (typeof PROPERTIES)[number];
 
 /** Advisory properties are reported but do not fail a run. */

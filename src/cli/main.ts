@@ -13,7 +13,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   let code = 0;
   const program = new Command()
     .name('rapsim')
-    .description('Can a RET use a return-address-predictor entry it was promised would be gone — and what does safety cost?')
+    .description(
+      'Can a RET use a return-address-predictor entry it was promised would be gone — and what does safety cost?',
+    )
     .version(version, '-V, --version')
     .exitOverride()
     .configureOutput({ writeErr: (s) => io.err.write(s), writeOut: (s) => io.out.write(s) });
@@ -44,7 +46,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       .allowUnknownOption()
       .allowExcessArguments()
       .action(() => {
-        io.err.write(`rapsim: \`${name}\` is not available yet in rapsim ${version}: ${what} is still being built.\n`);
+        io.err.write(
+          `rapsim: \`${name}\` is not available yet in rapsim ${version}: ${what} is still being built.\n`,
+        );
         code = 2;
       });
   }

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { SimulationError } from '../actors/simulationError.js';
@@ -31,7 +31,11 @@ export class UsageError extends Error {}
  * `rapsim run <scenario.yaml>`: load and validate, simulate, judge, report. Returns the exit
  * code (0 clean, 1 violation or failed expect, 2 bad input, 3 internal error).
  */
-export async function runCommand(file: string, flags: RunFlags, io: { out: NodeJS.WriteStream; err: NodeJS.WriteStream }): Promise<number> {
+export async function runCommand(
+  file: string,
+  flags: RunFlags,
+  io: { out: NodeJS.WriteStream; err: NodeJS.WriteStream },
+): Promise<number> {
   let scenario: Scenario;
   let workers: number;
   try {
@@ -41,6 +45,7 @@ export async function runCommand(file: string, flags: RunFlags, io: { out: NodeJ
     workers = flags.workers !== undefined ? parseInteger('--workers', flags.workers, 1) : scenario.workers;
     checkModelled(file, scenario);
     buildTopology(scenario, workers);
+    if (flags.out) prepareOutDir(flags.out);
   } catch (err) {
     return badInput(err, file, io.err);
   }
@@ -51,7 +56,6 @@ export async function runCommand(file: string, flags: RunFlags, io: { out: NodeJ
     progress.stop();
     const report = buildReport(scenario, result, { version, workers, replay });
     if (flags.out) {
-      mkdirSync(flags.out, { recursive: true });
       writeFileSync(join(flags.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
     }
     if (flags.json) io.out.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -73,7 +77,8 @@ export async function runCommand(file: string, flags: RunFlags, io: { out: NodeJ
 
 function parseInteger(flag: string, text: string, min: number): number {
   const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag}: expected an integer ≥ ${min}, found "${text}".`);
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new UsageError(`${flag}: expected an integer ≥ ${min}, found "${text}".`);
   return n;
 }
 
@@ -83,17 +88,41 @@ function parseUntil(text: string): number {
     if (t <= 0) throw new DurationError('a positive duration');
     return t;
   } catch (err) {
-    throw new UsageError(`--until: expected ${err instanceof Error ? err.message : 'a duration such as 2ms'}.`);
+    throw new UsageError(
+      `--until: expected ${err instanceof Error ? err.message : 'a duration such as 2ms'}.`,
+    );
+  }
+}
+
+/** `--out` is checked before the run, so a bad directory costs no simulation (exit 2). */
+function prepareOutDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
+    throw new UsageError(`--out ${dir}: expected a writable directory, found ${reason}.`);
   }
 }
 
 /** Scenario features whose models are not written yet are refused, not faked. */
 function checkModelled(file: string, s: Scenario): void {
+  for (const key of ['matrix', 'seeds'] as const) {
+    if (s[key] !== undefined) {
+      throw new ScenarioError({
+        file,
+        path: key,
+        expected: `a single-run scenario (\`${key}:\` turns \`run\` into a sweep, and sweeps are not built yet)`,
+        found: `a ${key} block`,
+      });
+    }
+  }
   if (s.vms.length > 0) {
     throw new ScenarioError({
       file,
       path: 'vms',
-      expected: 'a bare-metal scenario (virtual machines, world switches and hypervisor policies are not modelled yet)',
+      expected:
+        'a bare-metal scenario (virtual machines, world switches and hypervisor policies are not modelled yet)',
       found: `${s.vms.length} VM(s)`,
     });
   }
@@ -126,7 +155,12 @@ function startProgress(stream: NodeJS.WriteStream, enabled: boolean) {
       if (!on) return;
       if (!bar && performance.now() - startedAt > 1000) {
         bar = new cliProgress.SingleBar(
-          { stream, format: 'simulating [{bar}] {percentage}% | {events} events', hideCursor: true, clearOnComplete: true },
+          {
+            stream,
+            format: 'simulating [{bar}] {percentage}% | {events} events',
+            hideCursor: true,
+            clearOnComplete: true,
+          },
           cliProgress.Presets.shades_classic,
         );
         bar.start(until, 0, { events: 0 });

@@ -1,5 +1,5 @@
 /**
- * Who pushed a RAP entry, packed into one exact integer (< 2^33, held in a double):
+ * Who pushed a RAP entry, packed into one exact integer (< 2^35, held in a double):
  * world (host 0 / guest 1), nesting level (0 host, 1 L1 guest, 2 L2), VM index, "view" and
  * process. The *view* is the CPU as the pushing context sees it: the pCPU for the host, the vCPU
  * for a guest. Promises are judged per view: a context believes in clears of its own CPU.
@@ -19,14 +19,14 @@ export const STUFF_PROCESS = 4094;
 
 export function encodeContext(c: RapContext): number {
   const w = c.world === 'host' ? 0 : 1;
-  return (((w * 4 + c.level) * 256 + c.vm) * 1024 + c.view) * 4096 + c.process;
+  return (((w * 4 + c.level) * 256 + c.vm) * 4096 + c.view) * 4096 + c.process;
 }
 
 export function decodeContext(x: number): RapContext {
   const process = x % 4096;
   let r = (x - process) / 4096;
-  const view = r % 1024;
-  r = (r - view) / 1024;
+  const view = r % 4096;
+  r = (r - view) / 4096;
   const vm = r % 256;
   r = (r - vm) / 256;
   const level = r % 4;

@@ -57,7 +57,14 @@ export class CoreHw {
    */
   candidateEpoch = 0;
   readonly clears: Record<string, number> = {};
-  readonly cr4: Record<Cr4Bit, boolean> = { pge: true, pse: true, pae: true, pcide: true, pke: false, smep: true };
+  readonly cr4: Record<Cr4Bit, boolean> = {
+    pge: true,
+    pse: true,
+    pae: true,
+    pcide: true,
+    pke: false,
+    smep: true,
+  };
   readonly cr0: Record<Cr0Bit, boolean> = { pg: true, wp: true };
   pcid = 0;
   /** CALLs executed by software stuffing sequences on this core. */
@@ -99,7 +106,10 @@ export class CoreHw {
   /** MOV CR3: switches PCID; flushes that PCID's TLB entries unless NOFLUSH (bit 63). */
   movCr3(pcid: number, noflush: boolean): { cost: Time; effect: RapEffect } {
     this.pcid = pcid;
-    if (!noflush || !this.cr4.pcide) this.tlb.flushPcid(pcid);
+    // With CR4.PCIDE clear every MOV CR3 flushes all non-global translations (the model keeps no
+    // global pages); with PCIDs it flushes the loaded PCID unless NOFLUSH (bit 63) is set.
+    if (!this.cr4.pcide) this.tlb.flushAll();
+    else if (!noflush) this.tlb.flushPcid(pcid);
     return { cost: this.timing.cr3Reload, effect: this.rapEffect('mov-cr3') };
   }
 
@@ -168,7 +178,10 @@ export class CoreHw {
     this.candidateEpoch++;
     const cleared = this.params.ibpbClearsRap;
     if (cleared) this.clearRap('ibpb');
-    return { cost: this.timing.ibpb, effect: { action: 'ibpb', promised: cleared, cleared, microarch: false } };
+    return {
+      cost: this.timing.ibpb,
+      effect: { action: 'ibpb', promised: cleared, cleared, microarch: false },
+    };
   }
 
   /** Interrupt delivery: eligible for a microarchitectural clear, never promised. */

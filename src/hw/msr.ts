@@ -21,7 +21,17 @@ export const MSR_NUMBERS: Readonly<Record<string, number>> = {
   ECS_BASE: 0xc001102a,
 };
 
-const LISTED = new Set(['APIC_BASE', 'PREFETCH_CONTROL', 'SYSCFG', 'IORR', 'TOM', 'TOM2', 'SMMADDR', 'SMMMASK', 'ECS_BASE']);
+const LISTED = new Set([
+  'APIC_BASE',
+  'PREFETCH_CONTROL',
+  'SYSCFG',
+  'IORR',
+  'TOM',
+  'TOM2',
+  'SMMADDR',
+  'SMMMASK',
+  'ECS_BASE',
+]);
 
 /** Classifies a WRMSR target (name or number) as a RAP-relevant action, or 'ibpb' for PRED_CMD. */
 export function classifyMsr(msr: string | number): RapAction | 'ibpb' {
@@ -39,7 +49,18 @@ function nameOf(n: number): string | undefined {
   return undefined;
 }
 
-/** MTRRs: fixed-range 0x250–0x26F, variable 0x200–0x21F, default type 0x2FF. */
+/**
+ * MTRRs (APM Vol. 2 §7.7): variable-range base/mask pairs from 0x200 (AMD implements 8 pairs; the
+ * architectural range reaches 0x21F), fixed-range 0x250, 0x258, 0x259 and 0x268–0x26F, and
+ * MTRRdefType 0x2FF.
+ */
 function isMtrr(n: number): boolean {
-  return (n >= 0x200 && n <= 0x21f) || (n >= 0x250 && n <= 0x26f) || n === 0x2ff;
+  return (
+    (n >= 0x200 && n <= 0x21f) ||
+    n === 0x250 ||
+    n === 0x258 ||
+    n === 0x259 ||
+    (n >= 0x268 && n <= 0x26f) ||
+    n === 0x2ff
+  );
 }

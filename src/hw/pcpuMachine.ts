@@ -64,7 +64,11 @@ export const pcpuMachine = setup({
     }),
     countAck: assign(({ context }) => ({ acksPending: context.acksPending - 1 })),
     completeShootdown: assign(({ context }) => ({
-      plan: context.sw.onShootdownComplete(context.shootdown!.req, context.shootdown!.targets, context.port.now()),
+      plan: context.sw.onShootdownComplete(
+        context.shootdown!.req,
+        context.shootdown!.targets,
+        context.port.now(),
+      ),
       shootdown: undefined,
     })),
     handleFlushIpi: assign(({ context, event }) => {
@@ -85,7 +89,8 @@ export const pcpuMachine = setup({
     broadcastSync: ({ context }) => {
       const plan = context.plan as Extract<StepPlan, { kind: 'syncpoint' }>;
       for (const peer of context.peers) {
-        if (peer !== context.port.self) context.port.send(peer, 'SYNC', { name: plan.name }, 0, Priority.MESSAGE);
+        if (peer !== context.port.self)
+          context.port.send(peer, 'SYNC', { name: plan.name }, 0, Priority.MESSAGE);
       }
     },
     recordSync: assign(({ context, event }) => {
@@ -93,8 +98,12 @@ export const pcpuMachine = setup({
       return { syncPlan: context.sw.onSyncpoint(name, context.port.now()) ?? context.syncPlan };
     }),
     takeSyncPlan: assign(({ context }) => ({ plan: context.syncPlan!, syncPlan: undefined })),
-    wakeAfterHandler: assign(({ context }) => ({ plan: { kind: 'run', at: context.handlerEnd } as StepPlan })),
-    runAtPlanTime: assign(({ context }) => ({ plan: { kind: 'run', at: (context.plan as { at: Time }).at } as StepPlan })),
+    wakeAfterHandler: assign(({ context }) => ({
+      plan: { kind: 'run', at: context.handlerEnd } as StepPlan,
+    })),
+    runAtPlanTime: assign(({ context }) => ({
+      plan: { kind: 'run', at: (context.plan as { at: Time }).at } as StepPlan,
+    })),
   },
   guards: {
     planIs: ({ context }, params: { kind: StepPlan['kind'] }) => context.plan.kind === params.kind,
@@ -125,7 +134,11 @@ export const pcpuMachine = setup({
       always: [
         { guard: { type: 'planIs', params: { kind: 'run' } }, target: 'running' },
         { guard: { type: 'planIs', params: { kind: 'shootdown' } }, target: 'shootdown' },
-        { guard: { type: 'planIs', params: { kind: 'ipi' } }, target: 'running', actions: ['sendIpi', 'runAtPlanTime'] },
+        {
+          guard: { type: 'planIs', params: { kind: 'ipi' } },
+          target: 'running',
+          actions: ['sendIpi', 'runAtPlanTime'],
+        },
         {
           guard: { type: 'planIs', params: { kind: 'syncpoint' } },
           target: 'running',
@@ -152,7 +165,9 @@ export const pcpuMachine = setup({
     },
     halted: {
       description: 'HLT: the core sleeps until its wake-up time or an interrupt.',
-      entry: assign(({ context }) => ({ plan: { kind: 'run', at: (context.plan as { until: Time }).until } as StepPlan })),
+      entry: assign(({ context }) => ({
+        plan: { kind: 'run', at: (context.plan as { until: Time }).until } as StepPlan,
+      })),
       always: { target: 'sleeping' },
     },
     sleeping: {

@@ -39,10 +39,18 @@ export class Rap {
   private top = 0;
   /** Valid entries (≤ capacity). */
   private valid = 0;
-  readonly stats: RapStats = { returns: 0, predicted: 0, mispredicted: 0, underflows: 0, pushes: 0, overflows: 0 };
+  readonly stats: RapStats = {
+    returns: 0,
+    predicted: 0,
+    mispredicted: 0,
+    underflows: 0,
+    pushes: 0,
+    overflows: 0,
+  };
 
   constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`RAP capacity must be ≥ 1, found ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new Error(`RAP capacity must be ≥ 1, found ${capacity}`);
     this.addr = new Float64Array(capacity);
     this.ctx = new Int32Array(capacity);
     this.epoch = new Int32Array(capacity);

@@ -63,7 +63,12 @@ const CLEARING_INSTRUCTIONS: readonly RapAction[] = ['mov-cr3', 'invpcid-1', 'in
  */
 export const PROMISES: Readonly<Record<SpecVariant, ReadonlySet<RapAction>>> = {
   legacy: new Set(),
-  'eraps-apm': new Set([...CLEARING_INSTRUCTIONS, ...IMPLICIT_INVALIDATIONS, 'wrmsr-msrlist', 'vmrun-clear-rap']),
+  'eraps-apm': new Set([
+    ...CLEARING_INSTRUCTIONS,
+    ...IMPLICIT_INVALIDATIONS,
+    'wrmsr-msrlist',
+    'vmrun-clear-rap',
+  ]),
   'eraps-amd': new Set([...CLEARING_INSTRUCTIONS, ...IMPLICIT_INVALIDATIONS, 'vmrun-clear-rap']),
   'eraps-cr3': new Set(['mov-cr3', 'vmrun-clear-rap']),
 };

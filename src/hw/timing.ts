@@ -26,10 +26,34 @@ export const TIMING_TABLE = {
     source: 'LKML 20201216151203.utpaitooaer7mdfa@amd.com',
     what: 'VMRUN → #VMEXIT round trip, trivial guest (AMD EPYC)',
   },
-  kvmRunEntry: { value: 570, unit: 'cycles', tag: 'S', source: 'LKML 20201216151203.utpaitooaer7mdfa@amd.com', what: 'KVM_RUN ioctl entry → VMRUN' },
-  kvmRunExit: { value: 600, unit: 'cycles', tag: 'S', source: 'LKML 20201216151203.utpaitooaer7mdfa@amd.com', what: 'exit → KVM_RUN ioctl return' },
-  exitHandler: { value: 300, unit: 'cycles', tag: 'E', source: '—', what: 'in-kernel exit handler (CR/INVPCID/MSR) beyond the switch' },
-  emulator: { value: 2000, unit: 'cycles', tag: 'E', source: '—', what: 'instruction emulator round trip (decode + emulate)' },
+  kvmRunEntry: {
+    value: 570,
+    unit: 'cycles',
+    tag: 'S',
+    source: 'LKML 20201216151203.utpaitooaer7mdfa@amd.com',
+    what: 'KVM_RUN ioctl entry → VMRUN',
+  },
+  kvmRunExit: {
+    value: 600,
+    unit: 'cycles',
+    tag: 'S',
+    source: 'LKML 20201216151203.utpaitooaer7mdfa@amd.com',
+    what: 'exit → KVM_RUN ioctl return',
+  },
+  exitHandler: {
+    value: 300,
+    unit: 'cycles',
+    tag: 'E',
+    source: '—',
+    what: 'in-kernel exit handler (CR/INVPCID/MSR) beyond the switch',
+  },
+  emulator: {
+    value: 2000,
+    unit: 'cycles',
+    tag: 'E',
+    source: '—',
+    what: 'instruction emulator round trip (decode + emulate)',
+  },
   nestedExitReflect: {
     value: 13000,
     unit: 'cycles',
@@ -38,20 +62,92 @@ export const TIMING_TABLE = {
     what: 'nested (L2) exit reflected to L1, round trip',
   },
   ipiSameSocket: { value: 1000, unit: 'ns', tag: 'E', source: '—', what: 'native IPI delivery, same socket' },
-  ipiCrossSocket: { value: 2700, unit: 'ns', tag: 'S2', source: 'LATR (ASPLOS’18): 2.7 µs at 16 cores, 2 sockets', what: 'native IPI delivery, cross socket' },
-  guestIpiExit: { value: 1860, unit: 'ns', tag: 'S', source: 'LKML 20211108095931.618865-1-huangkele@bytedance.com', what: 'guest IPI, exit-based (PV send-IPI)' },
-  guestIpiAvic: { value: 1390, unit: 'ns', tag: 'S', source: 'LKML 20211108095931.618865-1-huangkele@bytedance.com', what: 'guest IPI with AVIC' },
-  invlpg: { value: 260, unit: 'cycles', tag: 'S', source: 'LKML 20150608195237.GA15429@gmail.com', what: 'INVLPG' },
-  cr3Reload: { value: 96, unit: 'cycles', tag: 'S', source: 'LKML 20150608195237.GA15429@gmail.com', what: 'CR3-reload flush (MOV CR3)' },
-  rangeFlush: { value: 404, unit: 'cycles', tag: 'S', source: 'LKML 20150608195237.GA15429@gmail.com', what: 'range flush' },
-  invpcidAll: { value: 376, unit: 'ns', tag: 'S', source: 'Linux commit d8bced79af1d (Skylake)', what: 'INVPCID all-context' },
-  cr4PgeToggle: { value: 539, unit: 'ns', tag: 'S', source: 'Linux commit d8bced79af1d (Skylake)', what: 'CR4.PGE toggle' },
-  retMispredict: { value: 18, unit: 'cycles', tag: 'E', source: 'Agner Fog’s tables give 12–17 on older cores', what: 'return misprediction penalty' },
-  rapStuff: { value: 80, unit: 'cycles', tag: 'E', source: 'sequence from Linux nospec-branch.h', what: 'RAP stuffing sequence (32 CALLs + LFENCE)' },
+  ipiCrossSocket: {
+    value: 2700,
+    unit: 'ns',
+    tag: 'S2',
+    source: 'LATR (ASPLOS’18): 2.7 µs at 16 cores, 2 sockets',
+    what: 'native IPI delivery, cross socket',
+  },
+  guestIpiExit: {
+    value: 1860,
+    unit: 'ns',
+    tag: 'S',
+    source: 'LKML 20211108095931.618865-1-huangkele@bytedance.com',
+    what: 'guest IPI, exit-based (PV send-IPI)',
+  },
+  guestIpiAvic: {
+    value: 1390,
+    unit: 'ns',
+    tag: 'S',
+    source: 'LKML 20211108095931.618865-1-huangkele@bytedance.com',
+    what: 'guest IPI with AVIC',
+  },
+  invlpg: {
+    value: 260,
+    unit: 'cycles',
+    tag: 'S',
+    source: 'LKML 20150608195237.GA15429@gmail.com',
+    what: 'INVLPG',
+  },
+  cr3Reload: {
+    value: 96,
+    unit: 'cycles',
+    tag: 'S',
+    source: 'LKML 20150608195237.GA15429@gmail.com',
+    what: 'CR3-reload flush (MOV CR3)',
+  },
+  rangeFlush: {
+    value: 404,
+    unit: 'cycles',
+    tag: 'S',
+    source: 'LKML 20150608195237.GA15429@gmail.com',
+    what: 'range flush',
+  },
+  invpcidAll: {
+    value: 376,
+    unit: 'ns',
+    tag: 'S',
+    source: 'Linux commit d8bced79af1d (Skylake)',
+    what: 'INVPCID all-context',
+  },
+  cr4PgeToggle: {
+    value: 539,
+    unit: 'ns',
+    tag: 'S',
+    source: 'Linux commit d8bced79af1d (Skylake)',
+    what: 'CR4.PGE toggle',
+  },
+  retMispredict: {
+    value: 18,
+    unit: 'cycles',
+    tag: 'E',
+    source: 'Agner Fog’s tables give 12–17 on older cores',
+    what: 'return misprediction penalty',
+  },
+  rapStuff: {
+    value: 80,
+    unit: 'cycles',
+    tag: 'E',
+    source: 'sequence from Linux nospec-branch.h',
+    what: 'RAP stuffing sequence (32 CALLs + LFENCE)',
+  },
   ibpb: { value: 3000, unit: 'cycles', tag: 'E', source: '—', what: 'IBPB' },
-  schedSlice: { value: 2.8, unit: 'ms', tag: 'S', source: 'Linux kernel/sched/fair.c, commit 2ae891b', what: 'host scheduler slice (EEVDF, ≥8 CPUs)' },
+  schedSlice: {
+    value: 2.8,
+    unit: 'ms',
+    tag: 'S',
+    source: 'Linux kernel/sched/fair.c, commit 2ae891b',
+    what: 'host scheduler slice (EEVDF, ≥8 CPUs)',
+  },
   haltPoll: { value: 200, unit: 'us', tag: 'S', source: 'Linux halt_poll_ns', what: 'halt polling' },
-  pleWindow: { value: 3000, unit: 'count', tag: 'S', source: 'Linux arch/x86/kvm/x86.h', what: 'PLE window (SVM pause filter), pauses' },
+  pleWindow: {
+    value: 3000,
+    unit: 'count',
+    tag: 'S',
+    source: 'Linux arch/x86/kvm/x86.h',
+    what: 'PLE window (SVM pause filter), pauses',
+  },
   workloadOp: {
     value: 30,
     unit: 'cycles',
@@ -59,7 +155,13 @@ export const TIMING_TABLE = {
     source: '— (one CALL or RET per ≈50 instructions at IPC ≈1.7)',
     what: 'spacing of the workload’s CALL/RET operations',
   },
-  pageAccessEvery: { value: 16, unit: 'count', tag: 'E', source: '—', what: 'workload operations between two data-page accesses' },
+  pageAccessEvery: {
+    value: 16,
+    unit: 'count',
+    tag: 'E',
+    source: '—',
+    what: 'workload operations between two data-page accesses',
+  },
   flushIpiHandler: {
     value: 1200,
     unit: 'cycles',
@@ -81,7 +183,13 @@ export const TIMING_TABLE = {
     source: '— (one x2APIC ICR write per target in smp_call_function_many_cond)',
     what: 'initiator’s cost per shootdown target (IPIs leave one after another)',
   },
-  contextSwitch: { value: 1500, unit: 'ns', tag: 'E', source: '— (schedule() without the CR3 write)', what: 'OS context-switch path' },
+  contextSwitch: {
+    value: 1500,
+    unit: 'ns',
+    tag: 'E',
+    source: '— (schedule() without the CR3 write)',
+    what: 'OS context-switch path',
+  },
   wrmsr: { value: 100, unit: 'cycles', tag: 'E', source: '—', what: 'WRMSR (non-serializing MSRs)' },
   crWrite: { value: 60, unit: 'cycles', tag: 'E', source: '—', what: 'MOV to CR0/CR4 without a flush' },
 } as const satisfies Record<string, TimingEntry>;
@@ -109,7 +217,7 @@ export function resolveTiming(clockHz: number, overrides: Readonly<Record<string
     out[key] = toPs(e, clockHz);
   }
   for (const [key, v] of Object.entries(overrides)) {
-    if (!(key in TIMING_TABLE)) throw new TimingKeyError(key);
+    if (!Object.hasOwn(TIMING_TABLE, key)) throw new TimingKeyError(key);
     out[key as TimingKey] = v;
   }
   return out;
@@ -131,7 +239,9 @@ function toPs(e: TimingEntry, clockHz: number): Time {
 }
 
 /** The table as rows for `--latency` and the report: key, resolved ps, unit, tag, source. */
-export function timingRows(t: Timing): { key: string; ps: number; value: number; unit: string; tag: string; source: string; what: string }[] {
+export function timingRows(
+  t: Timing,
+): { key: string; ps: number; value: number; unit: string; tag: string; source: string; what: string }[] {
   return (Object.entries(TIMING_TABLE) as [TimingKey, TimingEntry][]).map(([key, e]) => ({
     key,
     ps: t[key],

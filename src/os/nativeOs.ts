@@ -1,4 +1,5 @@
 import type { Port } from '../actors/hostedActor.js';
+import type { Time } from '../actors/time.js';
 import { encodeContext, STUFF_PROCESS } from '../hw/context.js';
 import type { CoreHw, RapEffect } from '../hw/core.js';
 import type { CpuSoftware, FlushRequest, StepPlan } from '../hw/cpuSoftware.js';
@@ -11,7 +12,6 @@ import {
   type StuffObs,
   type TlbStaleUseObs,
 } from '../hw/observations.js';
-import type { Time } from '../actors/time.js';
 import type { ScriptOp, WorkloadParams } from './workload.js';
 
 /** What the OS reads from its CPUID (the host's, on bare metal). */
@@ -101,8 +101,9 @@ export class NativeOs implements CpuSoftware {
     this.w = p.workload;
     this.opPs = Math.max(1, this.core.timing.workloadOp);
     this.pageEvery = Math.max(1, this.core.timing.pageAccessEvery);
-    for (const pid of p.processes) this.stacks.set(pid, this.initialStack(pid));
-    this.current = p.processes[0] ?? -1;
+    // A core with no thread of any process idles; if it has a script, the script runs in
+    // process 0 (scripts name their processes explicitly anyway).
+    this.current = p.processes[0] ?? (p.script.length > 0 ? 0 : -1);
   }
 
   // ---- CpuSoftware ------------------------------------------------------------------------
@@ -198,7 +199,11 @@ export class NativeOs implements CpuSoftware {
       crossSocket: sockets.size > 1,
     };
     this.port.observe(ObsKind.SHOOTDOWN_COMPLETE, obs);
-    this.stats_.shootdownLatencies.push({ latency: obs.latency, targets: obs.targets, crossSocket: obs.crossSocket });
+    this.stats_.shootdownLatencies.push({
+      latency: obs.latency,
+      targets: obs.targets,
+      crossSocket: obs.crossSocket,
+    });
     this.waiting = false;
     this.cursor = now;
     return this.scriptPc < this.p.script.length ? { kind: 'run', at: now } : this.planNext(now);
@@ -228,7 +233,7 @@ export class NativeOs implements CpuSoftware {
       this.cursor = Math.max(this.cursor, t);
       return;
     }
-    const stack = this.stacks.get(this.current)!;
+    const stack = this.stackOf(this.current);
     const rng = this.port.rng;
     const depthMax = this.w.callDepth;
     while (this.cursor + this.opPs <= t) {
@@ -306,10 +311,21 @@ export class NativeOs implements CpuSoftware {
   }
 
   private stuff(calls: number, now: Time): Time {
-    const ctx = encodeContext({ world: 'host', level: 0, vm: 0, view: this.core.params.index, process: STUFF_PROCESS });
+    const ctx = encodeContext({
+      world: 'host',
+      level: 0,
+      vm: 0,
+      view: this.core.params.index,
+      process: STUFF_PROCESS,
+    });
     const cost = this.core.stuff(calls, ctx, now);
     this.stats_.stuffingCalls += calls;
-    const obs: StuffObs = { pcpu: this.core.params.index, ctx: this.ctxOf(this.current), calls, rapEntries: this.core.rap.capacity };
+    const obs: StuffObs = {
+      pcpu: this.core.params.index,
+      ctx: this.ctxOf(this.current),
+      calls,
+      rapEntries: this.core.rap.capacity,
+    };
     this.port.observe(ObsKind.STUFF, obs);
     return cost;
   }
@@ -326,7 +342,11 @@ export class NativeOs implements CpuSoftware {
     }
     const noflush = using === 'mov-cr3-noflush' && this.p.cpuid.pcid;
     const r = this.core.movCr3(pcid, noflush);
-    this.reportAction(r.effect, 'native', noflush ? 'MOV CR3 with NOFLUSH in switch_mm' : 'MOV CR3 in switch_mm');
+    this.reportAction(
+      r.effect,
+      'native',
+      noflush ? 'MOV CR3 with NOFLUSH in switch_mm' : 'MOV CR3 in switch_mm',
+    );
     return r.cost;
   }
 
@@ -376,7 +396,13 @@ export class NativeOs implements CpuSoftware {
       cost += this.core.invlpg(pcid, page).cost;
     }
     const targets = this.p.cpumask(this.current).filter((c) => c !== this.port.self);
-    const request: FlushRequest = { id: this.port.newId(), pcid, pages, changedAt: now, from: this.port.self };
+    const request: FlushRequest = {
+      id: this.port.newId(),
+      pcid,
+      pages,
+      changedAt: now,
+      from: this.port.self,
+    };
     const start: ShootdownStartObs = { id: request.id, pcpu: this.core.params.index, pcid, pages, targets };
     this.port.observe(ObsKind.SHOOTDOWN_START, start);
     this.cursor = now + cost;
@@ -415,7 +441,9 @@ export class NativeOs implements CpuSoftware {
       return { kind: 'halt', until: now + op.for };
     }
     this.cursor = now + cost;
-    return this.scriptPc < this.p.script.length ? { kind: 'run', at: now + cost } : this.afterScript(now + cost);
+    return this.scriptPc < this.p.script.length
+      ? { kind: 'run', at: now + cost }
+      : this.afterScript(now + cost);
   }
 
   private afterScript(at: Time): StepPlan {
@@ -430,12 +458,12 @@ export class NativeOs implements CpuSoftware {
     const op_ = this.opPs;
     switch (op.op) {
       case 'call': {
-        const stack = this.stacks.get(this.current)!;
+        const stack = this.stackOf(this.current);
         for (let i = 0; i < op.n; i++) this.call(stack, now + i * op_);
         return op.n * op_;
       }
       case 'ret': {
-        const stack = this.stacks.get(this.current)!;
+        const stack = this.stackOf(this.current);
         for (let i = 0; i < op.n; i++) this.ret(stack);
         return op.n * op_;
       }
@@ -569,6 +597,16 @@ export class NativeOs implements CpuSoftware {
     this.changedAt.set(pcid * 0x100000 + page, at);
   }
 
+  /** A thread's call stack, created on first use (a script may switch to any process). */
+  private stackOf(pid: number): number[] {
+    let s = this.stacks.get(pid);
+    if (!s) {
+      s = this.initialStack(pid);
+      this.stacks.set(pid, s);
+    }
+    return s;
+  }
+
   private initialStack(pid: number): number[] {
     // A thread switched in mid-call, as after schedule(): it returns up the stack it left.
     const s: number[] = [];
@@ -577,7 +615,13 @@ export class NativeOs implements CpuSoftware {
   }
 
   private ctxOf(pid: number): number {
-    return encodeContext({ world: 'host', level: 0, vm: 0, view: this.core.params.index, process: pid < 0 ? 4095 : pid });
+    return encodeContext({
+      world: 'host',
+      level: 0,
+      vm: 0,
+      view: this.core.params.index,
+      process: pid < 0 ? 4095 : pid,
+    });
   }
 
   private pcidOf(pid: number): number {

@@ -59,7 +59,8 @@ export function collectMetrics(actors: readonly ActorSummary[], timing: Timing):
       m.rap.mispredicted += r.mispredicted;
       m.rap.underflows += r.underflows;
       m.rap.stuffingCalls += st.core.stuffingCalls;
-      for (const [cause, n] of Object.entries(st.core.clears)) m.rap.clears[cause] = (m.rap.clears[cause] ?? 0) + n;
+      for (const [cause, n] of Object.entries(st.core.clears))
+        m.rap.clears[cause] = (m.rap.clears[cause] ?? 0) + n;
       m.tlb.hits += st.core.tlb.hits;
       m.tlb.misses += st.core.tlb.misses;
       m.tlb.flushes += st.core.tlb.flushes;
@@ -83,7 +84,12 @@ export function collectMetrics(actors: readonly ActorSummary[], timing: Timing):
   m.shootdowns.latencyNs = percentiles(latencies);
   m.shootdowns.byTargets = [...groups.values()]
     .sort((a, b) => a.targets - b.targets || Number(a.crossSocket) - Number(b.crossSocket))
-    .map((g) => ({ targets: g.targets, crossSocket: g.crossSocket, count: g.samples.length, latencyNs: percentiles(g.samples) }));
+    .map((g) => ({
+      targets: g.targets,
+      crossSocket: g.crossSocket,
+      count: g.samples.length,
+      latencyNs: percentiles(g.samples),
+    }));
   m.costNs.stuffing = Math.round((m.rap.stuffingCalls * timing.rapStuff) / 32 / NS);
   m.costNs.mispredictions = Math.round((m.rap.mispredicted * timing.retMispredict) / NS);
   m.costNs.flushIpiHandlers = Math.round((ipis * timing.flushIpiHandler) / NS);

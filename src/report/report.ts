@@ -27,7 +27,14 @@ export interface Report {
   /** Non-advisory properties that occurred. */
   failing: Property[];
   expect: ExpectOutcome | null;
-  topology: { cores: number; sockets: number; coresPerSocket: number; spec: string; rapEntries: number; partitions: number };
+  topology: {
+    cores: number;
+    sockets: number;
+    coresPerSocket: number;
+    spec: string;
+    rapEntries: number;
+    partitions: number;
+  };
   metrics: Metrics;
   /** The command that replays this run. */
   replay: string;
@@ -42,7 +49,8 @@ export function judgeExpect(s: Scenario, counts: Record<Property, number>): Expe
   if (e.violations) {
     const allowed = new Set<string>(e.violations);
     for (const p of found) {
-      if (!ADVISORY.has(p) && !allowed.has(p)) problems.push(`${p} occurred but expect.violations does not allow it`);
+      if (!ADVISORY.has(p) && !allowed.has(p))
+        problems.push(`${p} occurred but expect.violations does not allow it`);
     }
   }
   for (const p of e.find ?? []) {

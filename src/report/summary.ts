@@ -1,9 +1,12 @@
+import { formatDuration, NS } from '../actors/time.js';
 import { ADVISORY } from '../check/violation.js';
 import type { Report } from './report.js';
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
+const plural = (n: number, what: string): string => `${fmt(n)} ${what}${n === 1 ? '' : 's'}`;
 const pct = (a: number, b: number): string => (b === 0 ? '–' : `${((100 * a) / b).toFixed(1)}%`);
-const ns = (n: number): string => (n >= 1_000_000 ? `${(n / 1e6).toFixed(2)}ms` : n >= 1000 ? `${(n / 1000).toFixed(2)}us` : `${n}ns`);
+/** Report times are whole ns; shown with the same formatter as the causal chains. */
+const ns = (n: number): string => formatDuration(n * NS);
 
 /**
  * The readable summary of a run: topology, what ran, each violation with the promise, the path
@@ -14,7 +17,7 @@ export function renderSummary(r: Report, opts: { maxViolations?: number } = {}):
   const t = r.topology;
   out.push(`rapsim ${r.rapsim} · scenario ${r.scenario} · seed ${r.seed} · ${r.workers} worker(s)`);
   out.push(
-    `machine: ${t.cores} cores (${t.sockets} socket(s) × ${t.coresPerSocket}), spec ${t.spec}, RAP ${t.rapEntries} entries`,
+    `machine: ${plural(t.cores, 'core')} (${plural(t.sockets, 'socket')} × ${t.coresPerSocket}), spec ${t.spec}, RAP ${t.rapEntries} entries`,
   );
   out.push(
     `ran ${ns(r.simulatedNs)} simulated in ${fmt(r.wallMs)} ms: ${fmt(r.events)} events, trace ${r.traceDigest.slice(0, 23)}…`,
@@ -26,7 +29,9 @@ export function renderSummary(r: Report, opts: { maxViolations?: number } = {}):
   else {
     out.push('violations:');
     for (const [p, n] of props) {
-      out.push(`  ${ADVISORY.has(p as never) ? '! ' : '✗ '}${p}${ADVISORY.has(p as never) ? ' (advisory)' : ''}: ${fmt(n)} use(s)`);
+      out.push(
+        `  ${ADVISORY.has(p as never) ? '! ' : '✗ '}${p}${ADVISORY.has(p as never) ? ' (advisory)' : ''}: ${fmt(n)} use(s)`,
+      );
     }
     for (const v of r.violations.slice(0, shown)) {
       out.push('');
@@ -35,7 +40,8 @@ export function renderSummary(r: Report, opts: { maxViolations?: number } = {}):
       out.push(`    because: ${v.because}`);
       for (const e of v.events) out.push(`      · ${e}`);
     }
-    if (r.violations.length > shown) out.push(`  … ${r.violations.length - shown} more distinct finding(s) in --json`);
+    if (r.violations.length > shown)
+      out.push(`  … ${r.violations.length - shown} more distinct finding(s) in --json`);
   }
   out.push('');
   const m = r.metrics;
@@ -43,7 +49,9 @@ export function renderSummary(r: Report, opts: { maxViolations?: number } = {}):
     `returns: ${fmt(m.rap.returns)} — predicted ${pct(m.rap.predicted, m.rap.returns)}, mispredicted ${pct(m.rap.mispredicted, m.rap.returns)}, underflowed ${pct(m.rap.underflows, m.rap.returns)}`,
   );
   const clears = Object.entries(m.rap.clears).map(([c, n]) => `${c} ${fmt(n)}`);
-  out.push(`RAP clears: ${clears.length ? clears.join(', ') : 'none'}; stuffing CALLs: ${fmt(m.rap.stuffingCalls)}`);
+  out.push(
+    `RAP clears: ${clears.length ? clears.join(', ') : 'none'}; stuffing CALLs: ${fmt(m.rap.stuffingCalls)}`,
+  );
   out.push(
     `cost: stuffing ${ns(m.costNs.stuffing)}, mispredictions ${ns(m.costNs.mispredictions)}, flush-IPI handlers ${ns(m.costNs.flushIpiHandlers)}; context switches ${fmt(m.contextSwitches)}`,
   );

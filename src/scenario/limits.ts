@@ -7,7 +7,8 @@ export const LIMITS = {
   cores: 4096,
   sockets: 64,
   vcpus: 1024,
-  processes: 65_536,
+  /** A RAP entry's context holds a 12-bit process number; 4094 and 4095 are reserved. */
+  processes: 4000,
   workers: 256,
   rapEntries: 1024,
   /** CALLs or RETs in one script operation: far beyond any RAP size. */

@@ -4,9 +4,10 @@ import { LIMITS } from './limits.js';
 /**
  * MSRs a script may name in `wrmsr`. The first group is AMD's list of writes that clear the RAP
  * microarchitecturally (LKML 08826b5879e2d9c354424279763d3ce5556f44cc.camel@amd.com, docs/domain.md
- * §2); MTRR is the APM's explicit implicit-invalidation case; EFER, SPEC_CTRL and PRED_CMD are the
- * controls next to them that do *not* clear it, so scripts can check both sides. The hardware layer
- * decides what each one does; this list only fixes the spelling.
+ * §2); MTRR is the APM's explicit implicit-invalidation case; EFER and SPEC_CTRL are controls next
+ * to them that do *not* clear it, and a PRED_CMD write is an IBPB (which clears the RAP when the
+ * hardware has IBPB_RET), so scripts can check every side. The hardware layer decides what each one
+ * does; this list only fixes the spelling.
  */
 export const MSR_NAMES = [
   'SYSCFG',

@@ -1,3 +1,4 @@
+import { TIMING_TABLE } from '../hw/timing.js';
 import { showFound } from './errors.js';
 import type { Problem } from './issues.js';
 import type { Scenario } from './schema.js';
@@ -39,6 +40,19 @@ export function checkTopology(scenario: Scenario): Problem[] {
       expected: 'at least 1 core',
       found: '0',
     });
+  }
+  // Latency overrides name entries of the timing table (docs/timing.md), which hw owns.
+  for (const section of ['hardware', 'host'] as const) {
+    for (const key of Object.keys(scenario[section].latency)) {
+      if (!Object.hasOwn(TIMING_TABLE, key)) {
+        problems.push({
+          path: [section, 'latency', key],
+          problem: 'unknown latency name',
+          expected: `one of ${Object.keys(TIMING_TABLE).join(', ')}`,
+          found: key,
+        });
+      }
+    }
   }
   const scopes: ScriptScope[] = [
     {

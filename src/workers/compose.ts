@@ -47,7 +47,11 @@ export function buildTopology(s: Scenario, workers: number): Topology {
     socketOfActor[coreActor[c]!] = socketOfCore[c]!;
   }
   const latency = (src: number, dst: number): Time =>
-    src === dst ? 0 : socketOfActor[src] === socketOfActor[dst] ? timing.ipiSameSocket : timing.ipiCrossSocket;
+    src === dst
+      ? 0
+      : socketOfActor[src] === socketOfActor[dst]
+        ? timing.ipiSameSocket
+        : timing.ipiCrossSocket;
   let lookahead = Number.POSITIVE_INFINITY;
   for (let a = 0; a < ids.length; a++) {
     for (let b = 0; b < ids.length; b++) {
@@ -78,7 +82,12 @@ export function placeHostProcesses(s: Scenario): { onCore: number[][]; coresOf: 
 }
 
 /** What the host OS reads from CPUID on this hardware (docs/domain.md §2). */
-export function hostCpuid(s: Scenario): { eraps: boolean; rapEntries: number; pcid: boolean; invpcid: boolean } {
+export function hostCpuid(s: Scenario): {
+  eraps: boolean;
+  rapEntries: number;
+  pcid: boolean;
+  invpcid: boolean;
+} {
   const eraps = s.hardware.spec !== 'legacy';
   // Without ERAPS CPUID reports no RapSize, so software assumes the legacy 32 entries.
   return { eraps, rapEntries: eraps ? s.hardware.rapEntries : 32, pcid: true, invpcid: true };
@@ -104,9 +113,16 @@ function hostWorkload(s: Scenario): WorkloadParams {
  * each running the host OS over its own RAP and TLB. Called inside the worker that hosts the
  * partition, so machines never cross threads.
  */
-export function buildPartitionActors(s: Scenario, topo: Topology, partition: number, until: Time): Map<number, HostedActor> {
+export function buildPartitionActors(
+  s: Scenario,
+  topo: Topology,
+  partition: number,
+  until: Time,
+): Map<number, HostedActor> {
   if (s.vms.length > 0) {
-    throw new Error('virtual machines are not modelled yet: rapsim runs bare-metal scenarios only (no `vms`)');
+    throw new Error(
+      'virtual machines are not modelled yet: rapsim runs bare-metal scenarios only (no `vms`)',
+    );
   }
   const actors = new Map<number, HostedActor>();
   const { onCore, coresOf } = placeHostProcesses(s);
@@ -168,7 +184,14 @@ export function coreStats(core: CoreHw): CoreStats {
 }
 
 export interface CoreStats {
-  rap: { returns: number; predicted: number; mispredicted: number; underflows: number; pushes: number; overflows: number };
+  rap: {
+    returns: number;
+    predicted: number;
+    mispredicted: number;
+    underflows: number;
+    pushes: number;
+    overflows: number;
+  };
   tlb: { hits: number; misses: number; staleHits: number; flushes: number };
   clears: Record<string, number>;
   stuffingCalls: number;

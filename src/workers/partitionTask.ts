@@ -1,4 +1,4 @@
-import { Partition, type ActorSummary, type WindowResult } from '../actors/partition.js';
+import { type ActorSummary, Partition, type WindowResult } from '../actors/partition.js';
 import { SimulationError } from '../actors/simulationError.js';
 import type { Time } from '../actors/time.js';
 import type { Envelope } from '../actors/types.js';

@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import { PartitionTask, type PartitionSetup, type ToPartition } from './partitionTask.js';
+import { type PartitionSetup, PartitionTask, type ToPartition } from './partitionTask.js';
 
 /**
  * Piscina task: hosts one partition for the whole run (a long-lived task holding a

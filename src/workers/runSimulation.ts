@@ -7,12 +7,12 @@ import type { ActorSummary, WindowResult } from '../actors/partition.js';
 import { SimulationError } from '../actors/simulationError.js';
 import type { Time } from '../actors/time.js';
 import type { Envelope } from '../actors/types.js';
-import { runWindows, type PartitionHandle } from '../actors/windowLoop.js';
+import { type PartitionHandle, runWindows } from '../actors/windowLoop.js';
 import { CheckerSuite } from '../check/checkerSuite.js';
 import type { Property, Violation } from '../check/violation.js';
 import type { Scenario } from '../scenario/schema.js';
 import { buildTopology, checkerConfig, type Topology } from './compose.js';
-import { type FromPartition, PartitionTask, type PartitionSetup, type ToPartition } from './partitionTask.js';
+import { type FromPartition, type PartitionSetup, PartitionTask, type ToPartition } from './partitionTask.js';
 
 export interface RunOptions {
   workers: number;
@@ -112,7 +112,10 @@ interface Link extends PartitionHandle {
   close(): Promise<void>;
 }
 
-function unwrap<K extends FromPartition['kind']>(msg: FromPartition, kind: K): Extract<FromPartition, { kind: K }> {
+function unwrap<K extends FromPartition['kind']>(
+  msg: FromPartition,
+  kind: K,
+): Extract<FromPartition, { kind: K }> {
   if (msg.kind === 'error') {
     const e = msg.error;
     throw new SimulationError(e.actor, e.event, e.timePs, e.detail);
@@ -162,7 +165,10 @@ class ThreadLink implements Link {
       const p = this.pending;
       if (p) {
         this.pending = undefined;
-        p({ kind: 'error', error: { actor: '(worker)', event: '(thread)', timePs: 0, detail: this.failure.message } });
+        p({
+          kind: 'error',
+          error: { actor: '(worker)', event: '(thread)', timePs: 0, detail: this.failure.message },
+        });
       }
     });
   }
@@ -215,7 +221,13 @@ async function startThreads(setups: PartitionSetup[]): Promise<ThreadLink[]> {
   const n = setups.length;
   if (!pool || poolThreads !== n) {
     await pool?.destroy();
-    pool = new Piscina({ filename: workerFile(), minThreads: n, maxThreads: n, concurrentTasksPerWorker: 1, idleTimeout: 60_000 });
+    pool = new Piscina({
+      filename: workerFile(),
+      minThreads: n,
+      maxThreads: n,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: 60_000,
+    });
     poolThreads = n;
   }
   const p = pool;

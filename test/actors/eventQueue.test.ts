@@ -31,7 +31,15 @@ describe('EventQueue', () => {
 
   it('orders interleaved pushes and pops', () => {
     const q = new EventQueue();
-    const mk = (t: number, seq: number): Envelope => ({ t, p: 20, src: 0, seq, dst: 0, type: 'x', data: null });
+    const mk = (t: number, seq: number): Envelope => ({
+      t,
+      p: 20,
+      src: 0,
+      seq,
+      dst: 0,
+      type: 'x',
+      data: null,
+    });
     q.push(mk(5, 0));
     q.push(mk(1, 1));
     expect(q.pop()!.t).toBe(1);

@@ -1,5 +1,5 @@
-import { assign, setup } from 'xstate';
 import { describe, expect, it } from 'vitest';
+import { assign, setup } from 'xstate';
 import type { Port } from '../../src/actors/hostedActor.js';
 import { createMachineActor } from '../../src/actors/machineActor.js';
 import { Partition } from '../../src/actors/partition.js';
@@ -11,14 +11,39 @@ const blinker = setup({
   context: ({ input }) => ({ port: input.port, flips: 0, at: [] }),
   initial: 'off',
   states: {
-    off: { after: { period: { target: 'on', actions: assign(({ context }) => ({ flips: context.flips + 1, at: [...context.at, context.port.now()] })) } } },
-    on: { after: { period: { target: 'off', actions: assign(({ context }) => ({ flips: context.flips + 1, at: [...context.at, context.port.now()] })) } } },
+    off: {
+      after: {
+        period: {
+          target: 'on',
+          actions: assign(({ context }) => ({
+            flips: context.flips + 1,
+            at: [...context.at, context.port.now()],
+          })),
+        },
+      },
+    },
+    on: {
+      after: {
+        period: {
+          target: 'off',
+          actions: assign(({ context }) => ({
+            flips: context.flips + 1,
+            at: [...context.at, context.port.now()],
+          })),
+        },
+      },
+    },
   },
 });
 
 describe('machine actors on the kernel clock', () => {
   it("runs xstate's delays as kernel events, never real timers", () => {
-    const actor = createMachineActor('blink', blinker, (port) => ({ port }), (a) => a.getSnapshot().context);
+    const actor = createMachineActor(
+      'blink',
+      blinker,
+      (port) => ({ port }),
+      (a) => a.getSnapshot().context,
+    );
     const part = new Partition({
       index: 0,
       topology: { ids: ['blink'], partitionOf: [0], latency: () => 0 },
@@ -44,7 +69,12 @@ describe('machine actors on the kernel clock', () => {
         },
       },
     });
-    const actor = createMachineActor('broken', broken, (port) => ({ port }), () => null);
+    const actor = createMachineActor(
+      'broken',
+      broken,
+      (port) => ({ port }),
+      () => null,
+    );
     const part = new Partition({
       index: 0,
       topology: { ids: ['broken'], partitionOf: [0], latency: () => 0 },

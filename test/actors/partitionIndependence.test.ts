@@ -75,16 +75,19 @@ describe('partition independence', () => {
     const reference = await run(n, new Array(n).fill(0));
     expect(reference.events).toBeGreaterThan(50);
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 3 }), { minLength: n, maxLength: n }), async (raw) => {
-        // Renumber partitions densely (0..k-1).
-        const dense = [...new Set(raw)].sort();
-        const assign = raw.map((x) => dense.indexOf(x));
-        const r = await run(n, assign);
-        expect(r.events).toBe(reference.events);
-        expect(r.logs).toEqual(reference.logs);
-        expect(r.observed).toEqual(reference.observed);
-        expect(r.digests).toEqual(reference.digests);
-      }),
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 3 }), { minLength: n, maxLength: n }),
+        async (raw) => {
+          // Renumber partitions densely (0..k-1).
+          const dense = [...new Set(raw)].sort();
+          const assign = raw.map((x) => dense.indexOf(x));
+          const r = await run(n, assign);
+          expect(r.events).toBe(reference.events);
+          expect(r.logs).toEqual(reference.logs);
+          expect(r.observed).toEqual(reference.observed);
+          expect(r.digests).toEqual(reference.digests);
+        },
+      ),
       { numRuns: 25 },
     );
   });
@@ -101,7 +104,13 @@ describe('partition independence', () => {
       stateLabel: () => '',
       stats: () => null,
     };
-    const part = new Partition({ index: 0, topology, actors: new Map([[0, bad]]), rootSeed: 1, maxEvents: 10 });
+    const part = new Partition({
+      index: 0,
+      topology,
+      actors: new Map([[0, bad]]),
+      rootSeed: 1,
+      maxEvents: 10,
+    });
     part.start();
     expect(() => part.runWindow(100)).toThrow(/would arrive before/);
   });
@@ -121,7 +130,13 @@ describe('partition independence', () => {
       stateLabel: () => '',
       stats: () => null,
     };
-    const part = new Partition({ index: 0, topology, actors: new Map([[0, runaway]]), rootSeed: 1, maxEvents: 100 });
+    const part = new Partition({
+      index: 0,
+      topology,
+      actors: new Map([[0, runaway]]),
+      rootSeed: 1,
+      maxEvents: 100,
+    });
     part.start();
     expect(() => part.runWindow(1e9)).toThrow(/loop.*event cap of 100/s);
   });

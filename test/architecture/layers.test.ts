@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
  */
 const RULES: Record<string, { runtime: string[]; typeOnly?: string[] }> = {
   actors: { runtime: [] },
-  scenario: { runtime: ['actors'] },
+  scenario: { runtime: ['actors', 'hw'] },
   hw: { runtime: ['actors'] },
   os: { runtime: ['actors', 'hw'], typeOnly: ['scenario'] },
   vcpu: { runtime: ['actors', 'os'], typeOnly: ['hw', 'scenario'] },

@@ -33,9 +33,13 @@ describe('Rap', () => {
     rap.push(0x100, 7, 3, 1234, false);
     rap.push(-1, 9, 4, 5678, true);
     const s1 = rap.pop(0x999);
-    expect([rap.addr[s1], rap.ctx[s1], rap.epoch[s1], rap.pushedAt[s1], rap.stuff[s1]]).toEqual([-1, 9, 4, 5678, 1]);
+    expect([rap.addr[s1], rap.ctx[s1], rap.epoch[s1], rap.pushedAt[s1], rap.stuff[s1]]).toEqual([
+      -1, 9, 4, 5678, 1,
+    ]);
     const s0 = rap.pop(0x100);
-    expect([rap.addr[s0], rap.ctx[s0], rap.epoch[s0], rap.pushedAt[s0], rap.stuff[s0]]).toEqual([0x100, 7, 3, 1234, 0]);
+    expect([rap.addr[s0], rap.ctx[s0], rap.epoch[s0], rap.pushedAt[s0], rap.stuff[s0]]).toEqual([
+      0x100, 7, 3, 1234, 0,
+    ]);
   });
 
   it('counts a RET whose target matches the entry as predicted, otherwise mispredicted', () => {

@@ -48,7 +48,8 @@ describe('Tlb', () => {
 
   it('flushPcid drops every page of that PCID and nothing of other PCIDs', () => {
     const tlb = new Tlb();
-    for (const pcid of [0, 1, 2, 3]) for (const page of [0, 7, 0xfffff]) tlb.fill(pcid, page, pcid * 100 + page);
+    for (const pcid of [0, 1, 2, 3])
+      for (const page of [0, 7, 0xfffff]) tlb.fill(pcid, page, pcid * 100 + page);
     tlb.flushPcid(2);
     for (const page of [0, 7, 0xfffff]) {
       expect(tlb.lookup(2, page)).toBe(-1);

@@ -127,9 +127,11 @@ describe('values', () => {
   });
 
   it('reads latency overrides into picoseconds', () => {
-    expect(parse('name: x\nhost: { latency: { vmexit: 1us, ipi: 500 } }\n').host.latency).toEqual({
-      vmexit: US,
-      ipi: 500,
+    expect(
+      parse('name: x\nhost: { latency: { kvmRunExit: 1us, ipiSameSocket: 500 } }\n').host.latency,
+    ).toEqual({
+      kvmRunExit: US,
+      ipiSameSocket: 500,
     });
   });
 
