@@ -2,9 +2,15 @@ import type { WindowResult } from './partition.js';
 import type { Time } from './time.js';
 import { compareObservations, type Envelope, type Observation } from './types.js';
 
-/** A partition as the window loop sees it: local (same thread) or behind a MessagePort. */
+/**
+ * A partition as the window loop sees it: local (same thread) or on a worker thread. A window is
+ * started on every partition first and collected afterwards, so threads run it concurrently.
+ */
 export interface PartitionHandle {
-  runWindow(end: Time, inbound: Envelope[]): Promise<WindowResult>;
+  /** Starts a window: deliver `inbound`, run every event with time < `end`. */
+  begin(end: Time, inbound: Envelope[]): void;
+  /** The window's result, once the partition has reached the barrier. */
+  collect(): WindowResult | Promise<WindowResult>;
 }
 
 export interface WindowLoopOptions {
@@ -50,7 +56,11 @@ export async function runWindows(o: WindowLoopOptions): Promise<WindowLoopResult
   const stop = o.until + 1;
   while (earliest < stop) {
     const end = Math.min(earliest + Math.min(o.lookahead, o.maxWindow), stop);
-    const results = await Promise.all(o.partitions.map((p, i) => p.runWindow(end, inbound[i]!)));
+    o.partitions.forEach((p, i) => {
+      p.begin(end, inbound[i]!);
+    });
+    const results: WindowResult[] = [];
+    for (const p of o.partitions) results.push(await p.collect());
     windows++;
     inbound = o.partitions.map(() => []);
     earliest = Number.POSITIVE_INFINITY;

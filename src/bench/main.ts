@@ -56,11 +56,24 @@ function fmt(x: number): string {
   return x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)} k` : x.toFixed(0);
 }
 
+/**
+ * (a): the same 16 machines driven by a plain FIFO instead of the kernel: each PING's `forward`
+ * pushes the next PING onto an array, so the machines do the same work as under the kernel, and
+ * the difference (b) − (a) is the kernel's own cost (queue, keys, links, digest).
+ */
 function benchRawSend(n: number): number {
-  const actor = createActor(pingMachine(), { input: { peer: 0 } });
-  actor.start();
+  const actors = 16;
+  const fifo: number[] = [];
+  const stub = { send: (dst: number) => fifo.push(dst) } as unknown as Port;
+  const refs = Array.from({ length: actors }, (_, i) => {
+    const a = createActor(pingMachine(), { input: { port: stub, peer: (i + 1) % actors } });
+    a.start();
+    return a;
+  });
+  for (let i = 0; i < actors; i++) fifo.push(i);
   const t0 = performance.now();
-  for (let i = 0; i < n; i++) actor.send({ type: 'PING' });
+  let head = 0;
+  for (let k = 0; k < n; k++) refs[fifo[head++]!]!.send({ type: 'PING' });
   return rate(n, performance.now() - t0);
 }
 
@@ -120,6 +133,7 @@ function benchHotPath(n: number): number {
   return rate(n, performance.now() - t0);
 }
 
+/** One `rapsim run`-like simulation (fresh worker threads when the count changes), wall ms. */
 async function benchScenario(
   file: string,
   workers: number,
@@ -130,11 +144,16 @@ async function benchScenario(
   return { wallMs: performance.now() - t0, events: r.events, digest: r.traceDigest };
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
+
 async function main(): Promise<void> {
   const root = resolve(import.meta.dirname, '../..');
   // Warm up the JIT on each path before measuring.
-  benchRawSend(20_000);
-  benchKernel(20_000);
+  benchRawSend(50_000);
+  benchKernel(50_000);
   benchHotPath(2_000_000);
   const a = benchRawSend(200_000);
   const b = benchKernel(200_000);
@@ -146,13 +165,22 @@ async function main(): Promise<void> {
   );
   console.log(`(c) RAP/TLB hot path (push/pop/look-up):        ${fmt(c)} ops/s      target ≥ 20 M`);
   const file = resolve(root, 'scenarios/bench/bare-metal-64.yaml');
-  await benchScenario(file, 2); // warm-up: thread start, module load
-  const w1 = await benchScenario(file, 1);
-  const w2 = await benchScenario(file, 2);
+  // This machine's timings vary by ±30% from run to run: alternate the two configurations and
+  // take medians of three.
+  const one: number[] = [];
+  const two: number[] = [];
+  let w1 = await benchScenario(file, 1);
+  let w2 = await benchScenario(file, 2);
+  for (let i = 0; i < 3; i++) {
+    w1 = await benchScenario(file, 1);
+    one.push(w1.wallMs);
+    w2 = await benchScenario(file, 2);
+    two.push(w2.wallMs);
+  }
   await shutdownWorkers();
-  const speedup = w1.wallMs / w2.wallMs;
+  const speedup = median(one) / median(two);
   console.log(
-    `(d) 64-core bare metal, 2 ms simulated: --workers 1 ${w1.wallMs.toFixed(0)} ms, --workers 2 ${w2.wallMs.toFixed(0)} ms, speedup ${speedup.toFixed(2)}×   target ≥ 1.5×`,
+    `(d) 64-core bare metal, 2 ms simulated (median of 3): --workers 1 ${median(one).toFixed(0)} ms, --workers 2 ${median(two).toFixed(0)} ms, speedup ${speedup.toFixed(2)}×   target ≥ 1.5×`,
   );
   console.log(
     `    ${fmt(w1.events)} events; digests ${w1.digest === w2.digest ? 'identical' : 'DIFFER'} across worker counts`,

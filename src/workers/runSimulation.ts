@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { ActorSummary, WindowResult } from '../actors/partition.js';
 import { SimulationError } from '../actors/simulationError.js';
@@ -11,8 +11,10 @@ import { type PartitionHandle, runWindows } from '../actors/windowLoop.js';
 import { CheckerSuite } from '../check/checkerSuite.js';
 import type { Property, Violation } from '../check/violation.js';
 import type { Scenario } from '../scenario/schema.js';
+import { CMD, createBarrier, DONE, slot, waitAtLeast } from './barrier.js';
 import { buildTopology, checkerConfig, type Topology } from './compose.js';
 import { type FromPartition, type PartitionSetup, PartitionTask, type ToPartition } from './partitionTask.js';
+import type { PartitionWorkerInput } from './partitionWorker.js';
 
 export interface RunOptions {
   workers: number;
@@ -59,7 +61,9 @@ export async function runSimulation(s: Scenario, opts: RunOptions): Promise<RunR
     until,
     maxEvents: s.maxEvents,
   }));
-  const links = opts.inProcess ? setups.map((x) => new LocalLink(x)) : await startThreads(setups);
+  const links = opts.inProcess
+    ? setups.map((x) => new LocalLink(x))
+    : await startThreads(setups, [...topo.partitionOf]);
   try {
     const ready = await Promise.all(links.map((l) => l.ready()));
     const checkers = new CheckerSuite(checkerConfig(s));
@@ -133,8 +137,12 @@ class LocalLink implements Link {
   async ready(): Promise<Time> {
     return unwrap(this.task.start(), 'ready').next;
   }
-  async runWindow(end: Time, inbound: Envelope[]): Promise<WindowResult> {
-    return unwrap(this.task.handle({ kind: 'window', end, inbound }), 'window').result;
+  private last: FromPartition | undefined;
+  begin(end: Time, inbound: Envelope[]): void {
+    this.last = this.task.handle({ kind: 'window', end, inbound });
+  }
+  collect(): WindowResult {
+    return unwrap(this.last!, 'window').result;
   }
   async finish() {
     const f = unwrap(this.task.handle({ kind: 'finish' }), 'finished');
@@ -143,66 +151,87 @@ class LocalLink implements Link {
   async close(): Promise<void> {}
 }
 
-/** A partition on a piscina worker thread, spoken to over a MessagePort. */
+/** How long the coordinator waits for a partition at a barrier before calling it hung. */
+const BARRIER_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * A partition on a piscina worker thread. Commands and results travel as MessagePort messages,
+ * but both sides block on the shared {@link Barrier} counters and read messages synchronously,
+ * so a window costs no event-loop hop on either side.
+ */
 class ThreadLink implements Link {
-  private pending: ((m: FromPartition) => void) | undefined;
-  private readonly queue: FromPartition[] = [];
-  private failure: Error | undefined;
+  private asked = 0;
+  private answered = 0;
+  private closed = false;
 
   constructor(
     private readonly port: MessagePort,
+    private readonly ctl: Int32Array,
+    private readonly index: number,
     readonly done: Promise<void>,
-  ) {
-    port.on('message', (m: FromPartition) => {
-      const p = this.pending;
-      if (p) {
-        this.pending = undefined;
-        p(m);
-      } else this.queue.push(m);
-    });
-    done.catch((err: unknown) => {
-      this.failure = err instanceof Error ? err : new Error(String(err));
-      const p = this.pending;
-      if (p) {
-        this.pending = undefined;
-        p({
-          kind: 'error',
-          error: { actor: '(worker)', event: '(thread)', timePs: 0, detail: this.failure.message },
-        });
-      }
-    });
-  }
+  ) {}
 
-  private next(): Promise<FromPartition> {
-    const m = this.queue.shift();
-    if (m) return Promise.resolve(m);
-    if (this.failure) {
-      return Promise.resolve({
-        kind: 'error',
-        error: { actor: '(worker)', event: '(thread)', timePs: 0, detail: this.failure.message },
-      });
-    }
-    return new Promise((r) => {
-      this.pending = r;
-    });
-  }
-
-  private async ask(msg: ToPartition): Promise<FromPartition> {
+  private post(msg: ToPartition | { kind: 'abort' }): void {
     this.port.postMessage(msg);
-    return this.next();
+    this.asked++;
+    Atomics.store(this.ctl, slot(this.index, CMD), this.asked);
+    Atomics.notify(this.ctl, slot(this.index, CMD));
+  }
+
+  private take(): FromPartition {
+    const ok = waitAtLeast(this.ctl, slot(this.index, DONE), this.answered + 1, BARRIER_TIMEOUT_MS);
+    const got = ok ? receiveMessageOnPort(this.port) : undefined;
+    if (!got) {
+      return {
+        kind: 'error',
+        error: {
+          actor: `(partition ${this.index})`,
+          event: '(barrier)',
+          timePs: 0,
+          detail: 'worker thread did not answer',
+        },
+      };
+    }
+    this.answered++;
+    return got.message as FromPartition;
   }
 
   async ready(): Promise<Time> {
-    return unwrap(await this.next(), 'ready').next;
+    // The thread may not be running yet: wait without blocking the event loop, which piscina
+    // needs to hand the task over.
+    const view = this.ctl;
+    const i = slot(this.index, DONE);
+    while (Atomics.load(view, i) < 1) {
+      const w = Atomics.waitAsync(view, i, 0, 1000);
+      const failed = await Promise.race([
+        w.async ? w.value : Promise.resolve('ok'),
+        this.done.then(
+          () => 'exited',
+          () => 'exited',
+        ),
+      ]);
+      if (failed === 'exited' && Atomics.load(view, i) < 1) break;
+    }
+    return unwrap(this.take(), 'ready').next;
   }
-  async runWindow(end: Time, inbound: Envelope[]): Promise<WindowResult> {
-    return unwrap(await this.ask({ kind: 'window', end, inbound }), 'window').result;
+  begin(end: Time, inbound: Envelope[]): void {
+    this.post({ kind: 'window', end, inbound });
+  }
+  collect(): WindowResult {
+    return unwrap(this.take(), 'window').result;
   }
   async finish() {
-    const f = unwrap(await this.ask({ kind: 'finish' }), 'finished');
+    this.post({ kind: 'finish' });
+    const f = unwrap(this.take(), 'finished');
+    this.closed = true;
     return { actors: f.actors, busiest: f.busiest };
   }
   async close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.post({ kind: 'abort' });
+    }
+    await this.done.catch(() => undefined);
     this.port.close();
   }
 }
@@ -217,8 +246,10 @@ function workerFile(): string {
 }
 
 /** Starts one long-lived piscina task per partition (min = max threads = partitions). */
-async function startThreads(setups: PartitionSetup[]): Promise<ThreadLink[]> {
+async function startThreads(setups: PartitionSetup[], partitionOf: number[]): Promise<ThreadLink[]> {
   const n = setups.length;
+  const barrier = createBarrier(n);
+  const ctl = new Int32Array(barrier.buffer);
   if (!pool || poolThreads !== n) {
     await pool?.destroy();
     pool = new Piscina({
@@ -231,10 +262,30 @@ async function startThreads(setups: PartitionSetup[]): Promise<ThreadLink[]> {
     poolThreads = n;
   }
   const p = pool;
-  return setups.map((setup) => {
+  // One channel per ordered pair of partitions: messages between partitions bypass the coordinator.
+  const toPeers: (MessagePort | null)[][] = setups.map(() => setups.map(() => null));
+  const fromPeers: (MessagePort | null)[][] = setups.map(() => setups.map(() => null));
+  for (let a = 0; a < n; a++) {
+    for (let b = 0; b < n; b++) {
+      if (a === b) continue;
+      const ch = new MessageChannel();
+      toPeers[a]![b] = ch.port1;
+      fromPeers[b]![a] = ch.port2;
+    }
+  }
+  return setups.map((setup, i) => {
     const { port1, port2 } = new MessageChannel();
-    const done = p.run({ ...setup, port: port2 }, { transferList: [port2] }) as Promise<void>;
-    return new ThreadLink(port1, done);
+    const peerPorts = [...toPeers[i]!, ...fromPeers[i]!].filter((x): x is MessagePort => x !== null);
+    const input: PartitionWorkerInput = {
+      ...setup,
+      port: port2,
+      barrier: barrier.buffer,
+      partitionOf,
+      toPeers: toPeers[i]!,
+      fromPeers: fromPeers[i]!,
+    };
+    const done = p.run(input, { transferList: [port2, ...peerPorts] }) as Promise<void>;
+    return new ThreadLink(port1, ctl, i, done);
   });
 }
 

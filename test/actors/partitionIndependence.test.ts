@@ -54,7 +54,15 @@ async function run(n: number, assign: number[]) {
   const initialNext = partitions.map((p) => p.start());
   const observed: string[] = [];
   const loop = await runWindows({
-    partitions: partitions.map((p) => ({ runWindow: async (end, inbound) => p.runWindow(end, inbound) })),
+    partitions: partitions.map((p) => {
+      let result: ReturnType<typeof p.runWindow> | undefined;
+      return {
+        begin: (end: number, inbound: Envelope[]) => {
+          result = p.runWindow(end, inbound);
+        },
+        collect: () => result!,
+      };
+    }),
     initialNext,
     partitionOf: assign,
     lookahead: parts > 1 ? 7 : Number.POSITIVE_INFINITY,
