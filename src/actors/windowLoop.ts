@@ -32,7 +32,7 @@ export interface WindowLoopOptions {
 export interface WindowLoopResult {
   events: number;
   windows: number;
-  /** Time of the last window's end, clipped to `until`. */
+  /** `until`, or, when the event cap stopped the run, the end of the last window it ran. */
   simulatedUntil: Time;
   /** True when the run stopped because the event cap was reached. */
   capped: boolean;
@@ -53,9 +53,11 @@ export async function runWindows(o: WindowLoopOptions): Promise<WindowLoopResult
   let events = 0;
   let windows = 0;
   let capped = false;
+  let lastEnd = 0;
   const stop = o.until + 1;
   while (earliest < stop) {
     const end = Math.min(earliest + Math.min(o.lookahead, o.maxWindow), stop);
+    lastEnd = end;
     o.partitions.forEach((p, i) => {
       p.begin(end, inbound[i]!);
     });
@@ -90,7 +92,7 @@ export async function runWindows(o: WindowLoopOptions): Promise<WindowLoopResult
   return {
     events,
     windows,
-    simulatedUntil: Math.min(o.until, Number.isFinite(earliest) ? o.until : o.until),
+    simulatedUntil: capped ? Math.min(lastEnd, o.until) : o.until,
     capped,
   };
 }

@@ -87,7 +87,7 @@ export async function runSimulation(s: Scenario, opts: RunOptions): Promise<RunR
       throw new SimulationError(
         busiest.id,
         '(any)',
-        until,
+        loop.simulatedUntil,
         `event cap of ${s.maxEvents} reached after ${loop.events} events; ${busiest.id} received ${busiest.events} and is the likeliest runaway (raise maxEvents or shorten until)`,
       );
     }

@@ -259,3 +259,14 @@ describe('rapsim run on a scenario that carries matrix: and seeds:', () => {
     for (const v of doc.variants!) expect(v.seeds).toEqual([1, 2]);
   });
 });
+
+describe('rapsim run: internal errors', () => {
+  it('stops a run that exceeds its event cap with exit 3, naming the actor and time, on worker threads', async () => {
+    const r = await rapsim(['run', 'scenarios/default.yaml', '--workers', '2', '--set', 'maxEvents=500']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/internal error in actor pcpu:\d{4}/);
+    expect(r.stderr).toMatch(/event cap of 500/);
+    expect(r.stderr).toMatch(/at \d[\d.]*(ps|ns|us|ms)/);
+    expect(r.stderr).toMatch(/replay: rapsim run scenarios\/default.yaml --seed 1 --set maxEvents=500/);
+  });
+});
