@@ -2,7 +2,8 @@ import type { Stream } from '../actors/prng.js';
 import type { Time } from '../actors/time.js';
 import { classifyMsr } from './msr.js';
 import { Rap } from './rap.js';
-import { MICROARCH_ELIGIBLE, promises, type RapAction, type SpecVariant } from './spec.js';
+import { MICROARCH_ELIGIBLE, promises, type RapAction, type SpecVariant, tagsHostGuest } from './spec.js';
+import { TLB_CONTROL, type Vmcb } from './vmcb.js';
 import type { Timing } from './timing.js';
 import { Tlb } from './tlb.js';
 
@@ -47,8 +48,18 @@ export interface RapEffect {
  * plus the microarchitectural extras; judging belongs to the checkers.
  */
 export class CoreHw {
-  readonly rap: Rap;
+  /** The RAP as host mode sees it. */
+  readonly rapHost: Rap;
+  /**
+   * The RAP as guest mode sees it. With ERAPS host- and guest-pushed entries are not used across
+   * the boundary (APM §3.2.9), modelled as two stacks; legacy hardware has one stack for both.
+   */
+  readonly rapGuest: Rap;
   readonly tlb = new Tlb();
+  /** Host or guest mode (SVM): which RAP the core's CALLs and RETs use. */
+  mode: 'host' | 'guest' = 'host';
+  /** ASID of the running world (0 for the host). */
+  asid = 0;
   /**
    * Counter of actions on this core that some context may believe cleared the RAP (actions the
    * spec promises, stuffing, IBPB). Entries remember it at push; a RET that uses an entry from an
@@ -74,7 +85,18 @@ export class CoreHw {
     readonly params: CoreParams,
     private readonly rng: Stream,
   ) {
-    this.rap = new Rap(params.rapEntries);
+    this.rapHost = new Rap(params.rapEntries);
+    this.rapGuest = tagsHostGuest(params.spec) ? new Rap(params.rapEntries) : this.rapHost;
+  }
+
+  /** The RAP of the current mode. */
+  get rap(): Rap {
+    return this.mode === 'host' ? this.rapHost : this.rapGuest;
+  }
+
+  /** TLB tag of a PCID in the running world (see Tlb). */
+  space(pcid: number): number {
+    return this.asid * 4096 + pcid;
   }
 
   get timing(): Timing {
@@ -83,7 +105,9 @@ export class CoreHw {
 
   /** Hardware clear of the RAP, counted by cause. */
   clearRap(cause: string): void {
-    this.rap.clear();
+    // The RAP is one physical structure: a clear empties it for both modes.
+    this.rapHost.clear();
+    this.rapGuest.clear();
     this.clears[cause] = (this.clears[cause] ?? 0) + 1;
   }
 
@@ -106,30 +130,30 @@ export class CoreHw {
   /** MOV CR3: switches PCID; flushes that PCID's TLB entries unless NOFLUSH (bit 63). */
   movCr3(pcid: number, noflush: boolean): { cost: Time; effect: RapEffect } {
     this.pcid = pcid;
-    // With CR4.PCIDE clear every MOV CR3 flushes all non-global translations (the model keeps no
-    // global pages); with PCIDs it flushes the loaded PCID unless NOFLUSH (bit 63) is set.
-    if (!this.cr4.pcide) this.tlb.flushAll();
-    else if (!noflush) this.tlb.flushPcid(pcid);
+    // With CR4.PCIDE clear every MOV CR3 flushes all non-global translations of this world (the
+    // model keeps no global pages); with PCIDs it flushes the loaded PCID unless NOFLUSH is set.
+    if (!this.cr4.pcide) this.tlb.flushAsid(this.asid);
+    else if (!noflush) this.tlb.flushPcid(this.space(pcid));
     return { cost: this.timing.cr3Reload, effect: this.rapEffect('mov-cr3') };
   }
 
   /** INVPCID type 0 (address), 1 (single context), 2 (all incl. global), 3 (all non-global). */
   invpcid(type: 0 | 1 | 2 | 3, pcid: number, page: number): { cost: Time; effect: RapEffect } {
-    if (type === 0) this.tlb.flushPage(pcid, page);
-    else if (type === 1) this.tlb.flushPcid(pcid);
-    else this.tlb.flushAll();
+    if (type === 0) this.tlb.flushPage(this.space(pcid), page);
+    else if (type === 1) this.tlb.flushPcid(this.space(pcid));
+    else this.tlb.flushAsid(this.asid);
     const cost = type >= 2 ? this.timing.invpcidAll : this.timing.invlpg;
     return { cost, effect: this.rapEffect(`invpcid-${type}` as RapAction) };
   }
 
   invlpg(pcid: number, page: number): { cost: Time; effect: RapEffect } {
-    this.tlb.flushPage(pcid, page);
+    this.tlb.flushPage(this.space(pcid), page);
     return { cost: this.timing.invlpg, effect: this.rapEffect('invlpg') };
   }
 
   /** INVLPGB: broadcast invalidation; never promised to clear the RAP (AMD, 2025-12-11). */
   invlpgb(pcid: number, page: number): { cost: Time; effect: RapEffect } {
-    this.tlb.flushPage(pcid, page);
+    this.tlb.flushPage(this.space(pcid), page);
     return { cost: this.timing.invlpg, effect: this.rapEffect('invlpgb') };
   }
 
@@ -146,7 +170,7 @@ export class CoreHw {
     if (changed && (bit === 'pae' || bit === 'pse' || bit === 'pge')) action = `cr4-${bit}`;
     else if (bit === 'pke' && !before && after) action = 'cr4-pke-set';
     else if (bit === 'pcide' && before && !after) action = 'cr4-pcide-clear';
-    if (action) this.tlb.flushAll();
+    if (action) this.tlb.flushAsid(this.asid);
     const cost = bit === 'pge' && changed ? this.timing.cr4PgeToggle : this.timing.crWrite;
     return { cost, effect: action ? this.rapEffect(action) : undefined, changed };
   }
@@ -159,7 +183,7 @@ export class CoreHw {
     const changed = before !== after;
     let effect: RapEffect | undefined;
     if (changed && bit === 'pg') {
-      this.tlb.flushAll();
+      this.tlb.flushAsid(this.asid);
       effect = this.rapEffect('cr0-pg');
     } else if (changed) effect = this.rapEffect('cr0-wp');
     return { cost: this.timing.crWrite, effect, changed };
@@ -169,7 +193,7 @@ export class CoreHw {
   wrmsr(msr: string | number): { cost: Time; effect: RapEffect } {
     const kind = classifyMsr(msr);
     if (kind === 'ibpb') return this.ibpb();
-    if (kind === 'wrmsr-mtrr') this.tlb.flushAll();
+    if (kind === 'wrmsr-mtrr') this.tlb.flushAsid(this.asid);
     return { cost: this.timing.wrmsr, effect: this.rapEffect(kind) };
   }
 
@@ -187,6 +211,51 @@ export class CoreHw {
   /** Interrupt delivery: eligible for a microarchitectural clear, never promised. */
   interrupt(): RapEffect {
     return this.rapEffect('interrupt');
+  }
+
+  /**
+   * VMRUN of `vmcb` (APM §15.5, docs/domain.md §2): enter guest mode with the VMCB's ASID; guest
+   * mode uses the whole RAP only with ALLOW_LARGER_RAP, else 32 entries; TLB_CONTROL flushes;
+   * CLEAR_RAP clears the RAP before the guest runs (on ERAPS hardware: legacy parts have no such
+   * bit). A VMRUN that flushes the TLB is eligible for a microarchitectural clear.
+   * Returns what happened to the RAP (undefined: VMRUN had no RAP meaning).
+   */
+  vmrun(v: Vmcb): { cost: Time; effect: RapEffect | undefined; tlbFlushed: boolean } {
+    this.mode = 'guest';
+    this.asid = v.asid;
+    if (this.rapGuest !== this.rapHost) {
+      this.rapGuest.setLimit(v.erapCtl.allowLargerRap ? this.params.rapEntries : Math.min(32, this.params.rapEntries));
+    }
+    let tlbFlushed = false;
+    if (v.tlbControl === TLB_CONTROL.FLUSH_ALL) {
+      this.tlb.flushAll();
+      tlbFlushed = true;
+    } else if (v.tlbControl !== TLB_CONTROL.DO_NOTHING) {
+      this.tlb.flushAsid(v.asid);
+      tlbFlushed = true;
+    }
+    let effect: RapEffect | undefined;
+    if (v.erapCtl.clearRap && tagsHostGuest(this.params.spec)) effect = this.rapEffect('vmrun-clear-rap');
+    else if (tlbFlushed) effect = this.rapEffect('vmrun-tlb-flush');
+    return { cost: Math.round(this.timing.vmrunVmexitRoundTrip / 2), effect, tlbFlushed };
+  }
+
+  /**
+   * #VMEXIT: back to host mode. AutoIBRS clears the host's return stack on VMEXIT (Linux
+   * Documentation/admin-guide/hw-vuln/rsb.rst): with ERAPS that is the host's tagged stack; on
+   * legacy parts, the one shared stack.
+   */
+  vmexit(autoIbrs: boolean): { cost: Time } {
+    this.mode = 'host';
+    this.asid = 0;
+    if (autoIbrs) {
+      if (this.rapHost === this.rapGuest) this.clearRap('autoibrs-vmexit');
+      else {
+        this.rapHost.clear();
+        this.clears['autoibrs-vmexit'] = (this.clears['autoibrs-vmexit'] ?? 0) + 1;
+      }
+    }
+    return { cost: Math.round(this.timing.vmrunVmexitRoundTrip / 2) };
   }
 
   /** Software RAP stuffing: `calls` benign CALLs (Linux's FILL_RETURN_BUFFER). */

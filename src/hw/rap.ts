@@ -37,8 +37,13 @@ export class Rap {
   readonly stuff: Uint8Array;
   /** Index of the next free slot. */
   private top = 0;
-  /** Valid entries (≤ capacity). */
+  /** Valid entries (≤ limit). */
   private valid = 0;
+  /**
+   * Entries usable in the current mode (≤ capacity): a guest without ALLOW_LARGER_RAP uses 32
+   * of a larger RAP (docs/domain.md §2). Pushing at the limit drops the oldest entry.
+   */
+  private limit: number;
   readonly stats: RapStats = {
     returns: 0,
     predicted: 0,
@@ -56,6 +61,18 @@ export class Rap {
     this.epoch = new Int32Array(capacity);
     this.pushedAt = new Float64Array(capacity);
     this.stuff = new Uint8Array(capacity);
+    this.limit = capacity;
+  }
+
+  /** Entries usable now (see {@link Rap.setLimit}). */
+  get size(): number {
+    return this.limit;
+  }
+
+  /** Sets how many entries are usable; shrinking drops the oldest valid ones. */
+  setLimit(n: number): void {
+    this.limit = Math.max(1, Math.min(this.capacity, n));
+    if (this.valid > this.limit) this.valid = this.limit;
   }
 
   /** Number of valid entries. */
@@ -72,7 +89,7 @@ export class Rap {
     this.stuff[i] = stuff ? 1 : 0;
     this.top = i + 1 === this.capacity ? 0 : i + 1;
     this.stats.pushes++;
-    if (this.valid === this.capacity) this.stats.overflows++;
+    if (this.valid >= this.limit) this.stats.overflows++;
     else this.valid++;
   }
 

@@ -21,8 +21,12 @@ export class Tlb {
   private readonly entries = new Map<number, number>();
   readonly stats: TlbStats = { hits: 0, misses: 0, staleHits: 0, flushes: 0 };
 
-  private static key(pcid: number, page: number): number {
-    return pcid * 0x100000 + page;
+  /**
+   * A translation's tag: the address space `space` (ASID × 4096 + PCID; the host is ASID 0) and
+   * the page.
+   */
+  private static key(space: number, page: number): number {
+    return space * 0x100000 + page;
   }
 
   /** The version the cached translation was filled from, or -1 on a miss. */
@@ -50,6 +54,12 @@ export class Tlb {
   flushPcid(pcid: number): void {
     this.stats.flushes++;
     for (const k of [...this.entries.keys()]) if (Math.floor(k / 0x100000) === pcid) this.entries.delete(k);
+  }
+
+  /** Every translation of one ASID (TLB_CONTROL = 3, or a fresh ASID). */
+  flushAsid(asid: number): void {
+    this.stats.flushes++;
+    for (const k of [...this.entries.keys()]) if (Math.floor(k / 0x100000 / 4096) === asid) this.entries.delete(k);
   }
 
   /** Every translation (INVPCID 2/3, CR4.PGE toggle, TLB_CONTROL flush-all). */

@@ -173,10 +173,25 @@ export function buildPartitionActors(
   return actors;
 }
 
+/** Both logical stacks of an ERAPS RAP (one object on legacy parts). */
+function sumRapStats(core: CoreHw): CoreStats['rap'] {
+  const a = core.rapHost.stats;
+  if (core.rapGuest === core.rapHost) return { ...a };
+  const b = core.rapGuest.stats;
+  return {
+    returns: a.returns + b.returns,
+    predicted: a.predicted + b.predicted,
+    mispredicted: a.mispredicted + b.mispredicted,
+    underflows: a.underflows + b.underflows,
+    pushes: a.pushes + b.pushes,
+    overflows: a.overflows + b.overflows,
+  };
+}
+
 /** Statistics of a core as plain data. */
 export function coreStats(core: CoreHw): CoreStats {
   return {
-    rap: { ...core.rap.stats },
+    rap: sumRapStats(core),
     tlb: { ...core.tlb.stats },
     clears: { ...core.clears },
     stuffingCalls: core.stuffingCalls,
