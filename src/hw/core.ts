@@ -3,9 +3,9 @@ import type { Time } from '../actors/time.js';
 import { classifyMsr } from './msr.js';
 import { Rap } from './rap.js';
 import { MICROARCH_ELIGIBLE, promises, type RapAction, type SpecVariant, tagsHostGuest } from './spec.js';
-import { TLB_CONTROL, type Vmcb } from './vmcb.js';
 import type { Timing } from './timing.js';
 import { Tlb } from './tlb.js';
+import { TLB_CONTROL, type Vmcb } from './vmcb.js';
 
 /** An integer probability. */
 export interface Ratio {
@@ -224,7 +224,9 @@ export class CoreHw {
     this.mode = 'guest';
     this.asid = v.asid;
     if (this.rapGuest !== this.rapHost) {
-      this.rapGuest.setLimit(v.erapCtl.allowLargerRap ? this.params.rapEntries : Math.min(32, this.params.rapEntries));
+      this.rapGuest.setLimit(
+        v.erapCtl.allowLargerRap ? this.params.rapEntries : Math.min(32, this.params.rapEntries),
+      );
     }
     let tlbFlushed = false;
     if (v.tlbControl === TLB_CONTROL.FLUSH_ALL) {

@@ -1,4 +1,5 @@
 import type { Time } from '../actors/time.js';
+import type { GuestExit } from './exit.js';
 
 /** A TLB-shootdown request as it travels in a flush IPI (plain data). */
 export interface FlushRequest {
@@ -32,6 +33,8 @@ export type StepPlan =
   | { kind: 'syncpoint'; name: string; at: Time }
   | { kind: 'await'; name: string }
   | { kind: 'halt'; until: Time }
+  /** A guest's instructions were intercepted: leave the guest with these #VMEXITs, in order. */
+  | { kind: 'exit'; exits: GuestExit[] }
   | { kind: 'idle' };
 
 /**
@@ -42,6 +45,8 @@ export type StepPlan =
 export interface CpuSoftware {
   /** First plan, at time 0. */
   start(now: Time): StepPlan;
+  /** The hypervisor entered the guest again after #VMEXITs: continue from `now`. */
+  resume(now: Time): StepPlan;
   /** Runs the work that is due at `now` (the core's own continuation). */
   step(now: Time): StepPlan;
   /** Handles a TLB-flush IPI; returns the handler's duration (the ack leaves after it). */

@@ -59,7 +59,8 @@ export class Tlb {
   /** Every translation of one ASID (TLB_CONTROL = 3, or a fresh ASID). */
   flushAsid(asid: number): void {
     this.stats.flushes++;
-    for (const k of [...this.entries.keys()]) if (Math.floor(k / 0x100000 / 4096) === asid) this.entries.delete(k);
+    for (const k of [...this.entries.keys()])
+      if (Math.floor(k / 0x100000 / 4096) === asid) this.entries.delete(k);
   }
 
   /** Every translation (INVPCID 2/3, CR4.PGE toggle, TLB_CONTROL flush-all). */

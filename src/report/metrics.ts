@@ -1,7 +1,7 @@
 import type { ActorSummary } from '../actors/partition.js';
 import { NS, toNs } from '../actors/time.js';
 import type { Timing } from '../hw/timing.js';
-import type { NativeOsStats } from '../os/nativeOs.js';
+import type { LinuxOsStats } from '../os/linuxOs.js';
 import type { CoreStats } from '../workers/compose.js';
 import { type Percentiles, percentiles } from './percentiles.js';
 
@@ -51,7 +51,7 @@ export function collectMetrics(actors: readonly ActorSummary[], timing: Timing):
   const groups = new Map<string, { targets: number; crossSocket: boolean; samples: number[] }>();
   let ipis = 0;
   for (const a of actors) {
-    const st = a.stats as { core?: CoreStats; os?: NativeOsStats };
+    const st = a.stats as { core?: CoreStats; os?: LinuxOsStats };
     if (st.core) {
       const r = st.core.rap;
       m.rap.returns += r.returns;

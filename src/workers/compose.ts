@@ -7,9 +7,11 @@ import type { RapCheckerConfig } from '../check/rapChecker.js';
 import { CoreHw } from '../hw/core.js';
 import { pcpuMachine } from '../hw/pcpuMachine.js';
 import { resolveTiming, type Timing } from '../hw/timing.js';
-import { NativeOs } from '../os/nativeOs.js';
+import { NativeCpu } from '../os/cpu.js';
+import { LinuxOs } from '../os/linuxOs.js';
 import type { WorkloadParams } from '../os/workload.js';
 import type { Scenario } from '../scenario/schema.js';
+import type { RapEntryView } from './traceProbe.js';
 
 /** The wired shape of a run: actors, where they live, and the links between them. */
 export interface Topology extends PartitionTopology {
@@ -149,8 +151,8 @@ export function buildPartitionActors(
           },
           Stream.child(s.seed, `${id}#microarch`),
         );
-        const sw = new NativeOs({
-          core,
+        const sw = new LinuxOs({
+          cpu: new NativeCpu(core),
           port,
           cpuid,
           workload,
@@ -195,6 +197,10 @@ export function coreStats(core: CoreHw): CoreStats {
     tlb: { ...core.tlb.stats },
     clears: { ...core.clears },
     stuffingCalls: core.stuffingCalls,
+    rapContents: {
+      host: core.rapHost.snapshot(),
+      guest: core.rapGuest === core.rapHost ? null : core.rapGuest.snapshot(),
+    },
   };
 }
 
@@ -210,6 +216,8 @@ export interface CoreStats {
   tlb: { hits: number; misses: number; staleHits: number; flushes: number };
   clears: Record<string, number>;
   stuffingCalls: number;
+  /** RAP contents, oldest first (trace export and the viewer read them; the report does not). */
+  rapContents: { host: RapEntryView[]; guest: RapEntryView[] | null };
 }
 
 /** What the checkers need to judge beliefs: the spec and each view's CPUID. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SPECS, type SpecVariant } from '../../src/hw/spec.js';
-import type { NativeOsStats } from '../../src/os/nativeOs.js';
+import type { LinuxOsStats } from '../../src/os/linuxOs.js';
 import { ScenarioError } from '../../src/scenario/errors.js';
 import { LIMITS } from '../../src/scenario/limits.js';
 import { parseScenarioText } from '../../src/scenario/load.js';
@@ -12,8 +12,8 @@ async function run(yaml: string, workers = 1): Promise<RunResult> {
   return runSimulation(parseScenarioText(yaml, 'test.yaml'), { workers, inProcess: true });
 }
 
-function statsOf(r: RunResult, i = 0): { core: CoreStats; os: NativeOsStats } {
-  return r.actors[i]!.stats as { core: CoreStats; os: NativeOsStats };
+function statsOf(r: RunResult, i = 0): { core: CoreStats; os: LinuxOsStats } {
+  return r.actors[i]!.stats as { core: CoreStats; os: LinuxOsStats };
 }
 
 /** One core, `count` processes, no generated switches: only the script decides. */
@@ -47,7 +47,7 @@ function litmus(o: {
 
 const CROSS = '[ { call: 4 }, { switchTo: { process: 1 } }, { ret: 4 } ]';
 
-describe('NativeOs: context switch without stuffing', () => {
+describe('LinuxOs: context switch without stuffing', () => {
   it('legacy: process 1’s RETs consume process 0’s entries → rap-cross-context (advisory only)', async () => {
     const r = await run(litmus({ spec: 'legacy', script: CROSS }));
     expect(r.violationCounts['rap-cross-context']).toBe(4);
@@ -90,7 +90,7 @@ describe('NativeOs: context switch without stuffing', () => {
   });
 });
 
-describe('NativeOs: stuffing', () => {
+describe('LinuxOs: stuffing', () => {
   it('auto on legacy with a 64-entry RAP stuffs the 32 its CPUID implies → rap-promised-clear', async () => {
     const r = await run(
       litmus({
@@ -148,7 +148,7 @@ describe('NativeOs: stuffing', () => {
   });
 });
 
-describe('NativeOs: script instructions clear per spec (docs/domain.md §2)', () => {
+describe('LinuxOs: script instructions clear per spec (docs/domain.md §2)', () => {
   const cases: { op: string; cause: string; clearsOn: SpecVariant[] }[] = [
     { op: '{ cr4: { pge: toggle } }', cause: 'cr4-pge', clearsOn: ['eraps-apm', 'eraps-amd'] },
     { op: '{ wrmsr: { msr: SYSCFG } }', cause: 'wrmsr-msrlist', clearsOn: ['eraps-apm'] },
@@ -227,7 +227,7 @@ function shootdownScenario(
   ].join('\n');
 }
 
-describe('NativeOs: TLB shootdowns', () => {
+describe('LinuxOs: TLB shootdowns', () => {
   it('IPIs every other core of the mm, waits for every ack, and leaves no stale translation', async () => {
     const r = await run(shootdownScenario());
     const ipi = r.topology.timing.ipiSameSocket;
@@ -295,7 +295,7 @@ describe('NativeOs: TLB shootdowns', () => {
   });
 });
 
-describe('NativeOs: process identities', () => {
+describe('LinuxOs: process identities', () => {
   // Regression: a RAP entry's context holds a 12-bit process number (4094 = STUFF_PROCESS and
   // 4095 = KERNEL_PROCESS reserved) while the loader used to accept 65 536 host processes:
   // process 4095 was reported as the kernel, and process 4096 on core 0 encoded as process 0 of
@@ -326,7 +326,7 @@ describe('NativeOs: process identities', () => {
   });
 });
 
-describe('NativeOs: scripts naming processes the core does not run', () => {
+describe('LinuxOs: scripts naming processes the core does not run', () => {
   /** 'rejected' (a scenario error, exit 2), 'ran', or the unexpected error itself. */
   async function outcome(yaml: string): Promise<unknown> {
     let scenario: ReturnType<typeof parseScenarioText>;
@@ -388,7 +388,7 @@ describe('NativeOs: scripts naming processes the core does not run', () => {
   });
 });
 
-describe('NativeOs: generated workload', () => {
+describe('LinuxOs: generated workload', () => {
   function generated(spec: SpecVariant, lines: string[]): string {
     return [
       'name: gen',

@@ -1,8 +1,10 @@
 import type { Port } from '../actors/hostedActor.js';
 import type { Time } from '../actors/time.js';
-import { encodeContext, STUFF_PROCESS } from '../hw/context.js';
+import { encodeContext, KERNEL_PROCESS, STUFF_PROCESS } from '../hw/context.js';
 import type { CoreHw, RapEffect } from '../hw/core.js';
 import type { CpuSoftware, FlushRequest, StepPlan } from '../hw/cpuSoftware.js';
+import type { GuestExit } from '../hw/exit.js';
+import type { Instruction } from '../hw/instruction.js';
 import {
   type ActionObs,
   ObsKind,
@@ -12,9 +14,10 @@ import {
   type StuffObs,
   type TlbStaleUseObs,
 } from '../hw/observations.js';
+import type { Cpu } from './cpu.js';
 import type { ScriptOp, WorkloadParams } from './workload.js';
 
-/** What the OS reads from its CPUID (the host's, on bare metal). */
+/** What the OS reads from its CPUID (the host's on bare metal, the effective one in a guest). */
 export interface OsCpuid {
   eraps: boolean;
   /** RAP entries the OS believes it must overwrite: RapSize×8 with ERAPS, else 32. */
@@ -23,14 +26,15 @@ export interface OsCpuid {
   invpcid: boolean;
 }
 
-export interface NativeOsParams {
-  core: CoreHw;
+export interface LinuxOsParams {
+  /** The CPU the OS runs on: a bare-metal core or a vCPU. */
+  cpu: Cpu;
   port: Port;
   cpuid: OsCpuid;
   workload: WorkloadParams;
   /** Processes with a thread on this core (their address spaces may run here). */
   processes: number[];
-  /** For each process, the pCPU actor indices where it has threads (its mm_cpumask). */
+  /** For each process, the actor indices of the CPUs where it has threads (its mm_cpumask). */
   cpumask: (process: number) => number[];
   /** Actor index → socket, to tell cross-socket shootdowns. */
   socketOf: (actor: number) => number;
@@ -42,7 +46,7 @@ export interface NativeOsParams {
 }
 
 /** Statistics the OS keeps beside the core's. */
-export interface NativeOsStats {
+export interface LinuxOsStats {
   contextSwitches: number;
   shootdowns: number;
   shootdownLatencies: { latency: Time; targets: number; crossSocket: boolean }[];
@@ -54,15 +58,20 @@ export interface NativeOsStats {
 const NEVER = Number.POSITIVE_INFINITY;
 
 /**
- * A Linux-like host OS on one bare-metal core (docs/domain.md §4): runs threads of host processes,
+ * A Linux-like OS on one CPU (docs/domain.md §4) — the host's on a bare-metal core, or a guest's
+ * on a vCPU, where intercepted instructions leave the guest (the step ends with an `exit` plan
+ * and the OS resumes when the hypervisor enters the guest again): runs threads of processes,
  * each with its own call stack, as a stream of CALL/RET operations and data-page accesses
  * evaluated lazily up to each event (so the per-instruction path is plain code, not events);
  * switches address spaces with the configured instruction, stuffing the RAP when its CPUID says
  * it must; flushes the TLB locally and globally; and shoots down remote TLBs by IPI
  * (`flush_tlb_mm_range` → `native_flush_tlb_multi`), waiting for every acknowledgement.
  */
-export class NativeOs implements CpuSoftware {
+export class LinuxOs implements CpuSoftware {
   private readonly core: CoreHw;
+  private readonly cpu: Cpu;
+  /** #VMEXITs caused by this step's instructions, in order (always empty on bare metal). */
+  private exits: GuestExit[] = [];
   private readonly port: Port;
   private readonly w: WorkloadParams;
   /** Call stacks of this core's threads: actual return addresses. */
@@ -86,7 +95,7 @@ export class NativeOs implements CpuSoftware {
   private readonly syncSeen = new Set<string>();
   /** Last known page-table change per (PCID, page): learnt from this core's own and others' shootdowns. */
   private readonly changedAt = new Map<number, Time>();
-  private readonly stats_: NativeOsStats = {
+  private readonly stats_: LinuxOsStats = {
     contextSwitches: 0,
     shootdowns: 0,
     shootdownLatencies: [],
@@ -95,8 +104,9 @@ export class NativeOs implements CpuSoftware {
     pageAccesses: 0,
   };
 
-  constructor(private readonly p: NativeOsParams) {
-    this.core = p.core;
+  constructor(private readonly p: LinuxOsParams) {
+    this.cpu = p.cpu;
+    this.core = p.cpu.core;
     this.port = p.port;
     this.w = p.workload;
     this.opPs = Math.max(1, this.core.timing.workloadOp);
@@ -124,6 +134,23 @@ export class NativeOs implements CpuSoftware {
   }
 
   step(now: Time): StepPlan {
+    const plan = this.stepInner(now);
+    if (this.exits.length === 0) return plan;
+    // The step's intercepted instructions leave the guest; the OS waits until it is entered again.
+    const exits = this.exits;
+    this.exits = [];
+    this.waiting = true;
+    return { kind: 'exit', exits };
+  }
+
+  resume(now: Time): StepPlan {
+    this.waiting = false;
+    this.cursor = Math.max(this.cursor, now);
+    if (this.scriptPc < this.p.script.length) return { kind: 'run', at: this.cursor };
+    return this.planNext(now);
+  }
+
+  private stepInner(now: Time): StepPlan {
     if (this.halted && now >= this.cursor) this.halted = false;
     if (now < this.cursor) return { kind: 'run', at: this.cursor };
     this.advanceTo(now);
@@ -169,8 +196,7 @@ export class NativeOs implements CpuSoftware {
     let cost = Math.max(0, this.irqsOffUntil - now) + this.core.timing.flushIpiHandler;
     for (const page of req.pages) {
       this.rememberChange(req.pcid, page, req.changedAt);
-      const r = this.core.invlpg(req.pcid, page);
-      cost += r.cost;
+      cost += this.exec({ kind: 'invlpg', pcid: req.pcid, page }, 'flush_tlb_func (shootdown target)');
     }
     this.pause(now, cost);
     return cost;
@@ -220,7 +246,7 @@ export class NativeOs implements CpuSoftware {
     return undefined;
   }
 
-  stats(): NativeOsStats {
+  stats(): LinuxOsStats {
     return this.stats_;
   }
 
@@ -278,9 +304,10 @@ export class NativeOs implements CpuSoftware {
     this.stats_.pageAccesses++;
     const pcid = this.pcidOf(this.current);
     const tlb = this.core.tlb;
-    const filledAt = tlb.lookup(pcid, page);
+    const space = this.core.space(pcid);
+    const filledAt = tlb.lookup(space, page);
     if (filledAt < 0) {
-      tlb.fill(pcid, page, at);
+      tlb.fill(space, page, at);
       return;
     }
     const changed = this.changedAt.get(pcid * 0x100000 + page);
@@ -294,11 +321,11 @@ export class NativeOs implements CpuSoftware {
   // ---- OS paths ---------------------------------------------------------------------------
 
   /** schedule() → switch_mm_irqs_off: stuffing if the OS's policy says so, then the switch. */
-  private contextSwitch(to: number, now: Time): Time {
+  private contextSwitch(to: number, now: Time, emulated = false): Time {
     this.stats_.contextSwitches++;
     let cost = this.core.timing.contextSwitch;
     if (this.shouldStuff()) cost += this.stuff(this.p.cpuid.rapEntries, now);
-    cost += this.switchInstruction(to, this.w.contextSwitch.using);
+    cost += this.switchInstruction(to, emulated ? 'mov-cr3' : this.w.contextSwitch.using, emulated);
     this.current = to;
     this.irqsOffUntil = now + cost;
     return cost;
@@ -311,13 +338,7 @@ export class NativeOs implements CpuSoftware {
   }
 
   private stuff(calls: number, now: Time): Time {
-    const ctx = encodeContext({
-      world: 'host',
-      level: 0,
-      vm: 0,
-      view: this.core.params.index,
-      process: STUFF_PROCESS,
-    });
+    const ctx = encodeContext({ ...this.cpu.identity, process: STUFF_PROCESS });
     const cost = this.core.stuff(calls, ctx, now);
     this.stats_.stuffingCalls += calls;
     const obs: StuffObs = {
@@ -330,58 +351,49 @@ export class NativeOs implements CpuSoftware {
     return cost;
   }
 
-  private switchInstruction(to: number, using: WorkloadParams['contextSwitch']['using']): Time {
+  private switchInstruction(
+    to: number,
+    using: WorkloadParams['contextSwitch']['using'],
+    emulated = false,
+  ): Time {
     const pcid = this.pcidOf(to);
     if (using === 'invpcid-single' && this.p.cpuid.invpcid) {
       // PTI-style: the switch itself is a NOFLUSH CR3 write, the flush an INVPCID type 1.
-      const a = this.core.movCr3(pcid, true);
-      this.reportAction(a.effect, 'native', 'MOV CR3 (NOFLUSH) in switch_mm');
-      const b = this.core.invpcid(1, pcid, 0);
-      this.reportAction(b.effect, 'native', 'INVPCID type 1 in switch_mm');
-      return a.cost + b.cost;
+      const a = this.exec({ kind: 'mov-cr3', pcid, noflush: true }, 'MOV CR3 (NOFLUSH) in switch_mm');
+      return a + this.exec({ kind: 'invpcid', type: 1, pcid, page: 0 }, 'INVPCID type 1 in switch_mm');
     }
     const noflush = using === 'mov-cr3-noflush' && this.p.cpuid.pcid;
-    const r = this.core.movCr3(pcid, noflush);
-    this.reportAction(
-      r.effect,
-      'native',
-      noflush ? 'MOV CR3 with NOFLUSH in switch_mm' : 'MOV CR3 in switch_mm',
+    const detail = noflush ? 'MOV CR3 with NOFLUSH in switch_mm' : 'MOV CR3 in switch_mm';
+    return this.exec(
+      { kind: 'mov-cr3', pcid, noflush },
+      emulated ? `${detail}, through the emulator` : detail,
+      emulated,
     );
-    return r.cost;
   }
 
   private globalFlush(_now: Time): Time {
     if (this.w.globalFlush.using === 'invpcid-all' && this.p.cpuid.invpcid) {
-      const r = this.core.invpcid(2, 0, 0);
-      this.reportAction(r.effect, 'native', 'INVPCID type 2 (flush all)');
-      return r.cost;
+      return this.exec({ kind: 'invpcid', type: 2, pcid: 0, page: 0 }, 'INVPCID type 2 (flush all)');
     }
     // native_flush_tlb_global without INVPCID: toggle CR4.PGE off and on.
-    const a = this.core.writeCr4('pge', 'clear');
-    if (a.effect) this.reportAction(a.effect, 'native', 'CR4.PGE cleared (global flush)');
-    const b = this.core.writeCr4('pge', 'set');
-    if (b.effect) this.reportAction(b.effect, 'native', 'CR4.PGE set (global flush)');
-    return a.cost + b.cost;
+    const a = this.exec(
+      { kind: 'cr4', bit: 'pge', op: 'clear' },
+      'CR4.PGE cleared (native_flush_tlb_global)',
+    );
+    return a + this.exec({ kind: 'cr4', bit: 'pge', op: 'set' }, 'CR4.PGE set (native_flush_tlb_global)');
   }
 
   private localFlush(_now: Time): Time {
     if (this.current < 0) return 1;
     const pcid = this.pcidOf(this.current);
     switch (this.w.localFlush.using) {
-      case 'cr3-reload': {
-        const r = this.core.movCr3(pcid, false);
-        this.reportAction(r.effect, 'native', 'MOV CR3 reload (local flush)');
-        return r.cost;
-      }
-      case 'invpcid-single': {
-        const r = this.core.invpcid(1, pcid, 0);
-        this.reportAction(r.effect, 'native', 'INVPCID type 1 (local flush)');
-        return r.cost;
-      }
+      case 'cr3-reload':
+        return this.exec({ kind: 'mov-cr3', pcid, noflush: false }, 'MOV CR3 reload (local flush)');
+      case 'invpcid-single':
+        return this.exec({ kind: 'invpcid', type: 1, pcid, page: 0 }, 'INVPCID type 1 (local flush)');
       case 'invlpg': {
-        const r = this.core.invlpg(pcid, this.port.rng.int(0, this.w.workingSetPages - 1));
-        this.reportAction(r.effect, 'native', 'INVLPG (local flush)');
-        return r.cost;
+        const page = this.port.rng.int(0, this.w.workingSetPages - 1);
+        return this.exec({ kind: 'invlpg', pcid, page }, 'INVLPG (local flush)');
       }
     }
   }
@@ -393,7 +405,7 @@ export class NativeOs implements CpuSoftware {
     let cost = 0;
     for (const page of pages) {
       this.rememberChange(pcid, page, now);
-      cost += this.core.invlpg(pcid, page).cost;
+      cost += this.exec({ kind: 'invlpg', pcid, page }, 'flush_tlb_mm_range (local)');
     }
     const targets = this.p.cpumask(this.current).filter((c) => c !== this.port.self);
     const request: FlushRequest = {
@@ -472,52 +484,31 @@ export class NativeOs implements CpuSoftware {
       case 'switchTo':
         return this.contextSwitch(op.process, now);
       case 'movCr3': {
-        const r = core.movCr3(this.pcidOf(op.process), op.noflush);
-        this.reportAction(r.effect, 'native', op.noflush ? 'MOV CR3 with NOFLUSH' : 'MOV CR3');
+        const cost = this.exec(
+          { kind: 'mov-cr3', pcid: this.pcidOf(op.process), noflush: op.noflush },
+          op.noflush ? 'script: MOV CR3 with NOFLUSH' : 'script: MOV CR3',
+        );
         this.current = op.process;
-        return r.cost;
-      }
-      case 'invpcid': {
-        const r = core.invpcid(op.type, this.pcidOf(op.process ?? this.current), op.page ?? 0);
-        this.reportAction(r.effect, 'native', `INVPCID type ${op.type}`);
-        return r.cost;
-      }
-      case 'invlpg': {
-        const r = core.invlpg(this.pcidOf(this.current), op.page);
-        this.reportAction(r.effect, 'native', 'INVLPG');
-        return r.cost;
-      }
-      case 'cr4': {
-        let cost = 0;
-        for (const { bit, action: how } of op.changes) {
-          const r = core.writeCr4(bit, how);
-          if (r.effect) this.reportAction(r.effect, 'native', `MOV CR4 (${bit} ${how})`);
-          cost += r.cost;
-        }
         return cost;
       }
-      case 'cr0': {
+      case 'emulate': {
+        // The instruction reaches the hypervisor's emulator (as with MMIO); bare metal just runs it.
+        const insn = this.scriptInstruction(op.inner);
         let cost = 0;
-        for (const { bit, action: how } of op.changes) {
-          const r = core.writeCr0(bit, how);
-          if (r.effect) this.reportAction(r.effect, 'native', `MOV CR0 (${bit} ${how})`);
-          cost += r.cost;
-        }
+        for (const i of insn) cost += this.exec(i, `script: ${op.inner.op} through the emulator`, true);
+        if (op.inner.op === 'movCr3') this.current = op.inner.process;
         return cost;
       }
-      case 'wrmsr': {
-        const r = core.wrmsr(op.msr);
-        this.reportAction(r.effect, 'native', `WRMSR ${op.msr}`);
-        return r.cost;
-      }
+      case 'invpcid':
+      case 'invlpg':
+      case 'cr4':
+      case 'cr0':
+      case 'wrmsr':
       case 'ibpb': {
-        const r = core.ibpb();
-        this.reportAction(r.effect, 'native', 'IBPB');
-        return r.cost;
+        let cost = 0;
+        for (const i of this.scriptInstruction(op)) cost += this.exec(i, `script: ${op.op}`);
+        return cost;
       }
-      case 'emulate':
-        // Bare metal has no instruction emulator: the instruction runs natively.
-        return this.execScriptOp(op.inner, now);
       case 'wait':
         return op.for;
       case 'shootdown':
@@ -533,6 +524,47 @@ export class NativeOs implements CpuSoftware {
   }
 
   // ---- helpers ----------------------------------------------------------------------------
+
+  /** The architectural instructions of a script operation (CR writes may change several bits). */
+  private scriptInstruction(op: ScriptOp): Instruction[] {
+    switch (op.op) {
+      case 'movCr3':
+        return [{ kind: 'mov-cr3', pcid: this.pcidOf(op.process), noflush: op.noflush }];
+      case 'invpcid':
+        return [
+          {
+            kind: 'invpcid',
+            type: op.type,
+            pcid: this.pcidOf(op.process ?? this.current),
+            page: op.page ?? 0,
+          },
+        ];
+      case 'invlpg':
+        return [{ kind: 'invlpg', pcid: this.pcidOf(this.current), page: op.page }];
+      case 'cr4':
+        return op.changes.map(({ bit, action }) => ({ kind: 'cr4', bit, op: action }) as Instruction);
+      case 'cr0':
+        return op.changes.map(({ bit, action }) => ({ kind: 'cr0', bit, op: action }) as Instruction);
+      case 'wrmsr':
+        return [{ kind: 'wrmsr', msr: op.msr }];
+      case 'ibpb':
+        return [{ kind: 'ibpb' }];
+      default:
+        throw new Error(`script operation ${op.op} is not an instruction`);
+    }
+  }
+
+  /**
+   * Executes an instruction on the CPU: natively (its RAP effect is reported here), or, in a
+   * guest whose hypervisor intercepts it, as a #VMEXIT queued for the end of this step (the
+   * hypervisor reports how it handled it).
+   */
+  private exec(insn: Instruction, detail: string, emulated = false): Time {
+    const r = emulated ? this.cpu.execEmulated(insn) : this.cpu.exec(insn);
+    if (r.exit) this.exits.push({ reason: r.exit, insn, ctx: this.ctxOf(this.current), detail });
+    else if (r.effect) this.reportAction(r.effect, 'native', detail);
+    return r.cost;
+  }
 
   /** Interrupt delivery never promises a clear; it matters only when the silicon clears anyway. */
   private reportInterrupt(detail: string): void {
@@ -553,8 +585,8 @@ export class NativeOs implements CpuSoftware {
     this.port.observe(ObsKind.ACTION, obs);
   }
 
-  private dueDecision(now: Time): keyof NativeOs['next'] | undefined {
-    let best: keyof NativeOs['next'] | undefined;
+  private dueDecision(now: Time): keyof LinuxOs['next'] | undefined {
+    let best: keyof LinuxOs['next'] | undefined;
     let bestAt = NEVER;
     for (const k of ['shootdown', 'globalFlush', 'localFlush', 'switch', 'hlt'] as const) {
       if (this.next[k] <= now && this.next[k] < bestAt) {
@@ -615,13 +647,7 @@ export class NativeOs implements CpuSoftware {
   }
 
   private ctxOf(pid: number): number {
-    return encodeContext({
-      world: 'host',
-      level: 0,
-      vm: 0,
-      view: this.core.params.index,
-      process: pid < 0 ? 4095 : pid,
-    });
+    return encodeContext({ ...this.cpu.identity, process: pid < 0 ? KERNEL_PROCESS : pid });
   }
 
   private pcidOf(pid: number): number {
