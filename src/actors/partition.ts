@@ -28,6 +28,29 @@ export interface PartitionOptions {
   maxEvents: number;
   /** Keep every delivered event (for trace export); the digest is always computed. */
   recordTrace?: boolean;
+  /** With `recordTrace`: which events to keep (default: all). */
+  traceWindow?: TraceWindow;
+  /**
+   * With `recordTrace`: called after each kept delivery (and for each actor when the window
+   * opens); its result is kept as the entry's `probe` (e.g. the core's RAP contents). Reads only.
+   */
+  probe?: (index: ActorIndex, actor: HostedActor) => unknown;
+}
+
+/** The events a recorded trace keeps: `from` ≤ t < `to`, at most `limit` of them per partition. */
+export interface TraceWindow {
+  from: Time;
+  to: Time;
+  limit: number;
+}
+
+/**
+ * A delivered event in a recorded trace, with the time its message was sent. The entries an
+ * actor gets when the trace window opens (`type` 'trace.start', `seq` -1) carry its state then.
+ */
+export interface TraceRecord extends TraceEntry {
+  sent: Time;
+  probe?: unknown;
 }
 
 /** What a partition hands back at a barrier. */
@@ -72,7 +95,11 @@ export class Partition {
   private observeSub = 0;
   private now: Time = 0;
   private delivered = 0;
-  readonly trace: TraceEntry[] = [];
+  readonly trace: TraceRecord[] = [];
+  /** The recorded trace hit `traceWindow.limit` (later events were not kept). */
+  traceTruncated = false;
+  private traceOpen = false;
+  private traceEvents = 0;
 
   constructor(private readonly opts: PartitionOptions) {
     opts.topology.ids.forEach((id, i) => {
@@ -111,6 +138,7 @@ export class Partition {
       }
     }
     this.current = undefined;
+    if (this.opts.recordTrace && (this.opts.traceWindow?.from ?? 0) <= 0) this.openTrace(0);
     return this.queue.peekTime();
   }
 
@@ -182,6 +210,9 @@ export class Partition {
         `event cap of ${this.opts.maxEvents} reached; ${busy.id} received ${busy.events} events and is the likeliest runaway (raise maxEvents or shorten until)`,
       );
     }
+    if (this.opts.recordTrace && !this.traceOpen && env.t >= (this.opts.traceWindow?.from ?? 0)) {
+      this.openTrace(this.opts.traceWindow?.from ?? 0);
+    }
     try {
       actor.deliver(env);
     } catch (err) {
@@ -191,7 +222,48 @@ export class Partition {
     this.pending
       .get(env.dst)!
       .push(`${env.t},${env.p},${env.src},${env.seq},${env.type},${JSON.stringify(env.data)}>${state}\n`);
-    if (this.opts.recordTrace) this.trace.push({ ...env, state });
+    if (this.opts.recordTrace) this.record(env as Envelope & { sent?: Time }, state, actor);
+  }
+
+  /** The recorded trace in key order (a window no event reached opens now, with the states then). */
+  recordedTrace(): { entries: TraceRecord[]; truncated: boolean } {
+    if (this.opts.recordTrace && !this.traceOpen) this.openTrace(this.opts.traceWindow?.from ?? 0);
+    return { entries: this.trace, truncated: this.traceTruncated };
+  }
+
+  /** Keeps a delivered event in the recorded trace, if it falls in the trace window. */
+  private record(env: Envelope & { sent?: Time }, state: string, actor: HostedActor): void {
+    const w = this.opts.traceWindow;
+    if (w && (env.t < w.from || env.t >= w.to)) return;
+    if (w && this.traceEvents >= w.limit) {
+      this.traceTruncated = true;
+      return;
+    }
+    this.traceEvents++;
+    const probe = this.opts.probe?.(env.dst, actor);
+    this.trace.push({ ...env, sent: env.sent ?? env.t, state, probe });
+  }
+
+  /** The trace window opens at `t`: every actor's state (and probe) then, before any event at `t`. */
+  private openTrace(t: Time): void {
+    this.traceOpen = true;
+    for (const index of [...this.opts.actors.keys()].sort((a, b) => a - b)) {
+      const actor = this.opts.actors.get(index)!;
+      const state = actor.stateLabel();
+      const probe = this.opts.probe?.(index, actor);
+      this.trace.push({
+        t,
+        p: 0,
+        src: index,
+        seq: -1,
+        dst: index,
+        type: 'trace.start',
+        data: null,
+        sent: t,
+        state,
+        probe,
+      });
+    }
   }
 
   private flushDigests(): void {
@@ -225,6 +297,8 @@ export class Partition {
       const seq = this.seqs.get(self)!;
       this.seqs.set(self, seq + 1);
       const env: Envelope = { t: arrival, p, src: self, seq, dst, type, data };
+      // A recorded trace shows when each message left (plain data: it crosses threads with it).
+      if (this.opts.recordTrace) (env as Envelope & { sent?: Time }).sent = this.now;
       if (topology.partitionOf[dst] === this.opts.index) this.queue.push(env);
       else this.outbox.push(env);
     };

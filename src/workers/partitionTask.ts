@@ -1,9 +1,16 @@
-import { type ActorSummary, Partition, type WindowResult } from '../actors/partition.js';
+import {
+  type ActorSummary,
+  Partition,
+  type TraceRecord,
+  type TraceWindow,
+  type WindowResult,
+} from '../actors/partition.js';
 import { SimulationError } from '../actors/simulationError.js';
 import type { Time } from '../actors/time.js';
 import type { Envelope } from '../actors/types.js';
 import type { Scenario } from '../scenario/schema.js';
 import { buildPartitionActors, buildTopology } from './compose.js';
+import { createRapProbe } from './traceProbe.js';
 
 /** Everything a partition needs to build itself: plain data, so it can cross threads. */
 export interface PartitionSetup {
@@ -13,6 +20,8 @@ export interface PartitionSetup {
   until: Time;
   maxEvents: number;
   recordTrace?: boolean;
+  /** Record a full trace of the events in this window (trace export, the viewer). */
+  trace?: TraceWindow;
 }
 
 /** Messages from the coordinator to a partition. */
@@ -22,7 +31,13 @@ export type ToPartition = { kind: 'window'; end: Time; inbound: Envelope[] } | {
 export type FromPartition =
   | { kind: 'ready'; next: Time }
   | { kind: 'window'; result: WindowResult }
-  | { kind: 'finished'; actors: ActorSummary[]; busiest: { id: string; events: number } }
+  | {
+      kind: 'finished';
+      actors: ActorSummary[];
+      busiest: { id: string; events: number };
+      /** With `trace` in the setup: the recorded events of this partition, in key order. */
+      trace?: { entries: TraceRecord[]; truncated: boolean };
+    }
   | { kind: 'error'; error: SerializedSimError };
 
 export interface SerializedSimError {
@@ -53,7 +68,8 @@ export class PartitionTask {
         actors,
         rootSeed: scenario.seed,
         maxEvents,
-        recordTrace: this.setup.recordTrace ?? false,
+        recordTrace: (this.setup.recordTrace ?? false) || this.setup.trace !== undefined,
+        ...(this.setup.trace ? { traceWindow: this.setup.trace, probe: createRapProbe() } : {}),
       });
       return { kind: 'ready', next: this.partition.start() };
     });
@@ -63,7 +79,13 @@ export class PartitionTask {
     return this.guard(() => {
       const p = this.partition!;
       if (msg.kind === 'window') return { kind: 'window', result: p.runWindow(msg.end, msg.inbound) };
-      return { kind: 'finished', actors: p.summarize(), busiest: p.busiestActor() };
+      const trace = this.setup.trace ? p.recordedTrace() : undefined;
+      return {
+        kind: 'finished',
+        actors: p.summarize(),
+        busiest: p.busiestActor(),
+        ...(trace ? { trace } : {}),
+      };
     });
   }
 

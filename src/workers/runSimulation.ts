@@ -3,10 +3,10 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import type { ActorSummary, WindowResult } from '../actors/partition.js';
+import type { ActorSummary, TraceRecord, WindowResult } from '../actors/partition.js';
 import { SimulationError } from '../actors/simulationError.js';
 import type { Time } from '../actors/time.js';
-import type { Envelope } from '../actors/types.js';
+import { compareKeys, type Envelope, type Observation } from '../actors/types.js';
 import { type PartitionHandle, runWindows } from '../actors/windowLoop.js';
 import { CheckerSuite } from '../check/checkerSuite.js';
 import type { Property, Violation } from '../check/violation.js';
@@ -22,6 +22,23 @@ export interface RunOptions {
   /** Run partitions on this thread instead of piscina workers (tests of the kernel only). */
   inProcess?: boolean;
   onProgress?: (simulated: Time, until: Time, events: number) => void;
+  /**
+   * Record a full trace (opt-in, for trace export and the viewer): the events with
+   * `from` ≤ t < `to` (default: all), at most `limit` of them (default 1,000,000). Recording
+   * never changes the digest or the report.
+   */
+  trace?: { from?: Time; to?: Time; limit?: number };
+}
+
+/** A recorded trace: events and observations in global key order, within the trace window. */
+export interface RecordedTrace {
+  from: Time;
+  to: Time;
+  limit: number;
+  /** The limit cut the trace short: it ends at the last kept event. */
+  truncated: boolean;
+  entries: TraceRecord[];
+  observations: Observation[];
 }
 
 export interface RunResult {
@@ -35,6 +52,8 @@ export interface RunResult {
   violationCounts: Record<Property, number>;
   failing: Property[];
   topology: Pick<Topology, 'partitions' | 'lookahead' | 'timing'>;
+  /** With `trace` in the options. */
+  trace?: RecordedTrace;
 }
 
 /** Upper bound on one window: keeps observations flowing and progress visible on long runs. */
@@ -54,12 +73,17 @@ export async function runSimulation(s: Scenario, opts: RunOptions): Promise<RunR
   const started = performance.now();
   const until = opts.until ?? s.until;
   const topo = buildTopology(s, opts.workers);
+  const window = opts.trace
+    ? { from: opts.trace.from ?? 0, to: opts.trace.to ?? until + 1, limit: opts.trace.limit ?? 1_000_000 }
+    : undefined;
+  const traceObs: Observation[] = [];
   const setups: PartitionSetup[] = Array.from({ length: topo.partitions }, (_, i) => ({
     scenario: s,
     partition: i,
     workers: opts.workers,
     until,
     maxEvents: s.maxEvents,
+    ...(window ? { trace: window } : {}),
   }));
   const links = opts.inProcess
     ? setups.map((x) => new LocalLink(x))
@@ -77,6 +101,7 @@ export async function runSimulation(s: Scenario, opts: RunOptions): Promise<RunR
       maxEvents: s.maxEvents,
       onWindow: (obs, end, events) => {
         checkers.observe(obs);
+        if (window) for (const o of obs) if (o.t >= window.from && o.t < window.to) traceObs.push(o);
         opts.onProgress?.(Math.min(end, until), until, events);
       },
     });
@@ -91,6 +116,7 @@ export async function runSimulation(s: Scenario, opts: RunOptions): Promise<RunR
         `event cap of ${s.maxEvents} reached after ${loop.events} events; ${busiest.id} received ${busiest.events} and is the likeliest runaway (raise maxEvents or shorten until)`,
       );
     }
+    const trace = window ? mergeTraces(window, finals, traceObs) : undefined;
     const digest = createHash('sha256');
     for (const a of actors) digest.update(`${a.id} ${a.events} ${a.digest}\n`);
     return {
@@ -104,15 +130,45 @@ export async function runSimulation(s: Scenario, opts: RunOptions): Promise<RunR
       violationCounts: checkers.counts(),
       failing: checkers.failing(),
       topology: { partitions: topo.partitions, lookahead: topo.lookahead, timing: topo.timing },
+      ...(trace ? { trace } : {}),
     };
   } finally {
     await Promise.all(links.map((l) => l.close()));
   }
 }
 
+/**
+ * Merges the partitions' recorded traces in key order; with a limit, keeps the first `limit`
+ * events of the run (each partition kept its first `limit`, a superset of its share) and the
+ * observations up to the last kept event, so the result does not depend on partitioning.
+ */
+function mergeTraces(
+  window: { from: Time; to: Time; limit: number },
+  finals: { trace?: { entries: TraceRecord[]; truncated: boolean } }[],
+  observations: Observation[],
+): RecordedTrace {
+  const all = finals.flatMap((f) => f.trace?.entries ?? []).sort(compareKeys);
+  const opening = all.filter((e) => e.seq === -1);
+  const events = all.filter((e) => e.seq !== -1);
+  let truncated = finals.some((f) => f.trace?.truncated);
+  let obs = observations;
+  if (events.length > window.limit || truncated) {
+    truncated = true;
+    events.length = Math.min(events.length, window.limit);
+    const last = events[events.length - 1];
+    obs = last ? observations.filter((o) => compareKeys(o, last) <= 0) : [];
+  }
+  const entries = [...opening, ...events].sort(compareKeys);
+  return { ...window, truncated, entries, observations: obs };
+}
+
 interface Link extends PartitionHandle {
   ready(): Promise<Time>;
-  finish(): Promise<{ actors: ActorSummary[]; busiest: { id: string; events: number } }>;
+  finish(): Promise<{
+    actors: ActorSummary[];
+    busiest: { id: string; events: number };
+    trace?: { entries: TraceRecord[]; truncated: boolean };
+  }>;
   close(): Promise<void>;
 }
 
@@ -146,7 +202,7 @@ class LocalLink implements Link {
   }
   async finish() {
     const f = unwrap(this.task.handle({ kind: 'finish' }), 'finished');
-    return { actors: f.actors, busiest: f.busiest };
+    return { actors: f.actors, busiest: f.busiest, trace: f.trace };
   }
   async close(): Promise<void> {}
 }
@@ -224,7 +280,7 @@ class ThreadLink implements Link {
     this.post({ kind: 'finish' });
     const f = unwrap(this.take(), 'finished');
     this.closed = true;
-    return { actors: f.actors, busiest: f.busiest };
+    return { actors: f.actors, busiest: f.busiest, trace: f.trace };
   }
   async close(): Promise<void> {
     if (!this.closed) {
