@@ -13,6 +13,12 @@ export const Priority = {
   MESSAGE: 20,
   /** An actor's own continuations: workload steps, script operations, xstate delays. */
   TIMER: 30,
+  /**
+   * World switches (VMRUN, #VMEXIT) between a core's two co-located actors, KVM and its vCPU.
+   * They may be sent with no delay from any handler, so they sort after the instant's own
+   * continuations (a message may never arrive "before" the event that sends it).
+   */
+  WORLD_SWITCH: 35,
   /** Bookkeeping that must observe everything else at the same instant (end-of-run sampling). */
   LATE: 90,
 } as const;

@@ -19,7 +19,23 @@ export const ObsKind = {
   SHOOTDOWN_COMPLETE: 'tlb.shootdown.complete',
   /** A TLB hit on a translation filled before the last known change of its page. */
   TLB_STALE_USE: 'tlb.stale-use',
+  /** A hypervisor executed VMRUN: whether CLEAR_RAP was set, and the policy step that decided. */
+  VMRUN: 'svm.vmrun',
 } as const;
+
+export interface VmrunObs {
+  pcpu: number;
+  /** Encoded context of the guest entered (its kernel), naming the VM, vCPU and level. */
+  ctx: number;
+  vmcb: 'vmcb01' | 'vmcb02' | 'vmcb12';
+  clearRap: boolean;
+  /** The hardware cleared the RAP at this VMRUN (CLEAR_RAP on ERAPS, or a microarch extra). */
+  cleared: boolean;
+  allowLargerRap: boolean;
+  tlbControl: number;
+  /** The policy step that decided CLEAR_RAP. */
+  why: string;
+}
 
 export interface RapUseObs {
   pcpu: number;

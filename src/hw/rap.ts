@@ -31,7 +31,7 @@ export interface RapStats {
  */
 export class Rap {
   readonly addr: Float64Array;
-  readonly ctx: Int32Array;
+  readonly ctx: Float64Array;
   readonly epoch: Int32Array;
   readonly pushedAt: Float64Array;
   readonly stuff: Uint8Array;
@@ -57,7 +57,7 @@ export class Rap {
     if (!Number.isInteger(capacity) || capacity < 1)
       throw new Error(`RAP capacity must be ≥ 1, found ${capacity}`);
     this.addr = new Float64Array(capacity);
-    this.ctx = new Int32Array(capacity);
+    this.ctx = new Float64Array(capacity);
     this.epoch = new Int32Array(capacity);
     this.pushedAt = new Float64Array(capacity);
     this.stuff = new Uint8Array(capacity);

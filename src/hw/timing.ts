@@ -183,6 +183,13 @@ export const TIMING_TABLE = {
     source: '— (one x2APIC ICR write per target in smp_call_function_many_cond)',
     what: 'initiator’s cost per shootdown target (IPIs leave one after another)',
   },
+  kvmCallDepth: {
+    value: 8,
+    unit: 'count',
+    tag: 'E',
+    source: '— (kvm_arch_vcpu_ioctl_run → vcpu_run → vcpu_enter_guest → svm_vcpu_run → __svm_vcpu_run)',
+    what: 'host CALLs outstanding in KVM when it executes VMRUN (returned after #VMEXIT)',
+  },
   contextSwitch: {
     value: 1500,
     unit: 'ns',

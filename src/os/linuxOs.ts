@@ -82,7 +82,14 @@ export class LinuxOs implements CpuSoftware {
   private opCount = 0;
   private readonly opPs: Time;
   private readonly pageEvery: number;
-  private next = { switch: NEVER, shootdown: NEVER, globalFlush: NEVER, localFlush: NEVER, hlt: NEVER };
+  private next = {
+    switch: NEVER,
+    shootdown: NEVER,
+    globalFlush: NEVER,
+    localFlush: NEVER,
+    hlt: NEVER,
+    emulatedSwitch: NEVER,
+  };
   private scriptPc = 0;
   /** Spinning in a shootdown or halted: the workload does not run. */
   private waiting = false;
@@ -127,6 +134,7 @@ export class LinuxOs implements CpuSoftware {
       globalFlush: phase(this.w.globalFlush.every),
       localFlush: phase(this.w.localFlush.every),
       hlt: phase(this.w.hlt.every),
+      emulatedSwitch: this.p.processes.length > 1 ? phase(this.w.emulatedMovCr3.every) : NEVER,
     };
     if (this.current >= 0) this.core.pcid = this.pcidOf(this.current);
     this.cursor = now;
@@ -162,6 +170,14 @@ export class LinuxOs implements CpuSoftware {
         const others = this.p.processes.filter((q) => q !== this.current);
         const to = others[this.port.rng.int(0, others.length - 1)]!;
         this.pause(now, this.contextSwitch(to, now));
+        return this.planNext(now);
+      }
+      case 'emulatedSwitch': {
+        // A context switch whose MOV CR3 reaches the emulator (with NPT on too, docs/domain.md §3).
+        this.next.emulatedSwitch = now + this.w.emulatedMovCr3.every;
+        const others = this.p.processes.filter((q) => q !== this.current);
+        const to = others[this.port.rng.int(0, others.length - 1)]!;
+        this.pause(now, this.contextSwitch(to, now, true));
         return this.planNext(now);
       }
       case 'shootdown': {
@@ -588,7 +604,7 @@ export class LinuxOs implements CpuSoftware {
   private dueDecision(now: Time): keyof LinuxOs['next'] | undefined {
     let best: keyof LinuxOs['next'] | undefined;
     let bestAt = NEVER;
-    for (const k of ['shootdown', 'globalFlush', 'localFlush', 'switch', 'hlt'] as const) {
+    for (const k of ['shootdown', 'globalFlush', 'localFlush', 'switch', 'emulatedSwitch', 'hlt'] as const) {
       if (this.next[k] <= now && this.next[k] < bestAt) {
         best = k;
         bestAt = this.next[k];

@@ -17,6 +17,8 @@ export interface WorkloadParams {
   globalFlush: { every: Time; using: GlobalFlushInstruction };
   shootdown: { every: Time; pages: number };
   localFlush: { every: Time; using: LocalFlushInstruction };
+  /** Context switches whose MOV CR3 reaches the hypervisor's instruction emulator (MMIO). */
+  emulatedMovCr3: { every: Time };
   hlt: { every: Time; for: Time };
   callDepth: number;
   workingSetPages: number;

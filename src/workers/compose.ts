@@ -4,6 +4,7 @@ import type { PartitionTopology } from '../actors/partition.js';
 import { Stream } from '../actors/prng.js';
 import type { Time } from '../actors/time.js';
 import type { RapCheckerConfig } from '../check/rapChecker.js';
+import { decodeContext } from '../hw/context.js';
 import { CoreHw } from '../hw/core.js';
 import { pcpuMachine } from '../hw/pcpuMachine.js';
 import { resolveTiming, type Timing } from '../hw/timing.js';
@@ -11,6 +12,7 @@ import { NativeCpu } from '../os/cpu.js';
 import { LinuxOs } from '../os/linuxOs.js';
 import type { WorkloadParams } from '../os/workload.js';
 import type { Scenario } from '../scenario/schema.js';
+import { buildVcpuActors, guestCpuid } from './composeVms.js';
 import type { RapEntryView } from './traceProbe.js';
 
 /** The wired shape of a run: actors, where they live, and the links between them. */
@@ -29,27 +31,75 @@ export function pcpuId(core: number): string {
   return `pcpu:${String(core).padStart(4, '0')}`;
 }
 
+/** Actor id of a vCPU: VM index and vCPU index, zero-padded (names are for reports). */
+export function vcpuId(vm: number, vcpu: number): string {
+  return `vcpu:${String(vm).padStart(3, '0')}:${String(vcpu).padStart(4, '0')}`;
+}
+
+/** Where each vCPU runs. */
+export interface VcpuPlacement {
+  vm: number;
+  vcpu: number;
+  core: number;
+}
+
+/**
+ * Places every vCPU on a core: its `pin` if given, else the next core not yet used by a vCPU.
+ * Without the host scheduler (not modelled yet) a core runs at most one vCPU, so a scenario
+ * with more vCPUs than cores, or two vCPUs pinned to one core, is refused.
+ */
+export function placeVcpus(s: Scenario): VcpuPlacement[] {
+  const out: VcpuPlacement[] = [];
+  const used = new Set<number>();
+  const pinned = new Set(s.vms.flatMap((v) => v.pin ?? []));
+  let next = 0;
+  s.vms.forEach((vm, v) => {
+    for (let i = 0; i < vm.vcpus; i++) {
+      let core = vm.pin?.[i];
+      if (core === undefined) {
+        while (next < s.hardware.cores && (used.has(next) || pinned.has(next))) next++;
+        core = next;
+      }
+      if (core >= s.hardware.cores) {
+        throw new Error(
+          `vms: ${s.vms.reduce((n, x) => n + x.vcpus, 0)} vCPUs do not fit on ${s.hardware.cores} cores; running several vCPUs on one core needs the host scheduler, which is not modelled yet`,
+        );
+      }
+      if (used.has(core)) {
+        throw new Error(
+          `vms.${v}.pin: core ${core} already runs a vCPU; sharing a core between vCPUs needs the host scheduler, which is not modelled yet`,
+        );
+      }
+      used.add(core);
+      out.push({ vm: v, vcpu: i, core });
+    }
+  });
+  return out;
+}
+
 /**
  * Builds the topology of a scenario for `workers` partitions. Cores are split into contiguous,
  * balanced blocks (so a block boundary falls on a socket boundary whenever the counts allow it,
- * which makes the lookahead the cross-socket latency).
+ * which makes the lookahead the cross-socket latency). A vCPU lives in its core's partition and
+ * talks to that core's KVM over a zero-latency link (the world switch carries its own cost).
  */
 export function buildTopology(s: Scenario, workers: number): Topology {
   const n = s.hardware.cores;
   const timing = resolveTiming(s.hardware.clockHz, { ...s.hardware.latency, ...s.host.latency });
-  const ids = Array.from({ length: n }, (_, c) => pcpuId(c)).sort();
+  const vcpus = placeVcpus(s);
+  const coreOfId = new Map<string, number>();
+  for (let c = 0; c < n; c++) coreOfId.set(pcpuId(c), c);
+  for (const v of vcpus) coreOfId.set(vcpuId(v.vm, v.vcpu), v.core);
+  const ids = [...coreOfId.keys()].sort();
+  const coreOfActor = ids.map((id) => coreOfId.get(id)!);
   const coreActor = Array.from({ length: n }, (_, c) => ids.indexOf(pcpuId(c)));
   const socketOfCore = Array.from({ length: n }, (_, c) => Math.floor(c / s.hardware.coresPerSocket));
   const partitions = Math.max(1, Math.min(workers, n));
   const partitionOfCore = Array.from({ length: n }, (_, c) => Math.floor((c * partitions) / n));
-  const partitionOf: number[] = new Array(ids.length).fill(0);
-  const socketOfActor: number[] = new Array(ids.length).fill(0);
-  for (let c = 0; c < n; c++) {
-    partitionOf[coreActor[c]!] = partitionOfCore[c]!;
-    socketOfActor[coreActor[c]!] = socketOfCore[c]!;
-  }
+  const partitionOf = coreOfActor.map((c) => partitionOfCore[c]!);
+  const socketOfActor = coreOfActor.map((c) => socketOfCore[c]!);
   const latency = (src: number, dst: number): Time =>
-    src === dst
+    src === dst || coreOfActor[src] === coreOfActor[dst]
       ? 0
       : socketOfActor[src] === socketOfActor[dst]
         ? timing.ipiSameSocket
@@ -67,14 +117,18 @@ export function buildTopology(s: Scenario, workers: number): Topology {
 }
 
 /** The processes (address spaces) with a thread on each core, and each process's cores. */
-export function placeHostProcesses(s: Scenario): { onCore: number[][]; coresOf: number[][] } {
+export function placeHostProcesses(
+  s: Scenario,
+  vmCores: ReadonlySet<number> = new Set(),
+): { onCore: number[][]; coresOf: number[][] } {
   const n = s.hardware.cores;
   const count = s.hostProcesses.count;
   const spans = s.hostProcesses.threadsPerProcess;
   const coresOf: number[][] = [];
   for (let p = 0; p < count; p++) {
     const span = spans.length === 0 ? n : Math.min(n, spans[p % spans.length]!);
-    coresOf.push(Array.from({ length: span }, (_, k) => k));
+    // A core that runs a vCPU runs nothing else (no host scheduler yet).
+    coresOf.push(Array.from({ length: span }, (_, k) => k).filter((k) => !vmCores.has(k)));
   }
   const onCore: number[][] = Array.from({ length: n }, () => []);
   coresOf.forEach((cores, p) => {
@@ -104,6 +158,7 @@ function hostWorkload(s: Scenario): WorkloadParams {
     globalFlush: h.globalFlush,
     shootdown: h.shootdown,
     localFlush: h.localFlush,
+    emulatedMovCr3: h.emulatedMovCr3,
     hlt: h.hlt,
     callDepth: h.callDepth,
     workingSetPages: h.workingSetPages,
@@ -121,19 +176,20 @@ export function buildPartitionActors(
   partition: number,
   until: Time,
 ): Map<number, HostedActor> {
-  if (s.vms.length > 0) {
-    throw new Error(
-      'virtual machines are not modelled yet: rapsim runs bare-metal scenarios only (no `vms`)',
-    );
-  }
   const actors = new Map<number, HostedActor>();
-  const { onCore, coresOf } = placeHostProcesses(s);
+  const vcpus = placeVcpus(s);
+  const vmCores = new Set(vcpus.map((v) => v.core));
+  for (const v of vcpus) {
+    if (topo.partitionOf[topo.coreActor[v.core]!] !== partition) continue;
+    for (const [index, actor] of buildVcpuActors(s, topo, v, vcpus, until)) actors.set(index, actor);
+  }
+  const { onCore, coresOf } = placeHostProcesses(s, vmCores);
   const cpuid = hostCpuid(s);
   const workload = hostWorkload(s);
   const peers = topo.coreActor.slice();
   for (let c = 0; c < s.hardware.cores; c++) {
     const index = topo.coreActor[c]!;
-    if (topo.partitionOf[index] !== partition) continue;
+    if (topo.partitionOf[index] !== partition || vmCores.has(c)) continue;
     const id = topo.ids[index]!;
     const actor = createMachineActor(
       id,
@@ -223,9 +279,16 @@ export interface CoreStats {
 /** What the checkers need to judge beliefs: the spec and each view's CPUID. */
 export function checkerConfig(s: Scenario): RapCheckerConfig {
   const cpuid = hostCpuid(s);
+  const guests = s.vms.map((_, v) => guestCpuid(s, v));
   return {
     spec: s.hardware.spec,
-    cpuidOf: () => ({ eraps: cpuid.eraps, rapEntries: cpuid.rapEntries }),
+    cpuidOf: (ctx) => {
+      const c = decodeContext(ctx);
+      const g = c.world === 'guest' ? guests[c.vm] : undefined;
+      return g
+        ? { eraps: g.eraps, rapEntries: g.rapEntries }
+        : { eraps: cpuid.eraps, rapEntries: cpuid.rapEntries };
+    },
     vmName: (vm) => s.vms[vm]?.name ?? `vm${vm}`,
   };
 }

@@ -11,8 +11,10 @@ const RULES: Record<string, { runtime: string[]; typeOnly?: string[] }> = {
   scenario: { runtime: ['actors', 'hw'] },
   hw: { runtime: ['actors'] },
   os: { runtime: ['actors', 'hw'], typeOnly: ['scenario'] },
-  vcpu: { runtime: ['actors', 'os'], typeOnly: ['hw', 'scenario'] },
-  host: { runtime: ['actors', 'vcpu', 'os'], typeOnly: ['hw', 'scenario'] },
+  // vcpu and host are software running on a core (like os): they execute instructions on the
+  // hardware model through its methods, so they import hw at run time, never the other way.
+  vcpu: { runtime: ['actors', 'hw', 'os'], typeOnly: ['scenario'] },
+  host: { runtime: ['actors', 'hw', 'vcpu', 'os'], typeOnly: ['scenario'] },
   check: { runtime: ['actors', 'hw'] },
   workers: { runtime: ['actors', 'hw', 'os', 'vcpu', 'host', 'check', 'scenario'] },
   report: { runtime: ['actors', 'check', 'scenario', 'hw'], typeOnly: ['workers', 'os'] },

@@ -1,0 +1,109 @@
+import type { Time } from '../actors/time.js';
+import type { ExitReason, GuestExit } from '../hw/exit.js';
+import type { Instruction } from '../hw/instruction.js';
+import { classifyMsr } from '../hw/msr.js';
+import type { RapAction } from '../hw/spec.js';
+import type { KvmVcpu } from './kvmVcpu.js';
+import { howReached, kvmHandleInvpcid, kvmPostSetCr0, kvmPostSetCr4, kvmSetCr3 } from './kvmX86.js';
+
+/** What handling an exit costs and whether the vCPU then blocks (HLT). */
+export interface ExitOutcome {
+  /** Time in the handler, beyond the world switch. */
+  cost: Time;
+  /** For HLT: how long the vCPU blocks before KVM enters it again. */
+  blockFor?: Time;
+}
+
+type Handler = (kvm: KvmVcpu, exit: GuestExit) => ExitOutcome;
+
+/**
+ * The exit dispatch table (svm_exit_handlers[]): exhaustive over {@link ExitReason}, so a new
+ * exit reason does not compile until it has a handler.
+ */
+export const EXIT_HANDLERS: Record<ExitReason, Handler> = {
+  'cr3-write': (kvm, exit) => intercepted(kvm, exit),
+  'cr4-write': (kvm, exit) => intercepted(kvm, exit),
+  'cr0-write': (kvm, exit) => intercepted(kvm, exit),
+  invpcid: (kvm, exit) => intercepted(kvm, exit),
+  invlpg: (kvm, exit) => intercepted(kvm, exit),
+  msr: (kvm, exit) => intercepted(kvm, exit),
+  npf: (kvm, exit) => emulated(kvm, exit),
+  hlt: (kvm, exit) => {
+    // kvm_emulate_halt → kvm_vcpu_block until the guest's timer (its `hlt` duration) fires.
+    return { cost: kvm.core.timing.exitHandler, blockFor: exit.arg ?? 0 };
+  },
+  vmrun: (_kvm, _exit) => {
+    throw new Error('nested VMRUN reached KVM, but nested SVM is not modelled yet');
+  },
+};
+
+function intercepted(kvm: KvmVcpu, exit: GuestExit): ExitOutcome {
+  const insn = exit.insn!;
+  const r = perform(kvm, insn);
+  if (r) kvm.reportGuestAction(exit, r.action, 'intercepted', `${howReached(kvm, exit, false)}: ${r.path}`);
+  return { cost: kvm.core.timing.exitHandler };
+}
+
+/**
+ * An instruction reached through the emulator (an NPF on MMIO, docs/domain.md §3): x86_emulate
+ * decodes it and calls the same KVM paths as the intercepts (em_cr_write → kvm_set_cr3). The
+ * emulator has no INVPCID handler: emulation fails, the guest gets #UD, and nothing is flushed.
+ */
+function emulated(kvm: KvmVcpu, exit: GuestExit): ExitOutcome {
+  const insn = exit.insn!;
+  const cost = kvm.core.timing.emulator;
+  if (insn.kind === 'invpcid' || insn.kind === 'ibpb') return { cost };
+  const r = perform(kvm, insn);
+  if (r) kvm.reportGuestAction(exit, r.action, 'emulated', `${howReached(kvm, exit, true)}: ${r.path}`);
+  return { cost };
+}
+
+/**
+ * KVM's emulation of one guest instruction: updates the guest state KVM keeps and runs the
+ * generic path. Returns the architectural action the guest performed (what it may believe in)
+ * and the path KVM took, or undefined when the instruction had no RAP meaning.
+ */
+function perform(kvm: KvmVcpu, insn: Instruction): { action: RapAction | 'ibpb'; path: string } | undefined {
+  switch (insn.kind) {
+    case 'mov-cr3':
+      return { action: 'mov-cr3', path: kvmSetCr3(kvm, insn.pcid, insn.noflush) };
+    case 'invpcid':
+      return {
+        action: `invpcid-${insn.type}` as RapAction,
+        path: kvmHandleInvpcid(kvm, insn.type, insn.pcid),
+      };
+    case 'invlpg':
+      kvm.request('TLB_FLUSH_CURRENT');
+      return { action: 'invlpg', path: 'kvm_mmu_invlpg (no RAP meaning)' };
+    case 'cr4': {
+      const before = kvm.guestCr4[insn.bit];
+      const after = insn.op === 'set' ? true : insn.op === 'clear' ? false : !before;
+      kvm.guestCr4[insn.bit] = after;
+      const path = kvmPostSetCr4(kvm, insn.bit, before, after);
+      return { action: cr4Action(insn.bit, before, after), path };
+    }
+    case 'cr0': {
+      const before = kvm.guestCr0[insn.bit];
+      const after = insn.op === 'set' ? true : insn.op === 'clear' ? false : !before;
+      kvm.guestCr0[insn.bit] = after;
+      const path = kvmPostSetCr0(kvm, insn.bit, before, after);
+      if (before === after) return undefined;
+      return { action: insn.bit === 'pg' ? 'cr0-pg' : 'cr0-wp', path };
+    }
+    case 'wrmsr': {
+      const kind = classifyMsr(insn.msr);
+      return { action: kind, path: `kvm_set_msr: MSR ${insn.msr} emulated in software (no flush request)` };
+    }
+    case 'ibpb':
+      return undefined;
+  }
+}
+
+/** What a guest CR4 write architecturally is (the same rule CoreHw applies natively). */
+function cr4Action(bit: keyof KvmVcpu['guestCr4'], before: boolean, after: boolean): RapAction {
+  if (before === after) return 'cr4-other';
+  if (bit === 'pae' || bit === 'pse' || bit === 'pge') return `cr4-${bit}`;
+  if (bit === 'pke' && after) return 'cr4-pke-set';
+  if (bit === 'pcide' && !after) return 'cr4-pcide-clear';
+  return 'cr4-other';
+}

@@ -1,0 +1,239 @@
+import type { Port } from '../actors/hostedActor.js';
+import type { Time } from '../actors/time.js';
+import { encodeContext, KERNEL_PROCESS } from '../hw/context.js';
+import type { CoreHw } from '../hw/core.js';
+import type { GuestExit } from '../hw/exit.js';
+import {
+  type ActionHandling,
+  type ActionObs,
+  ObsKind,
+  type RapUseObs,
+  type VmrunObs,
+} from '../hw/observations.js';
+import type { Intercepts, TlbControl, Vmcb } from '../hw/vmcb.js';
+import { EXIT_HANDLERS, type ExitOutcome } from './exitHandlers.js';
+import type { ErapsPolicy } from './policies/index.js';
+
+/** KVM's deferred work, posted as request bits and serviced before the next VMRUN. */
+export type KvmRequest = 'TLB_FLUSH' | 'TLB_FLUSH_CURRENT' | 'TLB_FLUSH_GUEST';
+
+/** KVM's own TLB_CONTROL names (arch/x86/include/asm/svm.h). */
+const TLB_CONTROL_DO_NOTHING = 0 as TlbControl;
+const TLB_CONTROL_FLUSH_ASID = 3 as TlbControl;
+
+/** What the guest's CPUID says after KVM_SET_CPUID2, limited by what the policy advertises. */
+export interface EffectiveCpuid {
+  eraps: boolean;
+  /** RAP entries the guest believes it has: RapSize×8 with ERAPS, else 32. */
+  rapEntries: number;
+  pcid: boolean;
+  invpcid: boolean;
+}
+
+export interface KvmVcpuParams {
+  port: Port;
+  core: CoreHw;
+  policy: ErapsPolicy;
+  npt: boolean;
+  autoIbrs: boolean;
+  hostHasEraps: boolean;
+  cpuid: EffectiveCpuid;
+  /** Index of the VM (contexts, reports) and of the vCPU within it. */
+  vm: number;
+  vcpu: number;
+  /** Nesting level of the guest this vCPU runs (1 for an ordinary VM). */
+  level: number;
+  /** Actor index of the vCPU actor (where VMRUN is delivered). */
+  vcpuActor: number;
+}
+
+/** KVM statistics for the report. */
+export interface KvmStats {
+  exits: Record<string, number>;
+  worldSwitches: number;
+  clearRapVmruns: number;
+  timeInExitsPs: number;
+}
+
+/**
+ * The host side of one vCPU: KVM's run loop state for it (vmcb01, request bits, the pending RAP
+ * clear, the guest's control registers as KVM tracks them) and the paths of docs/domain.md §3 in
+ * KVM's order: `enter` services requests and executes VMRUN (vcpu_enter_guest → svm_vcpu_run),
+ * `handleExit` takes the #VMEXIT and dispatches it through the exhaustive exit table. The
+ * policy is consulted exactly where the ERAPS patches hook into KVM.
+ */
+export class KvmVcpu {
+  readonly vmcb01: Vmcb;
+  readonly requests = new Set<KvmRequest>();
+  /** linux-7.0: an alias of the CR3-dirty bit; other policies record nothing here. */
+  pendingRapClear = false;
+  /** Why the pending clear was recorded (for reports). */
+  pendingWhy = '';
+  /** The guest's CR3 (as a PCID) and control registers, as KVM's VMCB save area holds them. */
+  guestCr3 = -1;
+  readonly guestCr4 = { pge: true, pse: true, pae: true, pcide: true, pke: false, smep: true };
+  readonly guestCr0 = { pg: true, wp: true };
+  readonly stats: KvmStats = { exits: {}, worldSwitches: 0, clearRapVmruns: 0, timeInExitsPs: 0 };
+  private readonly guestKernelCtx: number;
+  private readonly hostCtx: number;
+
+  constructor(readonly p: KvmVcpuParams) {
+    const allow = p.policy.allowLargerRap({ hostHasEraps: p.hostHasEraps, guestHasEraps: p.cpuid.eraps });
+    this.vmcb01 = {
+      name: 'vmcb01',
+      asid: 1 + p.vm,
+      tlbControl: TLB_CONTROL_DO_NOTHING,
+      erapCtl: { allowLargerRap: allow.value && p.hostHasEraps, clearRap: false },
+      intercepts: KvmVcpu.intercepts(p.npt, p.cpuid),
+      npt: p.npt,
+    };
+    this.guestKernelCtx = encodeContext({
+      world: 'guest',
+      level: p.level,
+      vm: p.vm,
+      view: p.vcpu,
+      process: KERNEL_PROCESS,
+    });
+    this.hostCtx = encodeContext({
+      world: 'host',
+      level: 0,
+      vm: 0,
+      view: p.core.params.index,
+      process: KERNEL_PROCESS,
+    });
+  }
+
+  /**
+   * SVM's intercepts as KVM sets them (docs/domain.md §3): MOV CR3 and INVLPG only with shadow
+   * paging (NPT off); CR4 writes always (non-SEV-ES); INVPCID when NPT is off or the guest's
+   * CPUID lacks INVPCID; CR0 writes (modelled as always intercepted); HLT; VMRUN; WRMSR to
+   * every MSR not passed through.
+   */
+  static intercepts(npt: boolean, cpuid: EffectiveCpuid): Intercepts {
+    return {
+      cr3Write: !npt,
+      cr4Write: true,
+      cr0Write: true,
+      invpcid: !npt || !cpuid.invpcid,
+      invlpg: !npt,
+      wrmsr: true,
+      hlt: true,
+      vmrun: true,
+    };
+  }
+
+  get core(): CoreHw {
+    return this.p.core;
+  }
+
+  /**
+   * vcpu_enter_guest: service the TLB requests (kvm_service_local_tlb_flush_requests), let the
+   * policy decide CLEAR_RAP, then VMRUN with KVM's call chain outstanding on the host RAP.
+   * After VMRUN KVM resets CLEAR_RAP and TLB_CONTROL. Returns the VMRUN's cost.
+   */
+  enter(): Time {
+    const { core, policy } = this.p;
+    const v = this.vmcb01;
+    if (this.requests.delete('TLB_FLUSH') || this.requests.delete('TLB_FLUSH_CURRENT')) {
+      v.tlbControl = TLB_CONTROL_FLUSH_ASID;
+    }
+    if (this.requests.delete('TLB_FLUSH_GUEST')) {
+      // svm_flush_tlb_guest: the policy may record a pending RAP clear, then the ASID is flushed.
+      const d = policy.pendingClear('flush-tlb-guest');
+      if (d.value) this.markPending(d.step);
+      v.tlbControl = TLB_CONTROL_FLUSH_ASID;
+    }
+    const clear = policy.clearRapAtVmrun({
+      pending: this.pendingRapClear,
+      guestHasEraps: this.p.cpuid.eraps,
+    });
+    v.erapCtl.clearRap = clear.value;
+    // KVM's own call chain is on the host RAP while the guest runs; it returns after #VMEXIT.
+    const depth = core.timing.kvmCallDepth;
+    for (let i = 0; i < depth; i++)
+      core.rapHost.push(0x7f000000 + i, this.hostCtx, core.candidateEpoch, this.p.port.now(), false);
+    const r = core.vmrun(v);
+    this.stats.worldSwitches++;
+    if (v.erapCtl.clearRap) this.stats.clearRapVmruns++;
+    const obs: VmrunObs = {
+      pcpu: core.params.index,
+      ctx: this.guestKernelCtx,
+      vmcb: v.name,
+      clearRap: v.erapCtl.clearRap,
+      cleared: r.effect?.cleared ?? false,
+      allowLargerRap: v.erapCtl.allowLargerRap,
+      tlbControl: v.tlbControl,
+      why: clear.step,
+    };
+    this.p.port.observe(ObsKind.VMRUN, obs);
+    // After VMRUN: KVM resets CLEAR_RAP (whether the CPU does is undocumented) and the dirty bits.
+    v.erapCtl.clearRap = false;
+    v.tlbControl = TLB_CONTROL_DO_NOTHING;
+    this.pendingRapClear = false;
+    this.pendingWhy = '';
+    return r.cost;
+  }
+
+  /** #VMEXIT: back to host mode, return up KVM's call chain, dispatch the exit. */
+  handleExit(exit: GuestExit): ExitOutcome & { switchCost: Time } {
+    const core = this.p.core;
+    const { cost: switchCost } = core.vmexit(this.p.autoIbrs);
+    this.stats.worldSwitches++;
+    this.returnHostChain();
+    this.stats.exits[exit.reason] = (this.stats.exits[exit.reason] ?? 0) + 1;
+    const outcome = EXIT_HANDLERS[exit.reason](this, exit);
+    this.stats.timeInExitsPs += switchCost + outcome.cost + Math.round(core.timing.vmrunVmexitRoundTrip / 2);
+    return { ...outcome, switchCost };
+  }
+
+  /** Raise a request (kvm_make_request). */
+  request(r: KvmRequest): void {
+    this.requests.add(r);
+  }
+
+  /** Record the pending RAP clear (linux-7.0's VCPU_EXREG_ERAPS). */
+  markPending(why: string): void {
+    this.pendingRapClear = true;
+    this.pendingWhy = why;
+  }
+
+  /** Report how KVM handled a guest action, on behalf of the guest context that executed it. */
+  reportGuestAction(
+    exit: GuestExit,
+    action: ActionObs['action'],
+    handling: ActionHandling,
+    path: string,
+  ): void {
+    const obs: ActionObs = {
+      pcpu: this.p.core.params.index,
+      ctx: exit.ctx,
+      action,
+      handling,
+      cleared: false,
+      microarch: false,
+      detail: `${exit.detail}; ${path}`,
+    };
+    this.p.port.observe(ObsKind.ACTION, obs);
+  }
+
+  /** KVM's RETs after #VMEXIT: on legacy hardware they may consume guest-pushed entries. */
+  private returnHostChain(): void {
+    const core = this.p.core;
+    const rap = core.rapHost;
+    for (let i = core.timing.kvmCallDepth - 1; i >= 0; i--) {
+      const actual = 0x7f000000 + i;
+      const slot = rap.pop(actual);
+      if (slot < 0 || rap.stuff[slot] === 1) continue;
+      if (rap.ctx[slot] !== this.hostCtx) {
+        const obs: RapUseObs = {
+          pcpu: core.params.index,
+          consumer: this.hostCtx,
+          producer: rap.ctx[slot]!,
+          pushedAt: rap.pushedAt[slot]!,
+          predicted: rap.addr[slot] === actual,
+        };
+        this.p.port.observe(ObsKind.RAP_USE, obs);
+      }
+    }
+  }
+}
