@@ -7,6 +7,7 @@ import {
   type ShootdownStartObs,
   type StuffObs,
   type TlbStaleUseObs,
+  type VmrunObs,
 } from '../hw/observations.js';
 import { RapChecker, type RapCheckerConfig } from './rapChecker.js';
 import { TlbChecker } from './tlbChecker.js';
@@ -44,6 +45,9 @@ export class CheckerSuite {
           break;
         case ObsKind.SHOOTDOWN_COMPLETE:
           this.tlb.onComplete(o.t, o.data as ShootdownCompleteObs);
+          break;
+        case ObsKind.VMRUN:
+          this.rap.onVmrun(o.t, o.data as VmrunObs);
           break;
         case ObsKind.TLB_STALE_USE:
           this.tlb.onStaleUse(o.t, o.data as TlbStaleUseObs);

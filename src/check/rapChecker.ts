@@ -1,6 +1,6 @@
 import { formatDuration, type Time, toNs } from '../actors/time.js';
 import { decodeContext, KERNEL_PROCESS, type RapContext } from '../hw/context.js';
-import type { ActionObs, RapUseObs, StuffObs } from '../hw/observations.js';
+import type { ActionObs, RapUseObs, StuffObs, VmrunObs } from '../hw/observations.js';
 import { describeAction, promises, type RapAction, type SpecVariant, tagsHostGuest } from '../hw/spec.js';
 import type { ContextRef, Property, Violation } from './violation.js';
 
@@ -23,7 +23,8 @@ export interface RapCheckerConfig {
 interface Belief {
   t: Time;
   promise: string;
-  because: string;
+  /** Formatted when needed: it may name the next VMRUN, which comes after the belief. */
+  because: () => string;
   /** Formatted only when a violation needs it: the checker sees every action of the run. */
   event: () => string;
 }
@@ -47,6 +48,8 @@ export class RapChecker {
   private readonly beliefs = new Map<number, Belief[]>();
   private readonly unpromised = new Map<number, Unpromised[]>();
   private readonly found = new Map<string, Violation>();
+  /** VMRUNs into each guest view, in time order (to explain why no CLEAR_RAP came). */
+  private readonly vmruns = new Map<number, { t: Time; o: VmrunObs }[]>();
 
   constructor(private readonly cfg: RapCheckerConfig) {}
 
@@ -60,9 +63,13 @@ export class RapChecker {
     const event = (): string =>
       `${formatDuration(t)} pCPU ${o.pcpu} ${this.ctxName(o.ctx)}: ${name} (${how}); hardware ${o.cleared ? (o.microarch ? 'cleared the RAP (microarchitectural extra)' : 'cleared the RAP') : 'did not clear the RAP'}`;
     if (promised) {
-      const because = o.cleared
-        ? `${name} was executed ${o.handling === 'native' ? 'natively' : o.handling} and the hardware cleared the RAP, yet the entry survived`
-        : `${name} was ${o.handling === 'native' ? 'executed natively' : o.handling} (${o.detail}); no clear reached the hardware`;
+      const because = (): string => {
+        if (o.cleared)
+          return `${name} was executed natively and the hardware cleared the RAP, yet the entry survived`;
+        if (o.handling === 'native')
+          return `${name} was executed natively (${o.detail}); the hardware did not clear the RAP`;
+        return `${name} was ${o.handling} (${o.detail}); ${this.nextVmrun(view, t)}`;
+      };
       push(this.beliefs, view, { t, promise: `${name} (${this.cfg.spec})`, because, event });
     } else {
       const list = this.unpromised.get(view) ?? [];
@@ -86,9 +93,10 @@ export class RapChecker {
       push(this.beliefs, view, {
         t,
         promise: `RAP stuffing of ${o.calls} CALLs, sized by CPUID (${believed} entries)`,
-        because: short
-          ? `the stuffing was sized by CPUID (${believed} entries) but the RAP holds ${o.rapEntries}: ${o.rapEntries - o.calls} older entries survived beneath the stuffed ones`
-          : 'the stuffing overwrote the whole RAP, yet the entry survived',
+        because: () =>
+          short
+            ? `the stuffing was sized by CPUID (${believed} entries) but the RAP holds ${o.rapEntries}: ${o.rapEntries - o.calls} older entries survived beneath the stuffed ones`
+            : 'the stuffing overwrote the whole RAP, yet the entry survived',
         event,
       });
     } else {
@@ -123,7 +131,7 @@ export class RapChecker {
     if (belief) {
       this.report('rap-promised-clear', t, o, {
         promise: belief.promise,
-        because: belief.because,
+        because: belief.because(),
         events: () => [pushEv(), belief.event(), use()],
         key: `${belief.t}`,
       });
@@ -140,6 +148,20 @@ export class RapChecker {
       return;
     }
     if (o.consumer !== o.producer) this.crossContext(t, o, pushEv, use, undefined);
+  }
+
+  onVmrun(t: Time, o: VmrunObs): void {
+    push(this.vmruns, viewOf(o.ctx), { t, o });
+  }
+
+  /** Why the first VMRUN into `view` after `t` did not clear the RAP (or that none came). */
+  private nextVmrun(view: number, t: Time): string {
+    const next = (this.vmruns.get(view) ?? []).find((v) => v.t >= t);
+    if (!next) return 'no VMRUN followed before the RET';
+    const when = formatDuration(next.t);
+    if (next.o.cleared) return `the VMRUN at ${when} cleared the RAP`;
+    if (next.o.clearRap) return `the VMRUN at ${when} had CLEAR_RAP set but the hardware has no ERAPS`;
+    return `the next VMRUN (${when}, ${next.o.vmcb}) had no CLEAR_RAP: ${next.o.why}`;
   }
 
   /** Violations in order of first appearance. */

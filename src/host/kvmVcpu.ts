@@ -178,6 +178,10 @@ export class KvmVcpu {
   handleExit(exit: GuestExit): ExitOutcome & { switchCost: Time } {
     const core = this.p.core;
     const { cost: switchCost } = core.vmexit(this.p.autoIbrs);
+    // The exit may carry an action the guest believes cleared the RAP (an intercepted MOV CR3,
+    // a CR4.PGE toggle): start a new candidate epoch so later RETs over older entries are
+    // reported to the checkers, who judge them.
+    core.candidateEpoch++;
     this.stats.worldSwitches++;
     this.returnHostChain();
     this.stats.exits[exit.reason] = (this.stats.exits[exit.reason] ?? 0) + 1;

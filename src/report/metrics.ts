@@ -1,5 +1,6 @@
 import type { ActorSummary } from '../actors/partition.js';
 import { NS, toNs } from '../actors/time.js';
+import type { KvmStats } from '../host/kvmVcpu.js';
 import type { Timing } from '../hw/timing.js';
 import type { LinuxOsStats } from '../os/linuxOs.js';
 import type { CoreStats } from '../workers/compose.js';
@@ -24,6 +25,8 @@ export interface Metrics {
   };
   exits: Record<string, number>;
   worldSwitches: number;
+  /** VMRUNs executed with CLEAR_RAP set. */
+  clearRapVmruns: number;
   contextSwitches: number;
   tlb: { hits: number; misses: number; flushes: number; staleHits: number };
   shootdowns: {
@@ -33,7 +36,7 @@ export interface Metrics {
     byTargets: ShootdownGroup[];
   };
   /** Simulated time spent on safety and its side effects, in ns. */
-  costNs: { stuffing: number; mispredictions: number; flushIpiHandlers: number };
+  costNs: { stuffing: number; mispredictions: number; flushIpiHandlers: number; exits: number };
 }
 
 /** Folds per-actor statistics into the report's metrics. */
@@ -42,16 +45,24 @@ export function collectMetrics(actors: readonly ActorSummary[], timing: Timing):
     rap: { returns: 0, predicted: 0, mispredicted: 0, underflows: 0, clears: {}, stuffingCalls: 0 },
     exits: {},
     worldSwitches: 0,
+    clearRapVmruns: 0,
     contextSwitches: 0,
     tlb: { hits: 0, misses: 0, flushes: 0, staleHits: 0 },
     shootdowns: { count: 0, latencyNs: percentiles([]), byTargets: [] },
-    costNs: { stuffing: 0, mispredictions: 0, flushIpiHandlers: 0 },
+    costNs: { stuffing: 0, mispredictions: 0, flushIpiHandlers: 0, exits: 0 },
   };
   const latencies: number[] = [];
   const groups = new Map<string, { targets: number; crossSocket: boolean; samples: number[] }>();
   let ipis = 0;
+  let exitPs = 0;
   for (const a of actors) {
-    const st = a.stats as { core?: CoreStats; os?: LinuxOsStats };
+    const st = a.stats as { core?: CoreStats; os?: LinuxOsStats; kvm?: KvmStats };
+    if (st.kvm) {
+      for (const [reason, n] of Object.entries(st.kvm.exits)) m.exits[reason] = (m.exits[reason] ?? 0) + n;
+      m.worldSwitches += st.kvm.worldSwitches;
+      m.clearRapVmruns += st.kvm.clearRapVmruns;
+      exitPs += st.kvm.timeInExitsPs;
+    }
     if (st.core) {
       const r = st.core.rap;
       m.rap.returns += r.returns;
@@ -93,5 +104,7 @@ export function collectMetrics(actors: readonly ActorSummary[], timing: Timing):
   m.costNs.stuffing = Math.round((m.rap.stuffingCalls * timing.rapStuff) / 32 / NS);
   m.costNs.mispredictions = Math.round((m.rap.mispredicted * timing.retMispredict) / NS);
   m.costNs.flushIpiHandlers = Math.round((ipis * timing.flushIpiHandler) / NS);
+  m.costNs.exits = Math.round(exitPs / NS);
+  m.exits = Object.fromEntries(Object.entries(m.exits).sort(([a], [b]) => a.localeCompare(b)));
   return m;
 }

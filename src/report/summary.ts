@@ -53,8 +53,22 @@ export function renderSummary(r: Report, opts: { maxViolations?: number } = {}):
     `RAP clears: ${clears.length ? clears.join(', ') : 'none'}; stuffing CALLs: ${fmt(m.rap.stuffingCalls)}`,
   );
   out.push(
-    `cost: stuffing ${ns(m.costNs.stuffing)}, mispredictions ${ns(m.costNs.mispredictions)}, flush-IPI handlers ${ns(m.costNs.flushIpiHandlers)}; context switches ${fmt(m.contextSwitches)}`,
+    `cost: stuffing ${ns(m.costNs.stuffing)}, mispredictions ${ns(m.costNs.mispredictions)}, flush-IPI handlers ${ns(m.costNs.flushIpiHandlers)}, exits ${ns(m.costNs.exits)}; context switches ${fmt(m.contextSwitches)}`,
   );
+  if (m.worldSwitches > 0) {
+    const exits = Object.entries(m.exits).map(([r, n]) => `${r} ${fmt(n)}`);
+    out.push(
+      `world switches: ${fmt(m.worldSwitches)} (VMRUNs with CLEAR_RAP: ${fmt(m.clearRapVmruns)}); exits: ${exits.join(', ') || 'none'}`,
+    );
+  }
+  const extra = Object.entries(m.rap.clears)
+    .filter(([c]) => c.startsWith('microarch:'))
+    .reduce((n, [, k]) => n + k, 0);
+  if (extra > 0) {
+    out.push(
+      `note: the modelled silicon cleared the RAP ${fmt(extra)} time(s) beyond what ${r.topology.spec} promises (microarchClears); such clears can hide a hypervisor's missing CLEAR_RAP — judge a policy with microarchClears: 0`,
+    );
+  }
   const sd = m.shootdowns;
   if (sd.count > 0) {
     out.push(

@@ -17,14 +17,20 @@ const RULES: Record<string, { runtime: string[]; typeOnly?: string[] }> = {
   host: { runtime: ['actors', 'hw', 'vcpu', 'os'], typeOnly: ['scenario'] },
   check: { runtime: ['actors', 'hw'] },
   workers: { runtime: ['actors', 'hw', 'os', 'vcpu', 'host', 'check', 'scenario'] },
-  report: { runtime: ['actors', 'check', 'scenario', 'hw'], typeOnly: ['workers', 'os'] },
+  report: { runtime: ['actors', 'check', 'scenario', 'hw'], typeOnly: ['workers', 'os', 'host'] },
   viz: { runtime: ['actors', 'hw', 'os', 'vcpu', 'host', 'check', 'scenario', 'workers', 'report'] },
-  cli: { runtime: ['actors', 'hw', 'os', 'vcpu', 'host', 'check', 'scenario', 'workers', 'report', 'viz'] },
-  bench: { runtime: ['actors', 'hw', 'os', 'vcpu', 'host', 'check', 'scenario', 'workers', 'report', 'cli'] },
+  // Studies: plans, piscina sweep threads, the BullMQ backend (issue 5).
+  sweep: { runtime: ['actors', 'scenario', 'check', 'report', 'workers'] },
+  cli: {
+    runtime: ['actors', 'hw', 'os', 'vcpu', 'host', 'check', 'scenario', 'workers', 'report', 'viz', 'sweep'],
+  },
+  bench: {
+    runtime: ['actors', 'hw', 'os', 'vcpu', 'host', 'check', 'scenario', 'workers', 'report', 'cli', 'sweep'],
+  },
 };
 
 /** Layers where wall-clock time and host randomness are allowed (they are not the model). */
-const WALL_CLOCK_OK = new Set(['workers', 'cli', 'viz', 'bench']);
+const WALL_CLOCK_OK = new Set(['workers', 'sweep', 'cli', 'viz', 'bench']);
 
 const SRC = join(import.meta.dirname, '../../src');
 

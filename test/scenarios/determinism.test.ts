@@ -38,13 +38,13 @@ function yamlFiles(dir: string): string[] {
     .sort();
 }
 
-/** Every scenarios/**\/*.yaml except scenarios/bench/ and those with `vms:` or `matrix:`. */
+/** Every scenarios/**\/*.yaml except scenarios/bench/ and sweeps (`matrix:` or `seeds:`). */
 function bundledScenarios(): Bundled[] {
   return yamlFiles(SCENARIOS_DIR).flatMap((abs) => {
     const file = relative(repoRoot, abs).split(sep).join('/');
     if (file.startsWith('scenarios/bench/')) return [];
     const doc = parse(readFileSync(abs, 'utf8')) as Record<string, unknown> | null;
-    if (doc && typeof doc === 'object' && ('vms' in doc || 'matrix' in doc)) return [];
+    if (doc && typeof doc === 'object' && ('matrix' in doc || 'seeds' in doc)) return [];
     // The schema's default `until` is 2ms.
     const untilNs = durationNs(doc?.until ?? '2ms');
     return untilNs > MAX_UNTIL_NS
