@@ -1,0 +1,113 @@
+import { ADVISORY, type Property } from '../check/violation.js';
+import { stampReplay } from './runTask.js';
+import type {
+  FailedRun,
+  PropertyTally,
+  RunOutcome,
+  SweepDocument,
+  SweepPlan,
+  SweepReport,
+  VariantDocument,
+  VariantSummary,
+} from './types.js';
+
+/** The lower median (nearest rank) of integers: an integer again, and deterministic. */
+function median(xs: readonly number[]): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.ceil(s.length / 2) - 1]!;
+}
+
+/**
+ * One row of the table: runs, failing and crashed seeds, violations by property, shootdown
+ * latency, misprediction rate and the simulated cost of stuffing and mispredictions.
+ */
+export function summarize(seeds: readonly number[], outcomes: readonly RunOutcome[]): VariantSummary {
+  const reports = outcomes.flatMap((o) => (o.exit === 3 ? [] : [o.report]));
+  const violations: Partial<Record<Property, PropertyTally>> = {};
+  for (const r of reports) {
+    for (const [p, n] of Object.entries(r.violationCounts) as [Property, number][]) {
+      if (n <= 0) continue;
+      const t = violations[p] ?? { runs: 0, occurrences: 0, advisory: ADVISORY.has(p) };
+      violations[p] = t;
+      t.runs++;
+      t.occurrences += n;
+    }
+  }
+  const withShootdowns = reports.filter((r) => r.metrics.shootdowns.count > 0);
+  const sum = (f: (r: SweepReport) => number) => reports.reduce((acc, r) => acc + f(r), 0);
+  const perRun = (f: (r: SweepReport) => number) =>
+    reports.length ? Math.round(sum(f) / reports.length) : 0;
+  const returns = sum((r) => r.metrics.rap.returns);
+  const mispredicted = sum((r) => r.metrics.rap.mispredicted);
+  return {
+    runs: outcomes.length,
+    failingSeeds: seeds.filter((_, i) => outcomes[i]!.exit !== 0),
+    crashedSeeds: seeds.filter((_, i) => outcomes[i]!.exit === 3),
+    violations,
+    shootdowns: {
+      count: sum((r) => r.metrics.shootdowns.count),
+      p50Ns: median(withShootdowns.map((r) => r.metrics.shootdowns.latencyNs.p50)),
+      p99Ns: median(withShootdowns.map((r) => r.metrics.shootdowns.latencyNs.p99)),
+    },
+    returns,
+    mispredicted,
+    mispredictionRate: returns > 0 ? mispredicted / returns : null,
+    costNsPerRun: {
+      stuffing: perRun((r) => r.metrics.costNs.stuffing),
+      mispredictions: perRun((r) => r.metrics.costNs.mispredictions),
+      flushIpiHandlers: perRun((r) => r.metrics.costNs.flushIpiHandlers),
+    },
+  };
+}
+
+/**
+ * The sweep document from the plan and the outcomes indexed like `plan.runs` (undefined: the
+ * run did not finish). Depends only on the plan and the outcomes — never on completion order,
+ * threads or machines — so the local and distributed backends print the same bytes.
+ *
+ * @example
+ * const doc = assemble(plan, outcomes, { interrupted: false });
+ * doc.variants[0].reports[0].replay // 'rapsim run scenarios/... --seed 1 --set ...'
+ */
+export function assemble(
+  plan: SweepPlan,
+  outcomes: readonly (RunOutcome | undefined)[],
+  o: { interrupted: boolean },
+): SweepDocument {
+  const variants: VariantDocument[] = plan.variants.map((set) => ({
+    set,
+    seeds: [],
+    summary: summarize([], []),
+    reports: [],
+  }));
+  const byVariant: RunOutcome[][] = plan.variants.map(() => []);
+  for (const run of plan.runs) {
+    const got = outcomes[run.index];
+    if (!got) continue;
+    const outcome = stampReplay(got, run.replay);
+    variants[run.variant]!.seeds.push(run.seed);
+    variants[run.variant]!.reports.push(outcome.exit === 3 ? outcome.failed : outcome.report);
+    byVariant[run.variant]!.push(outcome);
+  }
+  for (const [i, v] of variants.entries()) v.summary = summarize(v.seeds, byVariant[i]!);
+  const finished = byVariant.flat();
+  const crashed = finished.filter((x) => x.exit === 3).length;
+  const failed = finished.filter((x) => x.exit !== 0).length;
+  return {
+    rapsim: plan.rapsim,
+    scenario: plan.scenario,
+    file: plan.file,
+    vary: plan.vary,
+    seeds: plan.seeds,
+    runs: { planned: plan.runs.length, finished: finished.length, failed, crashed },
+    interrupted: o.interrupted,
+    exitCode: crashed > 0 ? 3 : failed > 0 ? 1 : 0,
+    variants,
+  };
+}
+
+/** Whether an entry of a variant's `reports` is a crashed run. */
+export function isFailedRun(r: SweepReport | FailedRun): r is FailedRun {
+  return 'error' in r;
+}

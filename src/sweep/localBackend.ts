@@ -1,0 +1,90 @@
+import { createSweepPool } from './pool.js';
+import { runError } from './runTask.js';
+import type { PlannedRun, RunOutcome, RunTask, SweepPlan } from './types.js';
+
+/** What a backend tells its caller while a sweep runs. */
+export interface SweepHooks {
+  /** Stops the sweep: no new run starts, running ones are abandoned; finished ones are kept. */
+  signal?: AbortSignal | undefined;
+  /** Called once per finished run, in completion order. */
+  onOutcome?: ((run: PlannedRun, outcome: RunOutcome) => void) | undefined;
+}
+
+/** The task of one planned run: what it computes, nothing about how the user spelled it. */
+export function taskOf(plan: SweepPlan, run: PlannedRun): RunTask {
+  return {
+    rapsim: plan.rapsim,
+    text: plan.text,
+    file: plan.file,
+    sets: run.sets,
+    seed: run.seed,
+    ...(plan.until ? { untilPs: plan.until.ps } : {}),
+  };
+}
+
+/**
+ * Runs seed-major (every variant's first seed, then every variant's second, ...), so that a
+ * sweep stopped early has something for every variant.
+ */
+export function dispatchOrder(plan: SweepPlan): PlannedRun[] {
+  const perSeed = plan.seeds.length;
+  return [...plan.runs].sort((a, b) => (a.index % perSeed) - (b.index % perSeed) || a.variant - b.variant);
+}
+
+/**
+ * The embedded backend: every run of the plan as one task on a piscina pool of `threads`
+ * threads. Returns the outcomes indexed like `plan.runs` (undefined where a run did not finish
+ * because the sweep was stopped). A task whose thread dies is a failed run; the sweep goes on.
+ *
+ * @example
+ * const outcomes = await runLocal(plan, { threads: 2, version }, { onOutcome: (run) => bar.increment() });
+ */
+export async function runLocal(
+  plan: SweepPlan,
+  opts: { threads: number; version: string },
+  hooks: SweepHooks = {},
+): Promise<(RunOutcome | undefined)[]> {
+  const { signal, onOutcome } = hooks;
+  const outcomes: (RunOutcome | undefined)[] = new Array(plan.runs.length);
+  const order = dispatchOrder(plan);
+  if (order.length === 0 || signal?.aborted) return outcomes;
+  const pool = createSweepPool(Math.min(opts.threads, order.length), opts.version);
+  let next = 0;
+  // A bounded number of tasks in flight: a sweep of 10^5 runs does not queue 10^5 tasks at once.
+  const lane = async (): Promise<void> => {
+    while (next < order.length && !signal?.aborted) {
+      const run = order[next++]!;
+      let outcome: RunOutcome;
+      try {
+        outcome = await pool.run(taskOf(plan, run));
+      } catch (err) {
+        if (signal?.aborted) return;
+        outcome = {
+          exit: 3,
+          failed: {
+            rapsim: plan.rapsim,
+            scenario: plan.scenario,
+            seed: run.seed,
+            error: runError(err),
+            replay: '',
+          },
+        };
+      }
+      outcomes[run.index] = outcome;
+      onOutcome?.(run, outcome);
+    }
+  };
+  // Stopping terminates the threads, and with them the runs in flight: a long run does not make
+  // Ctrl-C wait. (Aborting task by task instead makes piscina start replacement threads.)
+  const stopped = new Promise<void>((resolve) =>
+    signal?.addEventListener('abort', () => resolve(), { once: true }),
+  );
+  const destroyed = stopped.then(() => pool.destroy());
+  try {
+    await Promise.all(Array.from({ length: Math.min(order.length, 2 * opts.threads) }, lane));
+  } finally {
+    if (signal?.aborted) await destroyed;
+    else await pool.destroy();
+  }
+  return outcomes;
+}

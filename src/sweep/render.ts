@@ -1,0 +1,122 @@
+import { formatDuration, NS } from '../actors/time.js';
+import type { Property } from '../check/violation.js';
+import { exitCodeOf } from '../report/report.js';
+import type { MatrixValue } from '../scenario/sweep.js';
+import { isFailedRun } from './aggregate.js';
+import type { FailedRun, PropertyTally, SweepDocument, VariantSummary } from './types.js';
+
+const fmt = (n: number): string => n.toLocaleString('en-US');
+const ns = (n: number): string => (n === 0 ? '0' : formatDuration(n * NS));
+const value = (v: MatrixValue): string => (typeof v === 'string' ? v : String(v));
+
+/** `rap-promised-clear 3/4` per property that occurred; advisory ones marked with `(adv)`. */
+export function violationsCell(s: VariantSummary): string {
+  const parts = (Object.entries(s.violations) as [Property, PropertyTally][]).map(
+    ([p, t]) => `${p}${t.advisory ? ' (adv)' : ''} ${t.runs}/${s.runs}`,
+  );
+  return parts.length ? parts.join(', ') : 'none';
+}
+
+/** Pads cells into aligned columns; `right` columns are right-aligned (numbers). */
+export function textTable(header: string[], rows: string[][], right: ReadonlySet<number>): string[] {
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((x, c) => (right.has(c) ? x.padStart(widths[c]!) : x.padEnd(widths[c]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '─'.repeat(w))), ...rows.map(line)];
+}
+
+function errorLine(f: FailedRun): string {
+  return `${f.error.kind === 'event-cap' ? 'event cap reached' : 'internal error'} — ${f.error.message}`;
+}
+
+/**
+ * The readable result of a sweep: one row per variant (the varied values, runs, failing seeds,
+ * violations by property, shootdown p50/p99, misprediction rate, stuffing and misprediction cost
+ * per run), then every failing seed with what failed and the command that replays it.
+ */
+export function renderSweep(doc: SweepDocument, o: { wallMs?: number; threads?: string } = {}): string {
+  const keys = Object.keys(doc.vary);
+  const out: string[] = [];
+  const shape = `${fmt(doc.variants.length)} variant(s) × ${fmt(doc.seeds.length)} seed(s) = ${fmt(doc.runs.planned)} run(s)`;
+  const how = [o.threads, o.wallMs !== undefined ? `${(o.wallMs / 1000).toFixed(1)} s` : '']
+    .filter(Boolean)
+    .join(', ');
+  out.push(
+    `rapsim ${doc.rapsim} · sweep of ${doc.scenario} (${doc.file}) · ${shape}${how ? ` · ${how}` : ''}`,
+  );
+  out.push(`seeds: ${seedList(doc.seeds)}`);
+  if (doc.interrupted) {
+    out.push(
+      `interrupted: ${fmt(doc.runs.finished)} of ${fmt(doc.runs.planned)} run(s) finished; rows show those`,
+    );
+  }
+  out.push('');
+  const header = [...(keys.length ? keys : ['variant']), 'runs', 'failing', 'violations (runs)'];
+  header.push('shootdown p50', 'p99', 'mispredicted', 'stuffing/run', 'mispredict cost/run');
+  const rows = doc.variants.map((v) => {
+    const s = v.summary;
+    const failing = s.failingSeeds.length
+      ? `${s.failingSeeds.length}${s.crashedSeeds.length ? ` (${s.crashedSeeds.length} crashed)` : ''}`
+      : '0';
+    return [
+      ...(keys.length ? keys.map((k) => value(v.set[k]!)) : ['(scenario as written)']),
+      fmt(s.runs),
+      failing,
+      violationsCell(s),
+      s.shootdowns.count ? ns(s.shootdowns.p50Ns) : '–',
+      s.shootdowns.count ? ns(s.shootdowns.p99Ns) : '–',
+      s.mispredictionRate === null ? '–' : `${(100 * s.mispredictionRate).toFixed(2)}%`,
+      ns(s.costNsPerRun.stuffing),
+      ns(s.costNsPerRun.mispredictions),
+    ];
+  });
+  const first = keys.length || 1;
+  const right = new Set([first, first + 1, first + 3, first + 4, first + 5, first + 6, first + 7]);
+  out.push(...textTable(header, rows, right));
+  out.push('');
+  out.push(
+    'shootdown p50/p99: median over the seeds of each run’s percentile; costs: simulated time per run.',
+  );
+  const failing = failingRuns(doc);
+  if (failing.length === 0) out.push(doc.runs.finished ? 'failing seeds: none' : '');
+  else {
+    out.push(`failing seeds (${fmt(doc.runs.failed)}), each with the command that replays it:`);
+    out.push(...failing);
+  }
+  return out.join('\n').trimEnd();
+}
+
+/** `1..4` for a contiguous range, else the list. */
+function seedList(seeds: readonly number[]): string {
+  const contiguous = seeds.every((s, i) => i === 0 || s === seeds[i - 1]! + 1);
+  return contiguous && seeds.length > 2 ? `${seeds[0]}..${seeds[seeds.length - 1]}` : seeds.join(', ');
+}
+
+function failingRuns(doc: SweepDocument): string[] {
+  const out: string[] = [];
+  for (const v of doc.variants) {
+    const label = Object.entries(v.set)
+      .map(([k, x]) => `${k}=${value(x)}`)
+      .join(' ');
+    for (const r of v.reports) {
+      const prefix = `  ${label ? `${label} ` : ''}seed ${r.seed}: `;
+      if (isFailedRun(r)) {
+        out.push(`${prefix}${errorLine(r)}`);
+      } else {
+        if (exitCodeOf({ ...r, wallMs: 0, workers: 1 }) === 0) continue;
+        const why = [
+          ...(Object.entries(r.violationCounts) as [Property, number][])
+            .filter(([p, n]) => n > 0 && r.failing.includes(p))
+            .map(([p, n]) => `${p} ×${fmt(n)}`),
+          ...(r.expect && !r.expect.ok ? [`expect: ${r.expect.problems.join('; ')}`] : []),
+        ];
+        out.push(`${prefix}${why.join(', ')}`);
+      }
+      out.push(`    ${r.replay}`);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,133 @@
+import type { Property } from '../check/violation.js';
+import type { Report } from '../report/report.js';
+import type { MatrixValue } from '../scenario/sweep.js';
+
+/**
+ * The public types of the sweep layer: a plan (variants × seeds, each run with its replay
+ * command), what one run produced, and the sweep document `--json` prints (interface.md:
+ * `{ "variants": [ { "set": {...}, "seeds": [...], "reports": [...] } ] }`).
+ */
+
+/** One point of the cross product: the value of every varied key, in key order. */
+export type VariantSet = Record<string, MatrixValue>;
+
+/** One simulation of the sweep. */
+export interface PlannedRun {
+  /** Position in {@link SweepPlan.runs}: variant-major, then seed order. */
+  index: number;
+  variant: number;
+  seed: number;
+  /** Every `--set` the run needs: the user's, then the variant's (`key=value`, YAML scalars). */
+  sets: string[];
+  /** Deterministic id: sha256 of rapsim version, scenario text, sets, seed and until. */
+  id: string;
+  /** The exact `rapsim run ...` command that replays this run alone. */
+  replay: string;
+}
+
+/** Everything needed to run, and to judge, a sweep; plain data (it travels in BullMQ jobs). */
+export interface SweepPlan {
+  rapsim: string;
+  /** The scenario file as the user named it (messages and replay commands). */
+  file: string;
+  /** The scenario's `name`. */
+  scenario: string;
+  /** The scenario file's text: workers parse it themselves, so the file need not be shared. */
+  text: string;
+  /** `--until` as given (kept for replay commands), and in picoseconds. */
+  until?: { text: string; ps: number };
+  /** The varied keys and their values, in cross-product order (first key varies slowest). */
+  vary: Record<string, MatrixValue[]>;
+  variants: VariantSet[];
+  seeds: number[];
+  runs: PlannedRun[];
+}
+
+/** What one simulation needs; the payload of a piscina task and of a BullMQ job. */
+export interface RunTask {
+  rapsim: string;
+  text: string;
+  file: string;
+  sets: string[];
+  seed: number;
+  untilPs?: number;
+}
+
+/** A run's report without wall-clock fields (`wallMs`, `workers`): identical for any `--threads`. */
+export type SweepReport = Omit<Report, 'wallMs' | 'workers'>;
+
+/** Why a run produced no report. */
+export interface RunError {
+  /** `event-cap`: the scenario's maxEvents was reached; `internal`: a model or kernel error. */
+  kind: 'internal' | 'event-cap';
+  message: string;
+  actor?: string;
+  event?: string;
+  atNs?: number;
+}
+
+/** A run that crashed: reported in place of its report, with its replay command. */
+export interface FailedRun {
+  rapsim: string;
+  scenario: string;
+  seed: number;
+  error: RunError;
+  replay: string;
+}
+
+/** What one simulation produced; `exit` is the exit code `rapsim run` would give it. */
+export type RunOutcome = { exit: 0 | 1; report: SweepReport } | { exit: 3; failed: FailedRun };
+
+/** Occurrence of one property over a variant's runs. */
+export interface PropertyTally {
+  /** Runs in which it occurred. */
+  runs: number;
+  /** Uses summed over those runs. */
+  occurrences: number;
+  advisory: boolean;
+}
+
+/** One row of the summary table. */
+export interface VariantSummary {
+  runs: number;
+  /** Seeds whose run would exit non-zero: a violation the scenario does not allow, or a crash. */
+  failingSeeds: number[];
+  /** Seeds whose run crashed or hit its event cap (a subset of failingSeeds). */
+  crashedSeeds: number[];
+  violations: Partial<Record<Property, PropertyTally>>;
+  shootdowns: {
+    count: number;
+    /** Median over the variant's runs of each run's p50 and p99 (exact for one seed). */
+    p50Ns: number;
+    p99Ns: number;
+  };
+  returns: number;
+  mispredicted: number;
+  /** mispredicted / returns over all runs; null without returns. */
+  mispredictionRate: number | null;
+  /** Simulated cost per run (mean over the runs that produced a report), in ns. */
+  costNsPerRun: { stuffing: number; mispredictions: number; flushIpiHandlers: number };
+}
+
+/** One variant of the sweep document. */
+export interface VariantDocument {
+  set: VariantSet;
+  seeds: number[];
+  summary: VariantSummary;
+  reports: (SweepReport | FailedRun)[];
+}
+
+/** What `rapsim sweep --json` prints and `--out` writes as sweep.json. */
+export interface SweepDocument {
+  rapsim: string;
+  scenario: string;
+  file: string;
+  vary: Record<string, MatrixValue[]>;
+  seeds: number[];
+  runs: { planned: number; finished: number; failed: number; crashed: number };
+  /** True when the sweep was stopped (Ctrl-C) before every run finished. */
+  interrupted: boolean;
+  /** The exit code of the sweep: 3 if a run crashed, else 1 if a run failed, else 0. */
+  exitCode: 0 | 1 | 3;
+  variants: VariantDocument[];
+}

@@ -1,0 +1,209 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { assemble, summarize } from '../../src/sweep/aggregate.js';
+import { runsCsv, variantsCsv } from '../../src/sweep/csv.js';
+import { dispatchOrder, runLocal, taskOf } from '../../src/sweep/localBackend.js';
+import { parseVary, planSweep } from '../../src/sweep/plan.js';
+import { renderSweep } from '../../src/sweep/render.js';
+import { executeRun } from '../../src/sweep/runTask.js';
+import type { RunOutcome, SweepPlan } from '../../src/sweep/types.js';
+import { repoRoot } from '../helpers/cli.js';
+
+const V = '0.0.0-test';
+const LITMUS = 'scenarios/bare-metal/litmus-stuffing-too-short.yaml';
+const text = readFileSync(join(repoRoot, LITMUS), 'utf8');
+
+/** The litmus over two specs × two seeds, and a third variant that hits its event cap. */
+function litmusPlan(vary = ['hardware.spec=legacy,eraps-amd'], seeds = [1, 2]): SweepPlan {
+  return planSweep({
+    rapsim: V,
+    file: LITMUS,
+    text,
+    sets: [],
+    vary: vary.map(parseVary),
+    seeds,
+    replayOf: ({ seed, sets }) =>
+      `rapsim run ${LITMUS} --seed ${seed}${sets.map((s) => ` --set ${s}`).join('')}`,
+  });
+}
+
+describe('one run of a sweep (executeRun)', () => {
+  it('reports like `rapsim run`, without wall-clock fields, and never throws', async () => {
+    const o = await executeRun({ rapsim: V, text, file: LITMUS, sets: [], seed: 1 }, V);
+    expect(o.exit).toBe(0); // the litmus's expect: allows (and requires) rap-promised-clear
+    if (o.exit === 3) throw new Error('crashed');
+    expect(o.report).not.toHaveProperty('wallMs');
+    expect(o.report).not.toHaveProperty('workers');
+    expect(o.report.violationCounts['rap-promised-clear']).toBeGreaterThan(0);
+    expect(o.report.seed).toBe(1);
+    const again = await executeRun({ rapsim: V, text, file: LITMUS, sets: [], seed: 1 }, V);
+    expect(again).toEqual(o);
+  });
+
+  it('turns a reached event cap into a failed run (exit 3) that says so', async () => {
+    const o = await executeRun({ rapsim: V, text, file: LITMUS, sets: ['maxEvents=2'], seed: 1 }, V);
+    expect(o.exit).toBe(3);
+    if (o.exit !== 3) return;
+    expect(o.failed.error.kind).toBe('event-cap');
+    expect(o.failed.error.message).toMatch(/event cap of 2/);
+    expect(o.failed.error.actor).toMatch(/^pcpu:/);
+    expect(o.failed.scenario).toBe('litmus-stuffing-too-short');
+  });
+
+  it('refuses a task planned by another rapsim version', async () => {
+    const o = await executeRun({ rapsim: '1.0.0', text, file: LITMUS, sets: [], seed: 1 }, V);
+    expect(o).toMatchObject({ exit: 3, failed: { error: { kind: 'internal' } } });
+    if (o.exit === 3) expect(o.failed.error.message).toMatch(/planned by rapsim 1.0.0 but run by rapsim/);
+  });
+});
+
+describe('the local backend (piscina, TypeScript sources through the tsx shim)', () => {
+  it('gives every run the outcome it has alone, whatever the order runs finish in', async () => {
+    const plan = litmusPlan(['hardware.spec=legacy,eraps-amd', 'maxEvents=2,100000']);
+    const seen: number[] = [];
+    const outcomes = await runLocal(
+      plan,
+      { threads: 2, version: V },
+      { onOutcome: (run) => seen.push(run.index) },
+    );
+    expect([...seen].sort((a, b) => a - b)).toEqual(plan.runs.map((r) => r.index));
+    for (const run of plan.runs) {
+      expect(outcomes[run.index]).toEqual(await executeRun(taskOf(plan, run), V));
+    }
+    const doc = assemble(plan, outcomes, { interrupted: false });
+    expect(doc.exitCode).toBe(3);
+    // Failing: the 4 capped runs, and eraps-amd's 2 — the litmus's `expect.find` is not met there.
+    expect(doc.runs).toEqual({ planned: 8, finished: 8, failed: 6, crashed: 4 });
+    const capped = doc.variants.filter((v) => v.set.maxEvents === 2);
+    for (const v of capped) {
+      expect(v.summary.crashedSeeds).toEqual([1, 2]);
+      for (const r of v.reports) expect(r.replay).toMatch(/--set maxEvents=2$/);
+    }
+  });
+
+  it('stops when told: the runs that finished are kept, the rest are not started', async () => {
+    const plan = litmusPlan(['hardware.spec=legacy,eraps-amd,eraps-apm,eraps-cr3'], [1, 2, 3, 4, 5, 6]);
+    const stop = new AbortController();
+    let finished = 0;
+    const outcomes = await runLocal(
+      plan,
+      { threads: 1, version: V },
+      {
+        signal: stop.signal,
+        onOutcome: () => {
+          if (++finished === 2) stop.abort();
+        },
+      },
+    );
+    const done = outcomes.filter(Boolean).length;
+    expect(done).toBeGreaterThanOrEqual(2);
+    expect(done).toBeLessThan(plan.runs.length);
+    const doc = assemble(plan, outcomes, { interrupted: true });
+    expect(doc.interrupted).toBe(true);
+    expect(doc.runs.finished).toBe(done);
+    expect(renderSweep(doc)).toMatch(new RegExp(`interrupted: ${done} of 24 run\\(s\\) finished`));
+  });
+
+  it('dispatches seed-major, so a stopped sweep has something for every variant', () => {
+    const plan = litmusPlan(['hardware.spec=legacy,eraps-amd,eraps-apm'], [1, 2]);
+    expect(dispatchOrder(plan).map((r) => `${r.variant}/${r.seed}`)).toEqual([
+      '0/1',
+      '1/1',
+      '2/1',
+      '0/2',
+      '1/2',
+      '2/2',
+    ]);
+  });
+});
+
+describe('the sweep document, table and CSV', () => {
+  const plan = litmusPlan();
+  const report = (seed: number, promised: number, sd: [number, number] = [0, 0]) =>
+    ({
+      seed,
+      violationCounts: { 'rap-promised-clear': promised, 'rap-cross-context': 1 },
+      failing: promised ? ['rap-promised-clear'] : [],
+      expect: null,
+      traceDigest: `sha256:${seed}`,
+      events: 10,
+      simulatedNs: 20_000,
+      replay: '',
+      metrics: {
+        rap: { returns: 100, mispredicted: 10, stuffingCalls: 32 },
+        shootdowns: { count: sd[0] ? 3 : 0, latencyNs: { p50: sd[0], p99: sd[1] } },
+        costNs: { stuffing: 100 * seed, mispredictions: 5, flushIpiHandlers: 0 },
+      },
+    }) as never;
+  const outcomes: RunOutcome[] = [
+    { exit: 1, report: report(1, 3, [2000, 5000]) },
+    { exit: 0, report: report(2, 0, [3000, 4000]) },
+    {
+      exit: 3,
+      failed: {
+        rapsim: V,
+        scenario: 's',
+        seed: 1,
+        error: { kind: 'internal', message: 'boom, "x"' },
+        replay: '',
+      },
+    },
+    { exit: 0, report: report(2, 0) },
+  ];
+
+  it('summarizes a variant: failing and crashed seeds, tallies, medians, rates', () => {
+    const s = summarize([1, 2], outcomes.slice(0, 2));
+    expect(s.failingSeeds).toEqual([1]);
+    expect(s.violations).toEqual({
+      'rap-promised-clear': { runs: 1, occurrences: 3, advisory: false },
+      'rap-cross-context': { runs: 2, occurrences: 2, advisory: true },
+    });
+    expect(s.shootdowns).toEqual({ count: 6, p50Ns: 2000, p99Ns: 4000 });
+    expect(s.mispredictionRate).toBeCloseTo(0.1);
+    expect(s.costNsPerRun.stuffing).toBe(150);
+    const crashed = summarize([1, 2], outcomes.slice(2));
+    expect(crashed).toMatchObject({ runs: 2, failingSeeds: [1], crashedSeeds: [1] });
+  });
+
+  it('stamps every report with its replay command and prints every failing seed with it', () => {
+    const doc = assemble(plan, outcomes, { interrupted: false });
+    expect(doc.exitCode).toBe(3);
+    expect(doc.variants.map((v) => v.seeds)).toEqual([
+      [1, 2],
+      [1, 2],
+    ]);
+    expect(doc.variants[1]!.reports[0]).toMatchObject({ error: { message: 'boom, "x"' } });
+    for (const [i, run] of plan.runs.entries()) {
+      expect(doc.variants[run.variant]!.reports[i % 2]!.replay).toBe(run.replay);
+    }
+    const text = renderSweep(doc);
+    expect(text).toMatch(/^hardware\.spec\s+runs\s+failing\s+violations/m);
+    expect(text).toMatch(/^legacy\s+2\s+1\s+rap-promised-clear 1\/2, rap-cross-context \(adv\) 2\/2/m);
+    expect(text).toMatch(/failing seeds \(2\)/);
+    expect(text).toContain(`hardware.spec=legacy seed 1: rap-promised-clear ×3\n    ${plan.runs[0]!.replay}`);
+    expect(text).toContain(`hardware.spec=eraps-amd seed 1: internal error — boom`);
+    expect(text).toContain(plan.runs[2]!.replay);
+    expect(text).not.toContain(plan.runs[1]!.replay);
+  });
+
+  it('writes CSV with one row per variant and per run, quoting what needs it', () => {
+    const doc = assemble(plan, outcomes, { interrupted: false });
+    const variants = variantsCsv(doc).trimEnd().split('\r\n');
+    expect(variants).toHaveLength(3);
+    expect(variants[0]).toMatch(/^hardware\.spec,runs,failing_runs,crashed_runs,rap-host-guest_runs,/);
+    expect(variants[1]).toMatch(/^legacy,2,1,0,/);
+    const runs = runsCsv(doc).trimEnd().split('\r\n');
+    expect(runs).toHaveLength(5);
+    expect(runs[1]).toMatch(/^legacy,1,failed,0,3,/);
+    expect(runs[3]).toContain('internal');
+    expect(runs[3]).toContain('"boom, ""x"""');
+  });
+
+  it('an empty plan is an empty document, not an error', async () => {
+    const empty = { ...plan, runs: [] };
+    const doc = assemble(empty, await runLocal(empty, { threads: 2, version: V }), { interrupted: false });
+    expect(doc.runs.finished).toBe(0);
+    expect(doc.exitCode).toBe(0);
+  });
+});
