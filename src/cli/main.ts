@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { runCommand } from './runCommand.js';
+import { sweepCommand } from './sweepCommand.js';
 import { version } from './version.js';
+import { workerCommand } from './workerCommand.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -35,8 +37,43 @@ export async function main(argv: readonly string[]): Promise<number> {
       code = await runCommand(file, flags, io);
     });
 
+  program
+    .command('sweep')
+    .description(
+      'run the cross product of matrix/--vary values × seeds in parallel and print one row per variant',
+    )
+    .argument('<scenario>', 'scenario YAML file')
+    .option('--seeds <A..B>', "seeds to run for every variant (default: the scenario's seeds, else its seed)")
+    .option('--vary <key=v1,v2>', 'vary a field by dotted path over these values (repeatable)', collect, [])
+    .option(
+      '--set <key=value>',
+      'override a scenario field by dotted path for every run (repeatable)',
+      collect,
+      [],
+    )
+    .option('--until <time>', 'simulated time of every run (e.g. 2ms)')
+    .option('--threads <n>', 'simulations at a time (default: all cores); results do not depend on it')
+    .option('--json', 'print exactly one JSON document on stdout')
+    .option('--out <dir>', 'write sweep.json, variants.csv and runs.csv into DIR')
+    .option('--quiet', 'print nothing but errors')
+    .option('--backend <name>', 'local (piscina threads) or bullmq (jobs for `rapsim worker`s)', 'local')
+    .option('--redis <url>', 'Redis of the bullmq backend, e.g. redis://127.0.0.1:6379')
+    .action(async (file: string, flags) => {
+      code = await sweepCommand(file, flags, io);
+    });
+
+  program
+    .command('worker')
+    .description('run sweep jobs from Redis (for `rapsim sweep --backend bullmq`) until stopped')
+    .requiredOption('--redis <url>', 'Redis to take jobs from, e.g. redis://127.0.0.1:6379')
+    .option('--concurrency <n>', 'simulations at a time (default: all cores)')
+    .option('--lock <time>', 'how long a job stays claimed by a worker that stopped answering', '30s')
+    .option('--quiet', 'print nothing but errors')
+    .action(async (flags) => {
+      code = await workerCommand(flags, io);
+    });
+
   for (const [name, what] of [
-    ['sweep', 'parallel sweeps over seeds and variants'],
     ['charts', 'state-chart export'],
     ['view', 'the local trace viewer'],
   ] as const) {

@@ -9,6 +9,7 @@ import { renderSummary } from '../report/summary.js';
 import { ScenarioError } from '../scenario/errors.js';
 import { loadScenario } from '../scenario/load.js';
 import type { Scenario } from '../scenario/schema.js';
+import { runIsSweep } from '../sweep/plan.js';
 import { buildTopology } from '../workers/compose.js';
 import { runSimulation, shutdownWorkers } from '../workers/runSimulation.js';
 import { replayCommand } from './replay.js';
@@ -40,6 +41,10 @@ export async function runCommand(
   let workers: number;
   try {
     scenario = loadScenario(file, { sets: flags.set });
+    // `matrix:` keys not pinned by --set, or `seeds:` without --seed: `run` sweeps (interface.md).
+    if (runIsSweep(scenario, flags.set, flags.seed !== undefined)) {
+      return (await import('./sweepCommand.js')).sweepFromRun(file, flags, io);
+    }
     if (flags.seed !== undefined) scenario = { ...scenario, seed: parseInteger('--seed', flags.seed, 0) };
     if (flags.until !== undefined) scenario = { ...scenario, until: parseUntil(flags.until) };
     workers = flags.workers !== undefined ? parseInteger('--workers', flags.workers, 1) : scenario.workers;
@@ -107,19 +112,9 @@ function prepareOutDir(dir: string): void {
 
 /**
  * Scenario features whose models are not written yet are refused, not faked. (`matrix:` and
- * `seeds:` turn `run` into a sweep, which is not built yet.)
+ * `seeds:` are not refused: `run` hands such a scenario to the sweep, which calls this per variant.)
  */
 export function checkModelled(file: string, s: Scenario): void {
-  for (const key of ['matrix', 'seeds'] as const) {
-    if (s[key] !== undefined) {
-      throw new ScenarioError({
-        file,
-        path: key,
-        expected: `a single-run scenario (\`${key}:\` turns \`run\` into a sweep, and sweeps are not built yet)`,
-        found: `a ${key} block`,
-      });
-    }
-  }
   s.vms.forEach((vm, v) => {
     const refuse = (path: string, what: string, found: string): never => {
       throw new ScenarioError({
