@@ -291,7 +291,7 @@ export class Partition {
           id,
           type,
           cur.t,
-          `message to #${dst} would arrive before the event being handled`,
+          `message ${type} to #${dst} (priority ${p}, at ${arrival} ps) would arrive before the event being handled (priority ${cur.p})`,
         );
       }
       const seq = this.seqs.get(self)!;

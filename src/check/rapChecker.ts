@@ -1,5 +1,5 @@
 import { formatDuration, type Time, toNs } from '../actors/time.js';
-import { decodeContext, KERNEL_PROCESS, type RapContext } from '../hw/context.js';
+import { decodeContext, encodeContext, KERNEL_PROCESS, type RapContext } from '../hw/context.js';
 import type { ActionObs, RapUseObs, StuffObs, VmrunObs } from '../hw/observations.js';
 import { describeAction, promises, type RapAction, type SpecVariant, tagsHostGuest } from '../hw/spec.js';
 import type { ContextRef, Property, Violation } from './violation.js';
@@ -15,6 +15,8 @@ export interface RapCheckerConfig {
   spec: SpecVariant;
   /** CPUID of the view an encoded context belongs to. */
   cpuidOf: (ctx: number) => ViewCpuid;
+  /** For an L2 VM: the index of the L1 that runs it. */
+  nestedParent?: (vm: number) => number | undefined;
   /** VM names by index, for reports. */
   vmName: (vm: number) => string;
 }
@@ -126,6 +128,21 @@ export class RapChecker {
       });
       return;
     }
+    // Nested SVM: L1 and L2 share the hardware's guest tag. Where L1 was given ERAPS, from
+    // L1's view it is the host and L2 the guest, so a use across the two levels breaks the
+    // separation L1 was promised (docs/domain.md §5, rap-nested).
+    if (consumer.world === 'guest' && producer.world === 'guest' && consumer.level !== producer.level) {
+      const l1 = this.nestingL1(consumer, producer);
+      if (l1 !== undefined && this.cfg.cpuidOf(l1).eraps) {
+        this.report('rap-nested', t, o, {
+          promise: `L1 was given ERAPS: its L2 (guest) and itself (host) do not share RAP entries (${this.cfg.spec})`,
+          because: `an L${consumer.level} RET used an L${producer.level}-pushed entry: L1 and L2 share the hardware's guest tag, and no CLEAR_RAP at the nested VMRUN / #VMEXIT removed it (${this.nextVmrun(viewOf(o.consumer), o.pushedAt)})`,
+          events: () => [pushEv(), use()],
+          key: 'nested',
+        });
+        return;
+      }
+    }
     // A clear the consumer believed in covers every entry pushed before it, whoever pushed it.
     const belief = this.firstBeliefAfter(viewOf(o.consumer), o.pushedAt, t);
     if (belief) {
@@ -162,6 +179,15 @@ export class RapChecker {
     if (next.o.cleared) return `the VMRUN at ${when} cleared the RAP`;
     if (next.o.clearRap) return `the VMRUN at ${when} had CLEAR_RAP set but the hardware has no ERAPS`;
     return `the next VMRUN (${when}, ${next.o.vmcb}) had no CLEAR_RAP: ${next.o.why}`;
+  }
+
+  /** The encoded L1 context of a pair of contexts that are an L1 and one of its L2s. */
+  private nestingL1(a: RapContext, b: RapContext): number | undefined {
+    const parent = this.cfg.nestedParent;
+    if (!parent) return undefined;
+    const [l1, l2] = a.level < b.level ? [a, b] : [b, a];
+    if (parent(l2.vm) !== l1.vm) return undefined;
+    return encodeContext({ ...l1, process: KERNEL_PROCESS });
   }
 
   /** Violations in order of first appearance. */

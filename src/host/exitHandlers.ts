@@ -3,7 +3,7 @@ import type { ExitReason, GuestExit } from '../hw/exit.js';
 import type { Instruction } from '../hw/instruction.js';
 import { classifyMsr } from '../hw/msr.js';
 import type { RapAction } from '../hw/spec.js';
-import type { KvmVcpu } from './kvmVcpu.js';
+import type { Hypervisor } from './hypervisor.js';
 import { howReached, kvmHandleInvpcid, kvmPostSetCr0, kvmPostSetCr4, kvmSetCr3 } from './kvmX86.js';
 
 /** What handling an exit costs and whether the vCPU then blocks (HLT). */
@@ -14,7 +14,7 @@ export interface ExitOutcome {
   blockFor?: Time;
 }
 
-type Handler = (kvm: KvmVcpu, exit: GuestExit) => ExitOutcome;
+type Handler = (kvm: Hypervisor, exit: GuestExit) => ExitOutcome;
 
 /**
  * The exit dispatch table (svm_exit_handlers[]): exhaustive over {@link ExitReason}, so a new
@@ -37,7 +37,7 @@ export const EXIT_HANDLERS: Record<ExitReason, Handler> = {
   },
 };
 
-function intercepted(kvm: KvmVcpu, exit: GuestExit): ExitOutcome {
+function intercepted(kvm: Hypervisor, exit: GuestExit): ExitOutcome {
   const insn = exit.insn!;
   const r = perform(kvm, insn);
   if (r) kvm.reportGuestAction(exit, r.action, 'intercepted', `${howReached(kvm, exit, false)}: ${r.path}`);
@@ -49,7 +49,7 @@ function intercepted(kvm: KvmVcpu, exit: GuestExit): ExitOutcome {
  * decodes it and calls the same KVM paths as the intercepts (em_cr_write → kvm_set_cr3). The
  * emulator has no INVPCID handler: emulation fails, the guest gets #UD, and nothing is flushed.
  */
-function emulated(kvm: KvmVcpu, exit: GuestExit): ExitOutcome {
+function emulated(kvm: Hypervisor, exit: GuestExit): ExitOutcome {
   const insn = exit.insn!;
   const cost = kvm.core.timing.emulator;
   if (insn.kind === 'invpcid' || insn.kind === 'ibpb') return { cost };
@@ -63,7 +63,10 @@ function emulated(kvm: KvmVcpu, exit: GuestExit): ExitOutcome {
  * generic path. Returns the architectural action the guest performed (what it may believe in)
  * and the path KVM took, or undefined when the instruction had no RAP meaning.
  */
-function perform(kvm: KvmVcpu, insn: Instruction): { action: RapAction | 'ibpb'; path: string } | undefined {
+function perform(
+  kvm: Hypervisor,
+  insn: Instruction,
+): { action: RapAction | 'ibpb'; path: string } | undefined {
   switch (insn.kind) {
     case 'mov-cr3':
       return { action: 'mov-cr3', path: kvmSetCr3(kvm, insn.pcid, insn.noflush) };
@@ -100,7 +103,7 @@ function perform(kvm: KvmVcpu, insn: Instruction): { action: RapAction | 'ibpb';
 }
 
 /** What a guest CR4 write architecturally is (the same rule CoreHw applies natively). */
-function cr4Action(bit: keyof KvmVcpu['guestCr4'], before: boolean, after: boolean): RapAction {
+function cr4Action(bit: keyof Hypervisor['guestCr4'], before: boolean, after: boolean): RapAction {
   if (before === after) return 'cr4-other';
   if (bit === 'pae' || bit === 'pse' || bit === 'pge') return `cr4-${bit}`;
   if (bit === 'pke' && after) return 'cr4-pke-set';

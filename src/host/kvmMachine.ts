@@ -30,12 +30,13 @@ export const kvmMachine = setup({
   types: { input: {} as KvmInput, context: {} as KvmContext, events: {} as KvmEvent },
   actions: {
     vmrun: ({ context }) => {
-      const cost = context.kvm.enter();
-      context.port.send(context.vcpu, 'VMRUN', {}, cost, Priority.WORLD_SWITCH);
+      const e = context.kvm.enter();
+      const data = e.reflected ? { reflected: e.reflected } : {};
+      context.port.send(e.target, 'VMRUN', data, e.cost, Priority.WORLD_SWITCH);
     },
     handleExit: assign(({ context, event }) => {
-      const exit = (event as Extract<KvmEvent, { type: 'VMEXIT' }>).exit;
-      const r = context.kvm.handleExit(exit);
+      const ev = event as Extract<KvmEvent, { type: 'VMEXIT' }> & { src: number };
+      const r = context.kvm.handleExit(ev.exit, ev.src);
       const now = context.port.now();
       return { handledAt: now + r.switchCost + r.cost, blockFor: r.blockFor ?? 0 };
     }),

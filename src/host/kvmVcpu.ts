@@ -12,10 +12,10 @@ import {
 } from '../hw/observations.js';
 import type { Intercepts, TlbControl, Vmcb } from '../hw/vmcb.js';
 import { EXIT_HANDLERS, type ExitOutcome } from './exitHandlers.js';
+import type { Hypervisor, KvmRequest } from './hypervisor.js';
 import type { ErapsPolicy } from './policies/index.js';
 
-/** KVM's deferred work, posted as request bits and serviced before the next VMRUN. */
-export type KvmRequest = 'TLB_FLUSH' | 'TLB_FLUSH_CURRENT' | 'TLB_FLUSH_GUEST';
+export type { KvmRequest } from './hypervisor.js';
 
 /** KVM's own TLB_CONTROL names (arch/x86/include/asm/svm.h). */
 const TLB_CONTROL_DO_NOTHING = 0 as TlbControl;
@@ -45,6 +45,16 @@ export interface KvmVcpuParams {
   level: number;
   /** Actor index of the vCPU actor (where VMRUN is delivered). */
   vcpuActor: number;
+  /** This vCPU is an L1 guest hypervisor running one L2 vCPU on it (nested SVM). */
+  nested?: { l2Actor: number; l2Vm: number; l2Vcpu: number };
+}
+
+/** Where the next VMRUN goes and what it carries. */
+export interface Entry {
+  cost: Time;
+  target: number;
+  /** For L1: an L2 exit that L0 reflected (nested #VMEXIT), for L1's KVM to handle. */
+  reflected?: GuestExit;
 }
 
 /** KVM statistics for the report. */
@@ -62,7 +72,7 @@ export interface KvmStats {
  * `handleExit` takes the #VMEXIT and dispatches it through the exhaustive exit table. The
  * policy is consulted exactly where the ERAPS patches hook into KVM.
  */
-export class KvmVcpu {
+export class KvmVcpu implements Hypervisor {
   readonly vmcb01: Vmcb;
   readonly requests = new Set<KvmRequest>();
   /** linux-7.0: an alias of the CR3-dirty bit; other policies record nothing here. */
@@ -76,6 +86,13 @@ export class KvmVcpu {
   readonly stats: KvmStats = { exits: {}, worldSwitches: 0, clearRapVmruns: 0, timeInExitsPs: 0 };
   private readonly guestKernelCtx: number;
   private readonly hostCtx: number;
+  /** Nested SVM: vmcb02 (L2 as L0 runs it), which level runs, and the reflected exit for L1. */
+  readonly vmcb02: Vmcb | undefined;
+  running: 'l1' | 'l2' = 'l1';
+  private reflected: GuestExit | undefined;
+  private nestedExitClear = { value: false, step: '' };
+  private vmcb02Why = '';
+  private readonly l2KernelCtx: number;
 
   constructor(readonly p: KvmVcpuParams) {
     const allow = p.policy.allowLargerRap({ hostHasEraps: p.hostHasEraps, guestHasEraps: p.cpuid.eraps });
@@ -101,6 +118,26 @@ export class KvmVcpu {
       view: p.core.params.index,
       process: KERNEL_PROCESS,
     });
+    const n = p.nested;
+    this.l2KernelCtx = n
+      ? encodeContext({
+          world: 'guest',
+          level: p.level + 1,
+          vm: n.l2Vm,
+          view: n.l2Vcpu,
+          process: KERNEL_PROCESS,
+        })
+      : this.guestKernelCtx;
+    this.vmcb02 = n
+      ? {
+          name: 'vmcb02',
+          asid: 512 + n.l2Vm,
+          tlbControl: TLB_CONTROL_DO_NOTHING,
+          erapCtl: { allowLargerRap: false, clearRap: false },
+          intercepts: this.vmcb01.intercepts,
+          npt: p.npt,
+        }
+      : undefined;
   }
 
   /**
@@ -131,9 +168,10 @@ export class KvmVcpu {
    * policy decide CLEAR_RAP, then VMRUN with KVM's call chain outstanding on the host RAP.
    * After VMRUN KVM resets CLEAR_RAP and TLB_CONTROL. Returns the VMRUN's cost.
    */
-  enter(): Time {
+  enter(): Entry {
     const { core, policy } = this.p;
-    const v = this.vmcb01;
+    const l2 = this.running === 'l2';
+    const v = l2 ? this.vmcb02! : this.vmcb01;
     if (this.requests.delete('TLB_FLUSH') || this.requests.delete('TLB_FLUSH_CURRENT')) {
       v.tlbControl = TLB_CONTROL_FLUSH_ASID;
     }
@@ -143,10 +181,13 @@ export class KvmVcpu {
       if (d.value) this.markPending(d.step);
       v.tlbControl = TLB_CONTROL_FLUSH_ASID;
     }
-    const clear = policy.clearRapAtVmrun({
-      pending: this.pendingRapClear,
-      guestHasEraps: this.p.cpuid.eraps,
-    });
+    // L2's CLEAR_RAP was decided when L0 emulated L1's VMRUN; L1's may come from a nested #VMEXIT.
+    const clear = l2
+      ? { value: v.erapCtl.clearRap, step: this.vmcb02Why }
+      : this.nestedExitClear.value
+        ? this.nestedExitClear
+        : policy.clearRapAtVmrun({ pending: this.pendingRapClear, guestHasEraps: this.p.cpuid.eraps });
+    this.nestedExitClear = { value: false, step: '' };
     v.erapCtl.clearRap = clear.value;
     // KVM's own call chain is on the host RAP while the guest runs; it returns after #VMEXIT.
     const depth = core.timing.kvmCallDepth;
@@ -157,7 +198,7 @@ export class KvmVcpu {
     if (v.erapCtl.clearRap) this.stats.clearRapVmruns++;
     const obs: VmrunObs = {
       pcpu: core.params.index,
-      ctx: this.guestKernelCtx,
+      ctx: l2 ? this.l2KernelCtx : this.guestKernelCtx,
       vmcb: v.name,
       clearRap: v.erapCtl.clearRap,
       cleared: r.effect?.cleared ?? false,
@@ -171,11 +212,44 @@ export class KvmVcpu {
     v.tlbControl = TLB_CONTROL_DO_NOTHING;
     this.pendingRapClear = false;
     this.pendingWhy = '';
-    return r.cost;
+    const reflected = this.reflected;
+    this.reflected = undefined;
+    const target = l2 ? this.p.nested!.l2Actor : this.p.vcpuActor;
+    return reflected ? { cost: r.cost, target, reflected } : { cost: r.cost, target };
+  }
+
+  /**
+   * nested_svm_vmrun: L1 executed VMRUN of vmcb12; L0 builds vmcb02's erap_ctl as its policy
+   * says (linux-7.0 step 8: vmcb12's ALLOW_LARGER_RAP | CLEAR_RAP) and runs L2 next.
+   */
+  private nestedVmrun(exit: GuestExit): ExitOutcome {
+    const v02 = this.vmcb02!;
+    const bits = exit.vmcb12 ?? { allowLargerRap: false, clearRap: false };
+    const d = this.p.policy.nestedVmrun({
+      vmcb12AllowLargerRap: bits.allowLargerRap,
+      vmcb12ClearRap: bits.clearRap,
+      hostHasEraps: this.p.hostHasEraps,
+    });
+    v02.erapCtl.allowLargerRap = d.allowLargerRap.value && this.p.hostHasEraps;
+    v02.erapCtl.clearRap = d.clearRap.value;
+    this.vmcb02Why = d.clearRap.step;
+    this.running = 'l2';
+    return { cost: this.p.core.timing.exitHandler };
+  }
+
+  /**
+   * An L2 exit: L0 reflects it to L1 (nested_svm_vmexit). L0's policy decides whether vmcb01
+   * gets CLEAR_RAP for the VMRUN that resumes L1 (linux-7.0 step 8).
+   */
+  private reflectToL1(exit: GuestExit): ExitOutcome {
+    this.nestedExitClear = this.p.policy.nestedVmexit();
+    this.running = 'l1';
+    this.reflected = exit;
+    return { cost: this.p.core.timing.nestedExitReflect };
   }
 
   /** #VMEXIT: back to host mode, return up KVM's call chain, dispatch the exit. */
-  handleExit(exit: GuestExit): ExitOutcome & { switchCost: Time } {
+  handleExit(exit: GuestExit, from?: number): ExitOutcome & { switchCost: Time } {
     const core = this.p.core;
     const { cost: switchCost } = core.vmexit(this.p.autoIbrs);
     // The exit may carry an action the guest believes cleared the RAP (an intercepted MOV CR3,
@@ -184,8 +258,14 @@ export class KvmVcpu {
     core.candidateEpoch++;
     this.stats.worldSwitches++;
     this.returnHostChain();
-    this.stats.exits[exit.reason] = (this.stats.exits[exit.reason] ?? 0) + 1;
-    const outcome = EXIT_HANDLERS[exit.reason](this, exit);
+    const fromL2 = this.p.nested !== undefined && from === this.p.nested.l2Actor;
+    const label = fromL2 ? `l2:${exit.reason}` : exit.reason;
+    this.stats.exits[label] = (this.stats.exits[label] ?? 0) + 1;
+    const outcome = fromL2
+      ? this.reflectToL1(exit)
+      : exit.reason === 'vmrun' && this.p.nested
+        ? this.nestedVmrun(exit)
+        : EXIT_HANDLERS[exit.reason](this, exit);
     this.stats.timeInExitsPs += switchCost + outcome.cost + Math.round(core.timing.vmrunVmexitRoundTrip / 2);
     return { ...outcome, switchCost };
   }

@@ -1,5 +1,5 @@
 import type { GuestExit } from '../hw/exit.js';
-import type { KvmVcpu } from './kvmVcpu.js';
+import type { Hypervisor } from './hypervisor.js';
 
 /**
  * KVM's generic x86 paths (arch/x86/kvm/x86.c), transcribed from docs/domain.md §3. They raise
@@ -9,7 +9,7 @@ import type { KvmVcpu } from './kvmVcpu.js';
  */
 
 /** kvm_invalidate_pcid: with TDP a guest flush; with shadow paging a current flush, if active. */
-export function kvmInvalidatePcid(kvm: KvmVcpu, pcid: number): string {
+export function kvmInvalidatePcid(kvm: Hypervisor, pcid: number): string {
   if (kvm.p.npt) {
     kvm.request('TLB_FLUSH_GUEST');
     return 'kvm_invalidate_pcid → KVM_REQ_TLB_FLUSH_GUEST (TDP)';
@@ -26,7 +26,7 @@ export function kvmInvalidatePcid(kvm: KvmVcpu, pcid: number): string {
  * NOFLUSH invalidates the PCID; a new CR3 marks CR3 dirty (and, with shadow paging, loads a new
  * root: KVM_REQ_TLB_FLUSH_CURRENT unless NOFLUSH).
  */
-export function kvmSetCr3(kvm: KvmVcpu, pcid: number, noflush: boolean): string {
+export function kvmSetCr3(kvm: Hypervisor, pcid: number, noflush: boolean): string {
   if (pcid === kvm.guestCr3) {
     if (noflush) return 'kvm_set_cr3: same CR3 with NOFLUSH → nothing';
     return `kvm_set_cr3: same CR3 → ${kvmInvalidatePcid(kvm, pcid)}`;
@@ -47,7 +47,7 @@ export function kvmSetCr3(kvm: KvmVcpu, pcid: number, noflush: boolean): string 
  * type 1 reads the ERAPS dirty bit (result unused) and calls kvm_invalidate_pcid; types 2 and 3
  * raise a guest flush.
  */
-export function kvmHandleInvpcid(kvm: KvmVcpu, type: 0 | 1 | 2 | 3, pcid: number): string {
+export function kvmHandleInvpcid(kvm: Hypervisor, type: 0 | 1 | 2 | 3, pcid: number): string {
   if (type === 0) {
     kvm.request('TLB_FLUSH_CURRENT');
     return 'kvm_handle_invpcid type 0 → kvm_mmu_invpcid_gva (no RAP meaning)';
@@ -62,8 +62,8 @@ export function kvmHandleInvpcid(kvm: KvmVcpu, type: 0 | 1 | 2 | 3, pcid: number
  * only a current flush; PSE and PKE 0→1 none.
  */
 export function kvmPostSetCr4(
-  kvm: KvmVcpu,
-  bit: keyof KvmVcpu['guestCr4'],
+  kvm: Hypervisor,
+  bit: keyof Hypervisor['guestCr4'],
   before: boolean,
   after: boolean,
 ): string {
@@ -81,8 +81,8 @@ export function kvmPostSetCr4(
 
 /** kvm_post_set_cr0: clearing CR0.PG raises a guest flush. */
 export function kvmPostSetCr0(
-  kvm: KvmVcpu,
-  bit: keyof KvmVcpu['guestCr0'],
+  kvm: Hypervisor,
+  bit: keyof Hypervisor['guestCr0'],
   before: boolean,
   after: boolean,
 ): string {
@@ -94,7 +94,7 @@ export function kvmPostSetCr0(
 }
 
 /** Where an exit reached KVM, for reports ("intercepted (npt=false)", "emulated"). */
-export function howReached(kvm: KvmVcpu, exit: GuestExit, emulated: boolean): string {
+export function howReached(kvm: Hypervisor, exit: GuestExit, emulated: boolean): string {
   if (emulated) return 'reached KVM’s instruction emulator (em_* handler)';
   return `intercepted by KVM (npt=${kvm.p.npt})`;
 }

@@ -45,8 +45,11 @@ export type StepPlan =
 export interface CpuSoftware {
   /** First plan, at time 0. */
   start(now: Time): StepPlan;
-  /** The hypervisor entered the guest again after #VMEXITs: continue from `now`. */
-  resume(now: Time): StepPlan;
+  /**
+   * The hypervisor entered the guest again after #VMEXITs: continue from `now`. For an L1 guest
+   * hypervisor, `reflected` is an L2 exit that L0 reflected to it (nested #VMEXIT).
+   */
+  resume(now: Time, reflected?: GuestExit): StepPlan;
   /** Runs the work that is due at `now` (the core's own continuation). */
   step(now: Time): StepPlan;
   /** Handles a TLB-flush IPI; returns the handler's duration (the ack leaves after it). */

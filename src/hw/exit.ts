@@ -24,6 +24,8 @@ export interface GuestExit {
   insn?: Instruction;
   /** For `hlt`: how long the guest wants to sleep (ps); for `vmrun`: the L2 VM index. */
   arg?: number;
+  /** For `vmrun`: erap_ctl of vmcb12 as the L1 hypervisor wrote it. */
+  vmcb12?: { allowLargerRap: boolean; clearRap: boolean };
   /** Encoded context of the guest code that exited (for reports). */
   ctx: number;
   /** Why the guest executed it (the OS path), for reports. */

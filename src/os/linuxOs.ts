@@ -43,6 +43,8 @@ export interface LinuxOsParams {
   actorOfCore: (core: number) => number;
   /** End of the run: the workload is evaluated up to here even when no decision is due. */
   until: Time;
+  /** For an L1 guest hypervisor: the VM index of an L2 by name (a script's `vmrun`). */
+  l2Index?: (name: string) => number;
 }
 
 /** Statistics the OS keeps beside the core's. */
@@ -149,6 +151,12 @@ export class LinuxOs implements CpuSoftware {
     this.exits = [];
     this.waiting = true;
     return { kind: 'exit', exits };
+  }
+
+  /** The CPU leaves this OS for a while (an L1 hypervisor runs its L2): stop the workload at `now`. */
+  suspend(now: Time): void {
+    this.advanceTo(now);
+    this.waiting = true;
   }
 
   resume(now: Time): StepPlan {
@@ -534,8 +542,19 @@ export class LinuxOs implements CpuSoftware {
         return 1;
       case 'awaitSyncpoint':
         return 0;
-      case 'vmrun':
-        throw new Error('vmrun on a bare-metal core: only an L1 guest hypervisor can run an L2 VM');
+      case 'vmrun': {
+        // An L1 guest hypervisor runs its L2: VMRUN is always intercepted, L0 emulates it.
+        const l2 = this.p.l2Index?.(op.vm);
+        if (l2 === undefined)
+          throw new Error('vmrun outside an L1 guest hypervisor: only an L1 can run an L2 VM');
+        this.exits.push({
+          reason: 'vmrun',
+          arg: l2,
+          ctx: this.ctxOf(this.current),
+          detail: `script: VMRUN of ${op.vm}`,
+        });
+        return 1;
+      }
     }
   }
 

@@ -26,7 +26,10 @@ interface VcpuContext extends VcpuInput {
   syncPlan: StepPlan | undefined;
 }
 
-export type VcpuEvent = { type: 'VMRUN' } | { type: 'STEP'; gen: number } | { type: 'SYNC'; name: string };
+export type VcpuEvent =
+  | { type: 'VMRUN'; reflected?: GuestExit }
+  | { type: 'STEP'; gen: number }
+  | { type: 'SYNC'; name: string };
 
 /**
  * The guest side of a vCPU. `outside` until the hypervisor's VMRUN arrives; `inGuest` while the
@@ -37,15 +40,20 @@ export type VcpuEvent = { type: 'VMRUN' } | { type: 'STEP'; gen: number } | { ty
 export const vcpuMachine = setup({
   types: { input: {} as VcpuInput, context: {} as VcpuContext, events: {} as VcpuEvent },
   actions: {
-    enter: assign(({ context }) => {
+    enter: assign(({ context, event }) => {
       const now = context.port.now();
-      return { plan: context.started ? context.os.resume(now) : context.os.start(now), started: true };
+      const reflected = (event as { reflected?: GuestExit }).reflected;
+      return {
+        plan: context.started ? context.os.resume(now, reflected) : context.os.start(now),
+        started: true,
+      };
     }),
     step: assign(({ context }) => ({ plan: context.os.step(context.port.now()) })),
     scheduleStep: assign(({ context }) => {
       const at = (context.plan as { at: Time }).at;
       const gen = context.gen + 1;
-      context.port.schedule(Math.max(0, at - context.port.now()), 'STEP', { gen }, Priority.TIMER);
+      // At least 1 ps: a step right after a VMRUN (a world-switch event) must sort after it.
+      context.port.schedule(Math.max(1, at - context.port.now()), 'STEP', { gen }, Priority.TIMER);
       return { gen };
     }),
     takeExits: assign(({ context }) => {

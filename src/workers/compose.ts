@@ -12,7 +12,7 @@ import { NativeCpu } from '../os/cpu.js';
 import { LinuxOs } from '../os/linuxOs.js';
 import type { WorkloadParams } from '../os/workload.js';
 import type { Scenario } from '../scenario/schema.js';
-import { buildVcpuActors, guestCpuid } from './composeVms.js';
+import { buildVcpuActors, guestCpuid, vmList } from './composeVms.js';
 import type { RapEntryView } from './traceProbe.js';
 
 /** The wired shape of a run: actors, where they live, and the links between them. */
@@ -38,9 +38,12 @@ export function vcpuId(vm: number, vcpu: number): string {
 
 /** Where each vCPU runs. */
 export interface VcpuPlacement {
+  /** Global VM index: L1 VMs in file order, then the L2 VMs of each L1 (see `vmList`). */
   vm: number;
   vcpu: number;
   core: number;
+  /** 1 for an ordinary VM, 2 for an L2 run by an L1 guest hypervisor. */
+  level: 1 | 2;
 }
 
 /**
@@ -71,9 +74,17 @@ export function placeVcpus(s: Scenario): VcpuPlacement[] {
         );
       }
       used.add(core);
-      out.push({ vm: v, vcpu: i, core });
+      out.push({ vm: v, vcpu: i, core, level: 1 });
     }
   });
+  // An L2's vCPU i runs on its L1's vCPU i, so on that vCPU's core (docs/domain.md §3).
+  for (const info of vmList(s)) {
+    if (info.level !== 2) continue;
+    for (let i = 0; i < info.vm.vcpus; i++) {
+      const host = out.find((p) => p.vm === info.parent && p.vcpu === i)!;
+      out.push({ vm: info.index, vcpu: i, core: host.core, level: 2 });
+    }
+  }
   return out;
 }
 
@@ -180,7 +191,7 @@ export function buildPartitionActors(
   const vcpus = placeVcpus(s);
   const vmCores = new Set(vcpus.map((v) => v.core));
   for (const v of vcpus) {
-    if (topo.partitionOf[topo.coreActor[v.core]!] !== partition) continue;
+    if (v.level !== 1 || topo.partitionOf[topo.coreActor[v.core]!] !== partition) continue;
     for (const [index, actor] of buildVcpuActors(s, topo, v, vcpus, until)) actors.set(index, actor);
   }
   const { onCore, coresOf } = placeHostProcesses(s, vmCores);
@@ -276,10 +287,11 @@ export interface CoreStats {
   rapContents: { host: RapEntryView[]; guest: RapEntryView[] | null };
 }
 
-/** What the checkers need to judge beliefs: the spec and each view's CPUID. */
+/** What the checkers need to judge beliefs: the spec, each view's CPUID, the nesting. */
 export function checkerConfig(s: Scenario): RapCheckerConfig {
   const cpuid = hostCpuid(s);
-  const guests = s.vms.map((_, v) => guestCpuid(s, v));
+  const vms = vmList(s);
+  const guests = vms.map((v) => guestCpuid(s, v.index));
   return {
     spec: s.hardware.spec,
     cpuidOf: (ctx) => {
@@ -289,6 +301,7 @@ export function checkerConfig(s: Scenario): RapCheckerConfig {
         ? { eraps: g.eraps, rapEntries: g.rapEntries }
         : { eraps: cpuid.eraps, rapEntries: cpuid.rapEntries };
     },
-    vmName: (vm) => s.vms[vm]?.name ?? `vm${vm}`,
+    nestedParent: (vm) => vms[vm]?.parent,
+    vmName: (vm) => vms[vm]?.vm.name ?? `vm${vm}`,
   };
 }

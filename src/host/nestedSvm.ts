@@ -1,0 +1,188 @@
+import type { Port } from '../actors/hostedActor.js';
+import type { Time } from '../actors/time.js';
+import type { CoreHw } from '../hw/core.js';
+import type { CpuSoftware, FlushRequest, StepPlan } from '../hw/cpuSoftware.js';
+import type { GuestExit } from '../hw/exit.js';
+import { type ActionHandling, type ActionObs, ObsKind } from '../hw/observations.js';
+import type { LinuxOs } from '../os/linuxOs.js';
+import { EXIT_HANDLERS } from './exitHandlers.js';
+import type { GuestCr0, GuestCr4, Hypervisor, KvmRequest } from './hypervisor.js';
+import type { EffectiveCpuid } from './kvmVcpu.js';
+import type { ErapsPolicy } from './policies/index.js';
+
+/**
+ * An L1 guest hypervisor's KVM for one L2 vCPU (docs/domain.md §3, "Nested SVM"): the same
+ * generic paths and exit table as L0, with L1's own policy, writing vmcb12 — a VMCB in L1's
+ * memory that the hardware never sees. L1's VMRUN of it exits to L0, which emulates it.
+ */
+export class NestedKvm implements Hypervisor {
+  readonly vmcb12 = { allowLargerRap: false, clearRap: false };
+  readonly requests = new Set<KvmRequest>();
+  pendingRapClear = false;
+  guestCr3 = -1;
+  readonly guestCr4: GuestCr4 = { pge: true, pse: true, pae: true, pcide: true, pke: false, smep: true };
+  readonly guestCr0: GuestCr0 = { pg: true, wp: true };
+
+  constructor(
+    readonly core: CoreHw,
+    readonly p: {
+      npt: boolean;
+      policy: ErapsPolicy;
+      port: Port;
+      l1HasEraps: boolean;
+      l2Cpuid: EffectiveCpuid;
+    },
+  ) {
+    const allow = p.policy.allowLargerRap({ hostHasEraps: p.l1HasEraps, guestHasEraps: p.l2Cpuid.eraps });
+    this.vmcb12.allowLargerRap = allow.value && p.l1HasEraps;
+  }
+
+  request(r: KvmRequest): void {
+    this.requests.add(r);
+  }
+
+  markPending(_why: string): void {
+    this.pendingRapClear = true;
+  }
+
+  reportGuestAction(
+    exit: GuestExit,
+    action: ActionObs['action'],
+    handling: ActionHandling,
+    path: string,
+  ): void {
+    const obs: ActionObs = {
+      pcpu: this.core.params.index,
+      ctx: exit.ctx,
+      action,
+      handling,
+      cleared: false,
+      microarch: false,
+      detail: `${exit.detail}; reflected to the L1 hypervisor (policy ${this.p.policy.name}): ${path}`,
+    };
+    this.p.port.observe(ObsKind.ACTION, obs);
+  }
+
+  /** L1's KVM handles an L2 exit that L0 reflected to it. Returns how long L2 blocks (HLT). */
+  handleReflected(exit: GuestExit): Time {
+    const r = EXIT_HANDLERS[exit.reason](this, exit);
+    return r.blockFor ?? 0;
+  }
+
+  /** L1's vcpu_enter_guest for L2: service requests, let L1's policy set vmcb12's CLEAR_RAP. */
+  prepareVmrun(): { allowLargerRap: boolean; clearRap: boolean } {
+    if (this.requests.delete('TLB_FLUSH_GUEST')) {
+      if (this.p.policy.pendingClear('flush-tlb-guest').value) this.pendingRapClear = true;
+    }
+    this.requests.clear();
+    const clear = this.p.policy.clearRapAtVmrun({
+      pending: this.pendingRapClear,
+      guestHasEraps: this.p.l2Cpuid.eraps,
+    });
+    this.vmcb12.clearRap = clear.value && this.p.l1HasEraps;
+    const bits = { ...this.vmcb12 };
+    this.vmcb12.clearRap = false;
+    this.pendingRapClear = false;
+    return bits;
+  }
+}
+
+/**
+ * The software of an L1 vCPU that is itself a hypervisor: L1's OS (its own processes) and L1's
+ * KVM running one L2 vCPU. L1 enters L2 at boot (or at its script's `vmrun`), handles the L2
+ * exits L0 reflects to it and re-enters L2; while L2 is blocked in HLT, L1's own processes run.
+ */
+export class L1Hypervisor implements CpuSoftware {
+  /** L2 is blocked in HLT until this time (L1's processes run meanwhile). */
+  private l2BlockedUntil = Number.POSITIVE_INFINITY;
+  private inL2 = false;
+
+  constructor(
+    private readonly os: LinuxOs,
+    private readonly kvm: NestedKvm,
+    private readonly l2Index: number,
+    private readonly l1Ctx: number,
+    private readonly autoEnter: boolean,
+  ) {}
+
+  start(now: Time): StepPlan {
+    const plan = this.os.start(now);
+    if (!this.autoEnter) return plan;
+    this.os.suspend(now);
+    return this.enterL2();
+  }
+
+  step(now: Time): StepPlan {
+    if (!this.inL2 && this.l2BlockedUntil <= now) {
+      this.os.suspend(now);
+      return this.enterL2();
+    }
+    const plan = this.os.step(now);
+    if (plan.kind === 'exit' && plan.exits.some((e) => e.reason === 'vmrun')) {
+      this.inL2 = true;
+      this.l2BlockedUntil = Number.POSITIVE_INFINITY;
+      return {
+        kind: 'exit',
+        exits: plan.exits.map((e) => (e.reason === 'vmrun' ? { ...e, vmcb12: this.kvm.prepareVmrun() } : e)),
+      };
+    }
+    return this.wakeBefore(plan);
+  }
+
+  resume(now: Time, reflected?: GuestExit): StepPlan {
+    if (!reflected) {
+      if (this.inL2) {
+        // L0 resumed L1 after a nested #VMEXIT that L1 has already handled: nothing to do.
+        return this.enterL2();
+      }
+      return this.wakeBefore(this.os.resume(now));
+    }
+    const blockFor = this.kvm.handleReflected(reflected);
+    if (blockFor > 0) {
+      // L2 executed HLT: L1 blocks that vCPU and runs its own processes until the timer fires.
+      this.inL2 = false;
+      this.l2BlockedUntil = now + blockFor;
+      return this.wakeBefore(this.os.resume(now));
+    }
+    return this.enterL2();
+  }
+
+  onFlushIpi(req: FlushRequest, now: Time): Time {
+    return this.os.onFlushIpi(req, now);
+  }
+  onIpi(from: number, now: Time): Time {
+    return this.os.onIpi(from, now);
+  }
+  onShootdownComplete(req: FlushRequest, targets: number[], now: Time): StepPlan {
+    return this.os.onShootdownComplete(req, targets, now);
+  }
+  onSyncpoint(name: string, now: Time): StepPlan | undefined {
+    return this.os.onSyncpoint(name, now);
+  }
+  stats(): unknown {
+    return this.os.stats();
+  }
+
+  /** L1 executes VMRUN of vmcb12: a #VMEXIT to L0, which emulates the nested VMRUN. */
+  private enterL2(): StepPlan {
+    this.inL2 = true;
+    this.l2BlockedUntil = Number.POSITIVE_INFINITY;
+    const exit: GuestExit = {
+      reason: 'vmrun',
+      arg: this.l2Index,
+      vmcb12: this.kvm.prepareVmrun(),
+      ctx: this.l1Ctx,
+      detail: 'L1 KVM: VMRUN of vmcb12',
+    };
+    return { kind: 'exit', exits: [exit] };
+  }
+
+  /** Makes sure L1 gets a step when L2's HLT timer fires. */
+  private wakeBefore(plan: StepPlan): StepPlan {
+    const wake = this.l2BlockedUntil;
+    if (!Number.isFinite(wake)) return plan;
+    if (plan.kind === 'run') return { kind: 'run', at: Math.min(plan.at, wake) };
+    if (plan.kind === 'idle') return { kind: 'run', at: wake };
+    return plan;
+  }
+}
