@@ -124,7 +124,13 @@ export function checkModelled(file: string, s: Scenario): void {
         found,
       });
     };
-    if (vm.nested) refuse('nested', 'a VM without nested SVM', 'a nested block');
+    if ((vm.nested?.vms.length ?? 0) > 1) {
+      refuse(
+        'nested.vms',
+        'one L2 VM per L1 (several need an L1 scheduler)',
+        `${vm.nested!.vms.length} L2 VMs`,
+      );
+    }
     if (vm.guest.shootdown.every > 0) {
       refuse(
         'guest.shootdown.every',
@@ -134,12 +140,8 @@ export function checkModelled(file: string, s: Scenario): void {
     }
     for (const [k, ops] of Object.entries(vm.guest.script)) {
       ops.forEach((op, i) => {
-        if (op.op === 'shootdown' || op.op === 'ipi' || op.op === 'vmrun') {
-          refuse(
-            `guest.script.${k}.${i}.${op.op}`,
-            'a script without guest IPIs, shootdowns or nested VMRUN',
-            op.op,
-          );
+        if (op.op === 'shootdown' || op.op === 'ipi') {
+          refuse(`guest.script.${k}.${i}.${op.op}`, 'a script without guest IPIs or shootdowns', op.op);
         }
       });
     }
