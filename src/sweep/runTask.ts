@@ -2,6 +2,7 @@ import { SimulationError } from '../actors/simulationError.js';
 import { toNs } from '../actors/time.js';
 import { buildReport, exitCodeOf } from '../report/report.js';
 import { parseScenarioText } from '../scenario/load.js';
+import type { Scenario } from '../scenario/schema.js';
 import { runSimulation } from '../workers/runSimulation.js';
 import type { RunError, RunOutcome, RunTask, SweepReport } from './types.js';
 
@@ -23,7 +24,7 @@ export async function executeRun(task: RunTask, version: string): Promise<RunOut
     if (task.rapsim !== version) {
       throw new Error(`planned by rapsim ${task.rapsim} but run by rapsim ${version}`);
     }
-    const parsed = parseScenarioText(task.text, task.file, { sets: task.sets });
+    const parsed = parsedScenario(task);
     name = parsed.name;
     const scenario = { ...parsed, seed: task.seed };
     const until = task.untilPs ?? scenario.until;
@@ -44,6 +45,31 @@ export async function executeRun(task: RunTask, version: string): Promise<RunOut
       failed: { rapsim: version, scenario: name, seed: task.seed, error: runError(err), replay: '' },
     };
   }
+}
+
+/** Variants parsed on this thread: a sweep runs every variant once per seed. */
+const parsedCache = new Map<string, Scenario>();
+const PARSED_MAX = 64;
+
+/** The task's scenario with its sets applied (parsing and validation cost about a run's worth). */
+function parsedScenario(task: RunTask): Scenario {
+  const key = JSON.stringify([task.file, task.text, task.sets]);
+  let s = parsedCache.get(key);
+  if (!s) {
+    // Frozen: runs share it, so a model that wrote into its scenario would throw, not leak.
+    s = deepFreeze(parseScenarioText(task.text, task.file, { sets: task.sets }));
+    if (parsedCache.size >= PARSED_MAX) parsedCache.delete(parsedCache.keys().next().value!);
+    parsedCache.set(key, s);
+  }
+  return s;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 /** An error as a failed run reports it: plain data, the same on every machine (no stack). */
