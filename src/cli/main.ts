@@ -1,7 +1,9 @@
 import { Command, CommanderError } from 'commander';
+import { registerChartsCommand } from './chartsCommand.js';
 import { runCommand } from './runCommand.js';
 import { sweepCommand } from './sweepCommand.js';
 import { version } from './version.js';
+import { registerViewCommand } from './viewCommand.js';
 import { workerCommand } from './workerCommand.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -31,7 +33,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--until <time>', 'simulated time to run (e.g. 2ms)')
     .option('--set <key=value>', 'override a scenario field by dotted path (repeatable)', collect, [])
     .option('--json', 'print exactly one JSON report on stdout')
-    .option('--out <dir>', 'write report.json into DIR')
+    .option('--out <dir>', "write report.json, trace.json (Perfetto) and the viewer's timeline.json into DIR")
+    .option(
+      '--trace-window <from..to>',
+      'with --out: trace only this simulated time, e.g. 1ms..1.2ms, 1ms.., ..500us',
+    )
+    .option('--trace-limit <n>', 'with --out: trace at most N events (default 1000000)')
+    .option(
+      '--trace-sample <n>',
+      'with --out: keep 1 in N continuation events per actor (messages, state changes, findings: all)',
+    )
     .option('--quiet', 'print nothing but errors')
     .action(async (file: string, flags) => {
       code = await runCommand(file, flags, io);
@@ -73,22 +84,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       code = await workerCommand(flags, io);
     });
 
-  for (const [name, what] of [
-    ['charts', 'state-chart export'],
-    ['view', 'the local trace viewer'],
-  ] as const) {
-    program
-      .command(name, { hidden: false })
-      .description(`${what} (not available yet in this version)`)
-      .allowUnknownOption()
-      .allowExcessArguments()
-      .action(() => {
-        io.err.write(
-          `rapsim: \`${name}\` is not available yet in rapsim ${version}: ${what} is still being built.\n`,
-        );
-        code = 2;
-      });
-  }
+  registerChartsCommand(program, io, (c) => {
+    code = c;
+  });
+  registerViewCommand(program, io, (c) => {
+    code = c;
+  });
 
   try {
     await program.parseAsync(argv as string[]);

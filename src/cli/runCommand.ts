@@ -12,10 +12,18 @@ import type { Scenario } from '../scenario/schema.js';
 import { runIsSweep } from '../sweep/plan.js';
 import { buildTopology } from '../workers/compose.js';
 import { runSimulation, shutdownWorkers } from '../workers/runSimulation.js';
+import {
+  type OutputNote,
+  renderOutputNote,
+  type TraceFlags,
+  type TraceSettings,
+  traceSettings,
+  writeRunOutputs,
+} from '../viz/runOutputs.js';
 import { replayCommand } from './replay.js';
 import { version } from './version.js';
 
-export interface RunFlags {
+export interface RunFlags extends TraceFlags {
   seed?: string;
   workers?: string;
   until?: string;
@@ -39,6 +47,7 @@ export async function runCommand(
 ): Promise<number> {
   let scenario: Scenario;
   let workers: number;
+  let trace: TraceSettings | undefined;
   try {
     scenario = loadScenario(file, { sets: flags.set });
     // `matrix:` keys not pinned by --set, or `seeds:` without --seed: `run` sweeps (interface.md).
@@ -51,20 +60,33 @@ export async function runCommand(
     checkModelled(file, scenario);
     buildTopology(scenario, workers);
     if (flags.out) prepareOutDir(flags.out);
+    trace = traceSettings(flags, (message) => new UsageError(message));
   } catch (err) {
     return badInput(err, file, io.err);
   }
   const replay = replayCommand(file, { seed: scenario.seed, until: flags.until, sets: flags.set });
   const progress = startProgress(io.err, !flags.quiet && !flags.json);
   try {
-    const result = await runSimulation(scenario, { workers, onProgress: progress.update });
+    const result = await runSimulation(scenario, {
+      workers,
+      onProgress: progress.update,
+      ...(trace ? { trace: trace.record } : {}),
+    });
     progress.stop();
     const report = buildReport(scenario, result, { version, workers, replay });
     if (flags.out) {
       writeFileSync(join(flags.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
     }
+    // trace.json and the viewer's files (issue 6).
+    let note: OutputNote | undefined;
+    if (flags.out && trace) {
+      note = await writeRunOutputs(flags.out, { report, result, scenario, sampleEvery: trace.sampleEvery });
+    }
     if (flags.json) io.out.write(`${JSON.stringify(report, null, 2)}\n`);
-    else if (!flags.quiet) io.out.write(`${renderSummary(report)}\n`);
+    else if (!flags.quiet) {
+      io.out.write(`${renderSummary(report)}\n`);
+      if (note && flags.out) io.out.write(`\n${renderOutputNote(flags.out, note)}\n`);
+    }
     return exitCodeOf(report);
   } catch (err) {
     progress.stop();
