@@ -9,7 +9,7 @@ import type { PlannedRun, RunOutcome, SweepDocument, SweepPlan } from './types.j
 const RUN_ATTEMPTS = 3;
 /** How often the submitter looks at the parent job, and re-reads runs it has no event for. */
 const POLL_MS = 250;
-const RECONCILE_EVERY = 8;
+const RECONCILE_EVERY = 20;
 
 export interface BullmqOptions {
   redisUrl: string;

@@ -7,8 +7,11 @@ import type { Scenario } from '../scenario/schema.js';
 import type { MatrixValue } from '../scenario/sweep.js';
 import type { PlannedRun, SweepPlan, VariantSet } from './types.js';
 
-/** Upper bound on the runs of one sweep ("put a limit on everything", docs/style.md). */
-export const MAX_RUNS = 1_000_000;
+/**
+ * Upper bound on the runs of one sweep ("put a limit on everything", docs/style.md): every report
+ * is kept until the document is printed, a few KB each.
+ */
+export const MAX_RUNS = 100_000;
 
 /** One `--vary key=v1,v2`, read. */
 export interface Vary {
