@@ -17,7 +17,7 @@ describe('rapsim sweep --backend bullmq with rapsim workers', () => {
   const workers: Started[] = [];
 
   const startWorker = async (): Promise<Started> => {
-    const w = startRapsim(['worker', '--redis', redis.url, '--concurrency', '1', '--lock', '2s'], 'worker');
+    const w = startRapsim(['worker', '--redis', redis.url, '--concurrency', '1', '--lock', '3s'], 'worker');
     workers.push(w);
     await w.waitFor(/worker: 1 at a time/);
     return w;

@@ -232,7 +232,7 @@ describe('Ctrl-C', () => {
     child.kill('SIGINT');
     const code = await exited;
     expect(code).toBe(130);
-    expect(performance.now() - sent).toBeLessThan(5000);
+    expect(performance.now() - sent).toBeLessThan(15_000);
     expect(stderr).toMatch(/stopping/);
     const finished = Number(/interrupted: (\d+) of 600 run\(s\) finished/.exec(stdout)?.[1]);
     expect(finished).toBeGreaterThanOrEqual(3);

@@ -1,9 +1,13 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ScenarioError } from '../../src/scenario/errors.js';
 import { parseScenarioText } from '../../src/scenario/load.js';
 import { parseOverride } from '../../src/scenario/overrides.js';
 import { formatSet, type PlanInput, parseVary, planSweep, runId, runIsSweep } from '../../src/sweep/plan.js';
+import { buildTopology } from '../../src/workers/compose.js';
+import { repoRoot } from '../helpers/cli.js';
 
 const TEXT = `name: p
 seed: 7
@@ -171,5 +175,24 @@ describe('runIsSweep: when `rapsim run` sweeps', () => {
     expect(runIsSweep(parse(TEXT, pins), pins, false)).toBe(false);
     expect(runIsSweep(parse(`${plain}seeds: 1..3\n`), [], false)).toBe(true);
     expect(runIsSweep(parse(`${plain}seeds: 1..3\n`), [], true)).toBe(false);
+  });
+});
+
+describe('bundled studies (scenarios/sweeps)', () => {
+  const dir = join(repoRoot, 'scenarios/sweeps');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+  it.each(files)('%s plans: every variant is a valid scenario with a topology', (f) => {
+    const file = `scenarios/sweeps/${f}`;
+    const p = planSweep({
+      rapsim: '0',
+      file,
+      text: readFileSync(join(dir, f), 'utf8'),
+      sets: [],
+      vary: [],
+      replayOf: () => '',
+      check: (s) => void buildTopology(s, 1),
+    });
+    expect(p.variants.length).toBeGreaterThan(1);
+    expect(p.runs.length).toBe(p.variants.length * p.seeds.length);
   });
 });
