@@ -1,12 +1,16 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { assign, createActor, setup } from 'xstate';
 import type { HostedActor, Port } from '../actors/hostedActor.js';
 import { createMachineActor } from '../actors/machineActor.js';
 import { Partition } from '../actors/partition.js';
 import { Priority } from '../actors/priority.js';
+import { version } from '../cli/version.js';
 import { Rap } from '../hw/rap.js';
 import { Tlb } from '../hw/tlb.js';
 import { loadScenario } from '../scenario/load.js';
+import { runLocal } from '../sweep/localBackend.js';
+import { planSweep } from '../sweep/plan.js';
 import { runSimulation, shutdownWorkers } from '../workers/runSimulation.js';
 
 /**
@@ -188,3 +192,40 @@ async function main(): Promise<void> {
 }
 
 await main();
+
+// ─── (e) sweeps (issue 5) ──────────────────────────────────────────────────────────────────────
+
+/**
+ * (e): `rapsim sweep` of 200 short runs (the litmus of litmus-stuffing-too-short.yaml, seeds
+ * 1..200) on 1 and 2 sweep threads, threads started per sweep as the CLI does; alternated, median
+ * of 3. Also checks that both give the same outcomes.
+ */
+async function benchSweep(): Promise<void> {
+  const file = 'scenarios/bare-metal/litmus-stuffing-too-short.yaml';
+  const text = readFileSync(resolve(import.meta.dirname, '../..', file), 'utf8');
+  const seeds = Array.from({ length: 200 }, (_, i) => i + 1);
+  const plan = planSweep({ rapsim: version, file, text, sets: [], vary: [], seeds, replayOf: () => '' });
+  const sweep = async (threads: number) => {
+    const t0 = performance.now();
+    const outcomes = await runLocal(plan, { threads, version });
+    return { wallMs: performance.now() - t0, json: JSON.stringify(outcomes) };
+  };
+  await sweep(2); // warm-up: file cache, JIT of the coordinator
+  const one: number[] = [];
+  const two: number[] = [];
+  let same = true;
+  for (let i = 0; i < 3; i++) {
+    const a = await sweep(1);
+    const b = await sweep(2);
+    one.push(a.wallMs);
+    two.push(b.wallMs);
+    same &&= a.json === b.json;
+  }
+  const speedup = median(one) / median(two);
+  console.log(
+    `(e) sweep of 200 short runs (median of 3): --threads 1 ${median(one).toFixed(0)} ms, --threads 2 ${median(two).toFixed(0)} ms, speedup ${speedup.toFixed(2)}×   target ≥ 1.7×`,
+  );
+  console.log(`    outcomes ${same ? 'identical' : 'DIFFER'} across thread counts`);
+}
+
+await benchSweep();
