@@ -174,11 +174,11 @@ export class RapChecker {
   /** Why the first VMRUN into `view` after `t` did not clear the RAP (or that none came). */
   private nextVmrun(view: number, t: Time): string {
     const next = (this.vmruns.get(view) ?? []).find((v) => v.t >= t);
-    if (!next) return 'no VMRUN followed before the RET';
+    if (!next) return 'no VMRUN followed before the RET, so no clear reached the hardware';
     const when = formatDuration(next.t);
     if (next.o.cleared) return `the VMRUN at ${when} cleared the RAP`;
     if (next.o.clearRap) return `the VMRUN at ${when} had CLEAR_RAP set but the hardware has no ERAPS`;
-    return `the next VMRUN (${when}, ${next.o.vmcb}) had no CLEAR_RAP: ${next.o.why}`;
+    return `the next VMRUN (${when}, ${next.o.vmcb}) had no CLEAR_RAP, so no clear reached the hardware: ${next.o.why}`;
   }
 
   /** The encoded L1 context of a pair of contexts that are an L1 and one of its L2s. */

@@ -80,7 +80,12 @@ export class KvmVcpu implements Hypervisor {
   /** Why the pending clear was recorded (for reports). */
   pendingWhy = '';
   /** The guest's CR3 (as a PCID) and control registers, as KVM's VMCB save area holds them. */
-  guestCr3 = -1;
+  /**
+   * The guest's CR3 as KVM knows it (vcpu->arch.cr3): the guest OS starts in process 0 (PCID 1);
+   * with NPT on KVM copies it from the VMCB save area on every exit (the guest's MOV CR3 runs
+   * natively), with NPT off it sees every write.
+   */
+  guestCr3 = 1;
   readonly guestCr4 = { pge: true, pse: true, pae: true, pcide: true, pke: false, smep: true };
   readonly guestCr0 = { pg: true, wp: true };
   readonly stats: KvmStats = { exits: {}, worldSwitches: 0, clearRapVmruns: 0, timeInExitsPs: 0 };
@@ -172,7 +177,10 @@ export class KvmVcpu implements Hypervisor {
     const { core, policy } = this.p;
     const l2 = this.running === 'l2';
     const v = l2 ? this.vmcb02! : this.vmcb01;
-    if (this.requests.delete('TLB_FLUSH') || this.requests.delete('TLB_FLUSH_CURRENT')) {
+    // Both requests are consumed here (no short-circuit: a leftover would flush on a later VMRUN).
+    const flushAll = this.requests.delete('TLB_FLUSH');
+    const flushCurrent = this.requests.delete('TLB_FLUSH_CURRENT');
+    if (flushAll || flushCurrent) {
       v.tlbControl = TLB_CONTROL_FLUSH_ASID;
     }
     if (this.requests.delete('TLB_FLUSH_GUEST')) {
@@ -252,6 +260,7 @@ export class KvmVcpu implements Hypervisor {
   handleExit(exit: GuestExit, from?: number): ExitOutcome & { switchCost: Time } {
     const core = this.p.core;
     const { cost: switchCost } = core.vmexit(this.p.autoIbrs);
+    if (this.p.npt) this.guestCr3 = core.pcid;
     // The exit may carry an action the guest believes cleared the RAP (an intercepted MOV CR3,
     // a CR4.PGE toggle): start a new candidate epoch so later RETs over older entries are
     // reported to the checkers, who judge them.

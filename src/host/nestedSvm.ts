@@ -19,7 +19,8 @@ export class NestedKvm implements Hypervisor {
   readonly vmcb12 = { allowLargerRap: false, clearRap: false };
   readonly requests = new Set<KvmRequest>();
   pendingRapClear = false;
-  guestCr3 = -1;
+  /** L2's CR3 as L1's KVM knows it (see KvmVcpu.guestCr3). */
+  guestCr3 = 1;
   readonly guestCr4: GuestCr4 = { pge: true, pse: true, pae: true, pcide: true, pke: false, smep: true };
   readonly guestCr0: GuestCr0 = { pg: true, wp: true };
 
@@ -65,6 +66,7 @@ export class NestedKvm implements Hypervisor {
 
   /** L1's KVM handles an L2 exit that L0 reflected to it. Returns how long L2 blocks (HLT). */
   handleReflected(exit: GuestExit): Time {
+    if (this.p.npt) this.guestCr3 = this.core.pcid;
     const r = EXIT_HANDLERS[exit.reason](this, exit);
     return r.blockFor ?? 0;
   }

@@ -369,7 +369,7 @@ export class LinuxOs implements CpuSoftware {
       pcpu: this.core.params.index,
       ctx: this.ctxOf(this.current),
       calls,
-      rapEntries: this.core.rap.capacity,
+      rapEntries: this.core.rap.size,
     };
     this.port.observe(ObsKind.STUFF, obs);
     return cost;
