@@ -1,5 +1,7 @@
 import type { AnyStateMachine } from 'xstate';
+import { kvmMachine } from '../host/kvmMachine.js';
 import { pcpuMachine } from '../hw/pcpuMachine.js';
+import { vcpuMachine } from '../vcpu/vcpuMachine.js';
 
 /** A machine kind the charts and the viewer know. */
 export interface MachineEntry {
@@ -20,6 +22,18 @@ export const MACHINES: MachineEntry[] = [
     machine: pcpuMachine,
     description:
       'A physical core: runs the software on it step by step, handles interrupts and flush IPIs, initiates TLB shootdowns and waits for their acknowledgements, meets sync points, sleeps in HLT.',
+  },
+  {
+    kind: 'kvm',
+    machine: kvmMachine,
+    description:
+      "A core running a vCPU: KVM's run loop — service requests and VMRUN, wait in guest mode for the #VMEXIT, handle it through the exit table, block after HLT. (Its actor id is the core's, pcpu:NNNN.)",
+  },
+  {
+    kind: 'vcpu',
+    machine: vcpuMachine,
+    description:
+      'The guest side of a vCPU: waits for VMRUN, runs the guest OS in guest mode, leaves by one #VMEXIT at a time when its instructions are intercepted.',
   },
 ];
 
