@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SimulationError } from '../../src/actors/simulationError.js';
 import { assemble, summarize } from '../../src/sweep/aggregate.js';
 import { runsCsv, variantsCsv } from '../../src/sweep/csv.js';
 import { dispatchOrder, runLocal, taskOf } from '../../src/sweep/localBackend.js';
 import { parseVary, planSweep } from '../../src/sweep/plan.js';
 import { renderSweep } from '../../src/sweep/render.js';
-import { executeRun } from '../../src/sweep/runTask.js';
+import { executeRun, runError } from '../../src/sweep/runTask.js';
 import type { RunOutcome, SweepPlan } from '../../src/sweep/types.js';
 import { repoRoot } from '../helpers/cli.js';
 
@@ -49,6 +50,18 @@ describe('one run of a sweep (executeRun)', () => {
     expect(o.failed.error.message).toMatch(/event cap of 2/);
     expect(o.failed.error.actor).toMatch(/^pcpu:/);
     expect(o.failed.scenario).toBe('litmus-stuffing-too-short');
+  });
+
+  it('names the actor, event and time of an internal error, as plain data', () => {
+    const e = runError(new SimulationError('pcpu:0001', 'IPI', 1_500_000, 'queue invariant broken'));
+    expect(e).toEqual({
+      kind: 'internal',
+      message: expect.stringMatching(/^actor pcpu:0001, event IPI, at 1.5us .*queue invariant broken$/),
+      actor: 'pcpu:0001',
+      event: 'IPI',
+      atNs: 1500,
+    });
+    expect(runError(new Error('thread died'))).toEqual({ kind: 'internal', message: 'thread died' });
   });
 
   it('refuses a task planned by another rapsim version', async () => {
