@@ -60,6 +60,12 @@ export interface LinuxOsStats {
 const NEVER = Number.POSITIVE_INFINITY;
 
 /**
+ * Actions no spec promises and no explanation needs (single-address flushes run on every
+ * shootdown target): reported only if the silicon cleared the RAP anyway.
+ */
+const SILENT: ReadonlySet<string> = new Set(['invlpg', 'invpcid-0', 'invlpgb', 'interrupt']);
+
+/**
  * A Linux-like OS on one CPU (docs/domain.md §4) — the host's on a bare-metal core, or a guest's
  * on a vCPU, where intercepted instructions leave the guest (the step ends with an `exit` plan
  * and the OS resumes when the hypervisor enters the guest again): runs threads of processes,
@@ -72,6 +78,7 @@ const NEVER = Number.POSITIVE_INFINITY;
 export class LinuxOs implements CpuSoftware {
   private readonly core: CoreHw;
   private readonly cpu: Cpu;
+  private readonly ctxBase: number;
   /** #VMEXITs caused by this step's instructions, in order (always empty on bare metal). */
   private exits: GuestExit[] = [];
   private readonly port: Port;
@@ -115,6 +122,8 @@ export class LinuxOs implements CpuSoftware {
 
   constructor(private readonly p: LinuxOsParams) {
     this.cpu = p.cpu;
+    // Encoded once: the hot path (every CALL and RET) only adds the process number.
+    this.ctxBase = encodeContext({ ...p.cpu.identity, process: 0 });
     this.core = p.cpu.core;
     this.port = p.port;
     this.w = p.workload;
@@ -597,7 +606,8 @@ export class LinuxOs implements CpuSoftware {
   private exec(insn: Instruction, detail: string, emulated = false): Time {
     const r = emulated ? this.cpu.execEmulated(insn) : this.cpu.exec(insn);
     if (r.exit) this.exits.push({ reason: r.exit, insn, ctx: this.ctxOf(this.current), detail });
-    else if (r.effect) this.reportAction(r.effect, 'native', detail);
+    else if (r.effect && (r.effect.cleared || !SILENT.has(r.effect.action)))
+      this.reportAction(r.effect, 'native', detail);
     return r.cost;
   }
 
@@ -681,8 +691,9 @@ export class LinuxOs implements CpuSoftware {
     return s;
   }
 
+  /** Context of process `pid` on this CPU: the process is the encoding's low field. */
   private ctxOf(pid: number): number {
-    return encodeContext({ ...this.cpu.identity, process: pid < 0 ? KERNEL_PROCESS : pid });
+    return this.ctxBase + (pid < 0 ? KERNEL_PROCESS : pid);
   }
 
   private pcidOf(pid: number): number {
