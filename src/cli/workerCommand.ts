@@ -37,6 +37,8 @@ export async function workerCommand(flags: WorkerFlags, io: Io): Promise<number>
     }
     throw err;
   }
+  // A log piped into `head` or a closed terminal must not take the worker (and its jobs) down.
+  io.out.on?.('error', () => undefined);
   const log = flags.quiet ? undefined : (line: string) => io.out.write(`${line}\n`);
   const { startWorker } = await import('../sweep/bullmqWorker.js');
   const worker = await startWorker({ redisUrl: flags.redis, version, concurrency, lockMs, log });
