@@ -150,7 +150,8 @@ export function renderOutputNote(dir: string, n: OutputNote): string {
     lines.push(
       `trace cut at ${formatDuration(n.endPs)}: the first ${n.limit.toLocaleString('en-US')} events only; use --trace-window FROM..TO, --trace-sample N or --trace-limit N`,
     );
-  } else if (n.files.some((f) => f.name === 'trace.json' && f.bytes > 200 * 1024 * 1024)) {
+  }
+  if (n.files.some((f) => f.name === 'trace.json' && f.bytes > 200 * 1024 * 1024)) {
     lines.push('trace.json is large: --trace-window FROM..TO or --trace-sample N make it smaller');
   }
   lines.push(`see it: rapsim view ${dir}   (or open trace.json in https://ui.perfetto.dev)`);

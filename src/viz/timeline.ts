@@ -4,7 +4,7 @@ import type { RapUseObs, ShootdownCompleteObs } from '../hw/observations.js';
 import type { Report } from '../report/report.js';
 import { pcpuId } from '../workers/compose.js';
 import type { RecordedTrace } from '../workers/runSimulation.js';
-import { RAP_ENTRY_WIDTH } from '../workers/traceProbe.js';
+import { RAP_ENTRY_WIDTH, type RapDelta } from '../workers/traceProbe.js';
 import { type ActorInfo, groupsOf } from './actors.js';
 import { allStates } from './chartModel.js';
 import type { Chart } from './charts.js';
@@ -38,17 +38,38 @@ export function buildTimeline(x: TimelineInput): TimelineFile {
     }
     return i;
   };
-  const events: TimelineFile['events'] = { t: [], sent: [], src: [], dst: [], type: [], state: [] };
+  const events: TimelineFile['events'] = { dt: [], lag: [], src: [], dst: [], type: [], state: [] };
   const obs: TimelineFile['obs'] = { ev: [], kind: [], data: [] };
   const obsKinds: string[] = [];
   const obsKindIx = new Map<string, number>();
+  const obsData: unknown[] = [];
+  const obsDataIx = new Map<string, number>();
   const rap: TimelineFile['rap'] = { ev: [], host: [], guest: [] };
-  const ctxSeen = new Set<number>();
+  const contextList: number[] = [];
+  const ctxIx = new Map<number, number>();
+  const encode = (d: RapDelta | undefined, t: number): RapDelta | null => {
+    if (!d) return null;
+    const add = d.add.slice();
+    for (let j = 0; j < add.length; j += RAP_ENTRY_WIDTH) {
+      const c = add[j]!;
+      let ci = ctxIx.get(c);
+      if (ci === undefined) {
+        ci = contextList.length;
+        contextList.push(c);
+        ctxIx.set(c, ci);
+      }
+      add[j] = ci;
+      add[j + 1] = t - add[j + 1]!;
+    }
+    return { keep: d.keep, add };
+  };
+  let prevT = 0;
   const shootdowns: TimelineFile['shootdowns'] = { latencyNs: [], targets: [], crossSocket: [], atPs: [] };
   kept.forEach((k, i) => {
     const e = k.e;
-    events.t.push(e.t);
-    events.sent.push(e.sent);
+    events.dt.push(e.t - prevT);
+    prevT = e.t;
+    events.lag.push(e.t - e.sent);
     events.src.push(e.src);
     events.dst.push(e.dst);
     events.type.push(intern(types, typeIx, e.type));
@@ -56,7 +77,14 @@ export function buildTimeline(x: TimelineInput): TimelineFile {
     for (const o of k.obs) {
       obs.ev.push(i);
       obs.kind.push(intern(obsKinds, obsKindIx, o.kind));
-      obs.data.push(o.data);
+      const text = JSON.stringify(o.data);
+      let di = obsDataIx.get(text);
+      if (di === undefined) {
+        di = obsData.length;
+        obsData.push(o.data);
+        obsDataIx.set(text, di);
+      }
+      obs.data.push(di);
       if (o.kind === 'tlb.shootdown.complete') {
         const d = o.data as ShootdownCompleteObs;
         shootdowns.latencyNs.push(toNs(d.latency));
@@ -67,15 +95,12 @@ export function buildTimeline(x: TimelineInput): TimelineFile {
     }
     if (k.rap) {
       rap.ev.push(i);
-      rap.host.push(k.rap.host ?? null);
-      rap.guest.push(k.rap.guest ?? null);
-      for (const d of [k.rap.host, k.rap.guest]) {
-        for (let j = 0; d && j < d.add.length; j += RAP_ENTRY_WIDTH) ctxSeen.add(d.add[j]!);
-      }
+      rap.host.push(encode(k.rap.host, e.t));
+      rap.guest.push(encode(k.rap.guest, e.t));
     }
   });
   const contexts: Record<string, ContextInfo> = {};
-  for (const c of ctxSeen) contexts[String(c)] = contextInfo(c, x.vmNames);
+  for (const c of contextList) contexts[String(c)] = contextInfo(c, x.vmNames);
   const last = kept.length > 0 ? kept[kept.length - 1]!.e.t : trace.from;
   const endPs = trace.truncated ? last : Math.max(last, Math.min(trace.to, report.simulatedNs * 1000));
   const charts: TimelineFile['charts'] = {};
@@ -121,7 +146,9 @@ export function buildTimeline(x: TimelineInput): TimelineFile {
     events,
     obs,
     obsKinds,
+    obsData,
     rap,
+    contextList,
     contexts,
     violations: report.violations.map((v) => locateViolation(v, actors, kept)),
     metrics: report.metrics,

@@ -1,7 +1,9 @@
 /**
  * The viewer's data file, `timeline.json`, written by `rapsim run --out DIR` beside `trace.json`
  * and read by the web page that `rapsim view` serves. Types only: the web app imports them too.
- * Times are picoseconds (the kernel's unit); event arrays are columnar, indexed by event number.
+ * Times are picoseconds (the kernel's unit); event arrays are columnar, indexed by event number,
+ * and encoded small (a run of a million events must load in a browser): times as differences,
+ * repeated payloads and contexts interned.
  */
 export interface TimelineFile {
   format: 'rapsim-timeline';
@@ -37,8 +39,10 @@ export interface TimelineFile {
   types: string[];
   states: string[];
   events: {
-    t: number[];
-    sent: number[];
+    /** Delivery time minus the previous event's (the first: minus 0). */
+    dt: number[];
+    /** Delivery time minus send time. */
+    lag: number[];
     src: number[];
     dst: number[];
     /** Index into `types`. */
@@ -46,15 +50,19 @@ export interface TimelineFile {
     /** Index into `states`: the destination's state after the event. */
     state: number[];
   };
-  /** Observations, by event number. */
-  obs: { ev: number[]; kind: number[]; data: unknown[] };
+  /** Observations, by event number; `data` indexes `obsData` (identical payloads are stored once). */
+  obs: { ev: number[]; kind: number[]; data: number[] };
   obsKinds: string[];
+  obsData: unknown[];
   /**
    * RAP changes: after event `ev[i]` the host (and guest, on ERAPS parts) stack of that event's
    * actor changed by `host[i]` / `guest[i]` (keep the oldest `keep` entries, push `add`, flattened
-   * `[ctx, pushedAtPs, addr, stuff]`), relative to the previous change of the same actor.
+   * `[context number, age, addr, stuff]` where the context number indexes `contextList` and the
+   * age is the event's time minus the push time), relative to the previous change of the same actor.
    */
   rap: { ev: number[]; host: (RapDeltaJson | null)[]; guest: (RapDeltaJson | null)[] };
+  /** Encoded pusher contexts (see src/hw/context.ts) that RAP entries refer to by position. */
+  contextList: number[];
   /** Decoded pusher contexts by encoded value. */
   contexts: Record<string, ContextInfo>;
   violations: TimelineViolation[];

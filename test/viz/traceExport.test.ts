@@ -173,7 +173,13 @@ describe('trace.json from run --out', () => {
     expect(r.stdout).toContain('trace cut at');
     const tl = JSON.parse(readFileSync(join(dir, 'timeline.json'), 'utf8')) as TimelineFile;
     expect(tl.window).toMatchObject({ fromPs: 20_000_000, truncated: true, sampleEvery: 3, recorded: 300 });
-    expect(tl.events.t.every((t) => t >= 20_000_000 && t < 60_000_000)).toBe(true);
+    let t = 0;
+    const times = tl.events.dt.map((d) => {
+      t += d;
+      return t;
+    });
+    expect(times.every((x) => x >= 20_000_000 && x < 60_000_000)).toBe(true);
+    expect(tl.events.lag.every((x) => x >= 0)).toBe(true);
     const doc = JSON.parse(readFileSync(join(dir, 'trace.json'), 'utf8')) as { traceEvents: Ev[] };
     expect(validateTrace(doc)).toEqual([]);
   });

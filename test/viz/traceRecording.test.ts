@@ -8,7 +8,7 @@ import { runSimulation, shutdownWorkers } from '../../src/workers/runSimulation.
  * recorded events, their probes and observations do not depend on the number of workers.
  */
 const FILE = 'scenarios/bare-metal/shootdown-study-16c-2s.yaml';
-const scenario = () => loadScenario(FILE, { sets: ['until=60us'] });
+const scenario = () => loadScenario(FILE, { sets: ['until=40us'] });
 
 afterAll(async () => {
   await shutdownWorkers();
@@ -16,8 +16,8 @@ afterAll(async () => {
 
 describe('recorded trace', () => {
   it('leaves the digest alone and is the same for 1 and 2 workers', async () => {
-    const plain = await runSimulation(scenario(), { workers: 1 });
-    const one = await runSimulation(scenario(), { workers: 1, trace: {} });
+    const plain = await runSimulation(scenario(), { workers: 1, inProcess: true });
+    const one = await runSimulation(scenario(), { workers: 1, inProcess: true, trace: {} });
     const two = await runSimulation(scenario(), { workers: 2, trace: {} });
     expect(one.traceDigest).toBe(plain.traceDigest);
     expect(two.traceDigest).toBe(plain.traceDigest);
@@ -38,9 +38,9 @@ describe('recorded trace', () => {
   });
 
   it('keeps a window and a limit, deterministically', async () => {
-    const from = 20 * US;
-    const to = 40 * US;
-    const w1 = await runSimulation(scenario(), { workers: 1, trace: { from, to } });
+    const from = 10 * US;
+    const to = 30 * US;
+    const w1 = await runSimulation(scenario(), { workers: 1, inProcess: true, trace: { from, to } });
     const w2 = await runSimulation(scenario(), { workers: 2, trace: { from, to } });
     const t = w1.trace!;
     expect(w2.trace!.entries).toEqual(t.entries);
@@ -50,7 +50,7 @@ describe('recorded trace', () => {
     expect(t.entries.every((e) => e.t >= from && e.t < to)).toBe(true);
     expect(t.observations.every((o) => o.t >= from && o.t < to)).toBe(true);
 
-    const l1 = await runSimulation(scenario(), { workers: 1, trace: { limit: 100 } });
+    const l1 = await runSimulation(scenario(), { workers: 1, inProcess: true, trace: { limit: 100 } });
     const l2 = await runSimulation(scenario(), { workers: 2, trace: { limit: 100 } });
     expect(l1.trace!.truncated).toBe(true);
     expect(l1.trace!.entries.filter((e) => e.seq !== -1)).toHaveLength(100);

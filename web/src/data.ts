@@ -34,6 +34,9 @@ interface ActorRap {
  */
 export class Run {
   readonly n: number;
+  /** Delivery and send times (ps), decoded from the file's differences. */
+  readonly t: Float64Array;
+  readonly sent: Float64Array;
   /** Per actor: the event numbers delivered to it, ascending. */
   readonly actorEvents: Int32Array[];
   private readonly rapIndex: ActorRap[];
@@ -43,7 +46,15 @@ export class Run {
 
   constructor(readonly tl: TimelineFile) {
     const ev = tl.events;
-    this.n = ev.t.length;
+    this.n = ev.dt.length;
+    this.t = new Float64Array(this.n);
+    this.sent = new Float64Array(this.n);
+    let acc = 0;
+    for (let i = 0; i < this.n; i++) {
+      acc += ev.dt[i]!;
+      this.t[i] = acc;
+      this.sent[i] = acc - ev.lag[i]!;
+    }
     const nActors = tl.actors.length;
     const lists: number[][] = Array.from({ length: nActors }, () => []);
     const msgs: number[] = [];
@@ -70,8 +81,8 @@ export class Run {
       const a = ev.dst[e]!;
       const idx = this.rapIndex[a]!;
       const c = cur[a]!;
-      const h = tl.rap.host[r];
-      const g = tl.rap.guest[r];
+      const h = this.decode(r, 'host');
+      const g = this.decode(r, 'guest');
       if (h) c.host = [...c.host.slice(0, h.keep * W), ...h.add];
       if (g) c.guest = [...c.guest.slice(0, g.keep * W), ...g.add];
       if (idx.recs.length % KEYFRAME_EVERY === 0)
@@ -81,8 +92,21 @@ export class Run {
     for (const idx of this.rapIndex) idx.evs = Int32Array.from(idx.recs.map((r) => tl.rap.ev[r]!));
   }
 
+  /** RAP change `r` of one stack with contexts and push times made absolute (null: unchanged). */
+  private decode(r: number, stack: 'host' | 'guest'): { keep: number; add: number[] } | null {
+    const d = this.tl.rap[stack][r];
+    if (!d) return null;
+    const t = this.t[this.tl.rap.ev[r]!]!;
+    const add = d.add.slice();
+    for (let j = 0; j < add.length; j += W) {
+      add[j] = this.tl.contextList[add[j]!]!;
+      add[j + 1] = t - add[j + 1]!;
+    }
+    return { keep: d.keep, add };
+  }
+
   time(k: number): number {
-    return this.tl.events.t[k] ?? 0;
+    return this.t[k] ?? 0;
   }
 
   /** The actor's state after event k (its state as of the last event it got at or before k). */
@@ -122,8 +146,8 @@ export class Run {
     let guest = kf.guest;
     for (let j = base + 1; j <= i; j++) {
       const r = idx.recs[j]!;
-      const h = this.tl.rap.host[r];
-      const g = this.tl.rap.guest[r];
+      const h = this.decode(r, 'host');
+      const g = this.decode(r, 'guest');
       if (h) host = [...host.slice(0, h.keep * W), ...h.add];
       if (g) guest = [...guest.slice(0, g.keep * W), ...g.add];
     }
@@ -137,7 +161,7 @@ export class Run {
     for (let i = this.obsStart[k]!; i < this.obsStart[k + 1]!; i++) {
       out.push({
         kind: this.tl.obsKinds[this.tl.obs.kind[i]!] ?? '',
-        data: this.tl.obs.data[i] as Record<string, unknown>,
+        data: this.tl.obsData[this.tl.obs.data[i]!] as Record<string, unknown>,
       });
     }
     return out;
@@ -145,7 +169,7 @@ export class Run {
 
   /** The first event at or after time t (ps). */
   eventAtTime(t: number): number {
-    const ts = this.tl.events.t;
+    const ts = this.t;
     let lo = 0;
     let hi = this.n;
     while (lo < hi) {

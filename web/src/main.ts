@@ -23,6 +23,11 @@ async function load(): Promise<void> {
     if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
     tl = (await res.json()) as TimelineFile;
     if (tl.format !== 'rapsim-timeline') throw new Error('not a rapsim timeline');
+    if (tl.version !== 1 || !Array.isArray(tl.events?.dt)) {
+      throw new Error(
+        `written by another version of rapsim (format ${String(tl.version)}): run the scenario again`,
+      );
+    }
   } catch (err) {
     app.innerHTML = `<p class="error">Could not load the run's timeline.json: ${esc((err as Error).message)}. Write it with <code>rapsim run SCENARIO --out DIR</code> and serve DIR with <code>rapsim view DIR</code>.</p>`;
     return;
@@ -236,8 +241,14 @@ class Viewer {
       lanes,
       lanes.map((a) => tl.actors[a]?.label ?? String(a)),
     );
-    const cur = document.querySelector('#sequence .row.current');
-    cur?.scrollIntoView?.({ block: 'nearest' });
+    // Keep the current row in view inside the diagram's own box (never scroll the page).
+    const box = this.el('sequence');
+    const cur = box.querySelector<SVGGElement>('.row.current');
+    if (cur) {
+      const r = cur.getBoundingClientRect();
+      const b = box.getBoundingClientRect();
+      if (r.top < b.top || r.bottom > b.bottom) box.scrollTop += r.top - b.top - (b.height - r.height) / 2;
+    }
     this.writeHash();
   }
 
@@ -368,7 +379,7 @@ class Viewer {
     const head =
       type === 'trace.start'
         ? `<b>${esc(dst)}</b> at the start of the window: <span class="state">${esc(state)}</span>`
-        : `<b>${esc(type)}</b> ${isMsg ? `${esc(src)} → ${esc(dst)}` : `to ${esc(dst)} (its own continuation)`}, ${isMsg ? `sent ${esc(fmtTime(ev.sent[k]!))}, ` : ''}delivered ${esc(fmtTime(ev.t[k]!))}; ${esc(dst)} is then in <span class="state">${esc(state)}</span>`;
+        : `<b>${esc(type)}</b> ${isMsg ? `${esc(src)} → ${esc(dst)}` : `to ${esc(dst)} (its own continuation)`}, ${isMsg ? `sent ${esc(fmtTime(run.sent[k]!))}, ` : ''}delivered ${esc(fmtTime(run.t[k]!))}; ${esc(dst)} is then in <span class="state">${esc(state)}</span>`;
     const list = obs
       .slice(0, 40)
       .map((o) => `<li><code>${esc(o.kind)}</code> ${esc(shortJson(o.data))}</li>`)
@@ -437,7 +448,7 @@ class Viewer {
     if (tl.actors.length <= 8) return tl.actors.map((a) => a.index);
     const { k, actor } = this.st;
     const ev = tl.events;
-    const set = new Set<number>([actor]);
+    const set = new Set<number>([ev.dst[k]!, ev.src[k]!, actor]);
     for (let i = Math.max(0, k - 24); i <= Math.min(this.run.n - 1, k + 24) && set.size < 8; i++) {
       if (ev.src[i] !== ev.dst[i]) {
         set.add(ev.src[i]!);

@@ -23,10 +23,13 @@ export class Colours {
 
   constructor(private readonly contexts: Record<string, ContextInfo>) {
     const keys = [...new Set(Object.values(contexts).map((c) => c.colourKey))].sort();
+    const n = keys.filter((k) => k !== 'stuffing').length;
     let i = 0;
     for (const k of keys) {
       if (k === 'stuffing') this.map.set(k, '#cbd5e1');
-      else this.map.set(k, PALETTE[i++ % PALETTE.length]!);
+      // Beyond the palette, hues a golden angle apart stay distinct.
+      else if (n <= PALETTE.length) this.map.set(k, PALETTE[i++]!);
+      else this.map.set(k, `hsl(${Math.round((i++ * 137.508) % 360)} 65% 45%)`);
     }
   }
 

@@ -29,12 +29,12 @@ export function sequenceSvg(run: Run, k: number, lanes: number[], labels: string
   const yOfEvent = (i: number): number => top + (i - from) * rowH + rowH / 2;
   // A send time maps to the row of the first shown event at or after it (or above the top).
   const yOfTime = (t: number): number => {
-    if (t < ev.t[from]!) return top - 6;
+    if (t < run.t[from]!) return top - 6;
     let i = from;
-    while (i <= to && ev.t[i]! < t) i++;
+    while (i <= to && run.t[i]! < t) i++;
     if (i > to) return yOfEvent(to);
-    const prev = i > from ? ev.t[i - 1]! : t;
-    const frac = ev.t[i] === prev ? 0 : (t - prev) / (ev.t[i]! - prev);
+    const prev = i > from ? run.t[i - 1]! : t;
+    const frac = run.t[i] === prev ? 0 : (t - prev) / (run.t[i]! - prev);
     return i > from ? yOfEvent(i - 1) + frac * rowH : yOfEvent(i);
   };
   const out: string[] = [
@@ -50,7 +50,7 @@ export function sequenceSvg(run: Run, k: number, lanes: number[], labels: string
     const y = yOfEvent(i);
     const cur = i === k;
     out.push(
-      `<g class="row${cur ? ' current' : ''}" data-ev="${i}"><rect x="0" y="${y - rowH / 2}" width="${W}" height="${rowH}"/><text class="t" x="4" y="${y + 4}">${esc(fmtTime(ev.t[i]!))}</text></g>`,
+      `<g class="row${cur ? ' current' : ''}" data-ev="${i}"><rect x="0" y="${y - rowH / 2}" width="${W}" height="${rowH}"/><text class="t" x="4" y="${y + 4}">${esc(fmtTime(run.t[i]!))}</text></g>`,
     );
   }
   for (let i = from; i <= to; i++) {
@@ -62,17 +62,17 @@ export function sequenceSvg(run: Run, k: number, lanes: number[], labels: string
     if (src === dst) {
       if (xd === undefined) continue;
       out.push(
-        `<g class="${cls} self" data-ev="${i}"><title>${esc(`${type} at ${fmtTime(ev.t[i]!)}`)}</title><circle cx="${xd}" cy="${yOfEvent(i)}" r="4"/><text x="${xd + 7}" y="${yOfEvent(i) + 4}">${esc(type === 'trace.start' ? 'start' : type)}</text></g>`,
+        `<g class="${cls} self" data-ev="${i}"><title>${esc(`${type} at ${fmtTime(run.t[i]!)}`)}</title><circle cx="${xd}" cy="${yOfEvent(i)}" r="4"/><text x="${xd + 7}" y="${yOfEvent(i) + 4}">${esc(type === 'trace.start' ? 'start' : type)}</text></g>`,
       );
       continue;
     }
     const xs = laneX.get(src);
     if (xd === undefined && xs === undefined) continue;
     const y2 = yOfEvent(i);
-    const y1 = yOfTime(ev.sent[i]!);
+    const y1 = yOfTime(run.sent[i]!);
     const x1 = xs ?? (xd! < W / 2 ? W - 6 : 86);
     const x2 = xd ?? (xs! < W / 2 ? W - 6 : 86);
-    const title = `${type}: ${tl.actors[src]?.label ?? src} → ${tl.actors[dst]?.label ?? dst}, sent ${fmtTime(ev.sent[i]!)}, arrived ${fmtTime(ev.t[i]!)}`;
+    const title = `${type}: ${tl.actors[src]?.label ?? src} → ${tl.actors[dst]?.label ?? dst}, sent ${fmtTime(run.sent[i]!)}, arrived ${fmtTime(run.t[i]!)}`;
     out.push(
       `<g class="${cls} msg" data-ev="${i}"><title>${esc(title)}</title><line x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}" marker-end="url(#seq-arrow)"/><text x="${(x1 + x2) / 2}" y="${(y1 + y2) / 2 - 3}" text-anchor="middle">${esc(type)}</text></g>`,
     );
