@@ -120,7 +120,7 @@ describe('trace.json from run --out', () => {
           'run',
           'scenarios/bare-metal/shootdown-study-16c-2s.yaml',
           '--until',
-          '80us',
+          '50us',
           '--workers',
           w,
           '--out',
@@ -158,11 +158,11 @@ describe('trace.json from run --out', () => {
       'run',
       'scenarios/bare-metal/shootdown-study-16c-2s.yaml',
       '--until',
-      '80us',
+      '50us',
       '--out',
       dir,
       '--trace-window',
-      '20us..60us',
+      '10us..40us',
       '--trace-limit',
       '300',
       '--trace-sample',
@@ -172,13 +172,13 @@ describe('trace.json from run --out', () => {
     expect(r.stdout).toMatch(/trace: [\d,]+ of 300 recorded events \(--trace-sample\)/);
     expect(r.stdout).toContain('trace cut at');
     const tl = JSON.parse(readFileSync(join(dir, 'timeline.json'), 'utf8')) as TimelineFile;
-    expect(tl.window).toMatchObject({ fromPs: 20_000_000, truncated: true, sampleEvery: 3, recorded: 300 });
+    expect(tl.window).toMatchObject({ fromPs: 10_000_000, truncated: true, sampleEvery: 3, recorded: 300 });
     let t = 0;
     const times = tl.events.dt.map((d) => {
       t += d;
       return t;
     });
-    expect(times.every((x) => x >= 20_000_000 && x < 60_000_000)).toBe(true);
+    expect(times.every((x) => x >= 10_000_000 && x < 40_000_000)).toBe(true);
     expect(tl.events.lag.every((x) => x >= 0)).toBe(true);
     const doc = JSON.parse(readFileSync(join(dir, 'trace.json'), 'utf8')) as { traceEvents: Ev[] };
     expect(validateTrace(doc)).toEqual([]);
