@@ -7,8 +7,10 @@ import { RAP_ENTRY_WIDTH, type RapDelta, type RapProbe } from '../workers/traceP
 export interface KeptEvent {
   e: TraceRecord;
   obs: Observation[];
-  /** Change of the RAP since the previous kept event of the same actor (deltas as in the probe). */
+  /** Change of the RAP since the previous kept event of the same core (deltas as in the probe). */
   rap?: RapProbe;
+  /** The core actor whose RAP `rap` is (the event's actor, or the core a vCPU runs on). */
+  rapActor?: number;
   /** RAP occupancy after the event, when `rap` is set. */
   occupancy?: { host: number; guest: number | null };
 }
@@ -45,16 +47,20 @@ export function keptEvents(trace: RecordedTrace, sampling: Sampling = { every: 1
   const rapNow = new Map<number, { host: number[]; guest: number[] }>();
   const rapKept = new Map<number, { host: number[]; guest: number[] }>();
   const dirty = new Set<number>();
+  /** The core each actor's probes reported (a vCPU's RAP is its core's). */
+  const coreOf = new Map<number, number>();
   const out: KeptEvent[] = [];
   for (const e of trace.entries) {
     const a = e.dst;
     const probe = e.probe as RapProbe | undefined;
+    if (probe) coreOf.set(a, probe.core ?? a);
+    const ra = coreOf.get(a) ?? a;
     if (probe) {
-      const cur = rapNow.get(a) ?? { host: [], guest: [] };
+      const cur = rapNow.get(ra) ?? { host: [], guest: [] };
       if (probe.host) cur.host = apply(cur.host, probe.host);
       if (probe.guest) cur.guest = apply(cur.guest, probe.guest);
-      rapNow.set(a, cur);
-      dirty.add(a);
+      rapNow.set(ra, cur);
+      dirty.add(ra);
     }
     const obs = byEvent.get(keyOf(e)) ?? [];
     const changed = state.get(a) !== e.state;
@@ -67,18 +73,19 @@ export function keptEvents(trace: RecordedTrace, sampling: Sampling = { every: 1
     }
     if (!keep) continue;
     const k: KeptEvent = { e, obs };
-    if (dirty.has(a)) {
-      dirty.delete(a);
-      const cur = rapNow.get(a)!;
-      const prev = rapKept.get(a) ?? { host: [], guest: [] };
+    if (dirty.has(ra)) {
+      dirty.delete(ra);
+      const cur = rapNow.get(ra)!;
+      const prev = rapKept.get(ra) ?? { host: [], guest: [] };
       const rap: RapProbe = {};
       const h = delta(prev.host, cur.host);
       const g = delta(prev.guest, cur.guest);
       if (h) rap.host = h;
       if (g) rap.guest = g;
-      rapKept.set(a, { host: cur.host, guest: cur.guest });
+      rapKept.set(ra, { host: cur.host, guest: cur.guest });
       if (h || g || e.seq === -1) {
         k.rap = rap;
+        k.rapActor = ra;
         k.occupancy = {
           host: cur.host.length / RAP_ENTRY_WIDTH,
           guest: cur.guest.length > 0 || prev.guest.length > 0 ? cur.guest.length / RAP_ENTRY_WIDTH : null,

@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { formatDuration, parseDuration, type Time } from '../actors/time.js';
 import type { Report } from '../report/report.js';
 import type { Scenario } from '../scenario/schema.js';
+import { vmList } from '../workers/composeVms.js';
 import type { RunResult } from '../workers/runSimulation.js';
-import { describeActor } from './actors.js';
+import { describeActor, inferKinds } from './actors.js';
 import { buildCharts } from './charts.js';
 import { keptEvents } from './recorded.js';
 import { buildTimeline } from './timeline.js';
@@ -97,7 +98,15 @@ export async function writeRunOutputs(
 ): Promise<OutputNote> {
   const trace = x.result.trace;
   if (!trace) throw new Error('writeRunOutputs: the run recorded no trace');
-  const actors = x.result.actors.map((a) => describeActor(a.index, a.id));
+  const vmNames = vmList(x.scenario).map((v) => v.vm.name);
+  const actors = x.result.actors.map((a) => describeActor(a.index, a.id, vmNames));
+  const labels = new Map<number, Set<string>>();
+  for (const e of trace.entries) {
+    const set = labels.get(e.dst) ?? new Set<string>();
+    set.add(e.state);
+    labels.set(e.dst, set);
+  }
+  inferKinds(actors, labels);
   const sampling = { every: x.sampleEvery };
   const kept = keptEvents(trace, sampling);
   const chrome = chromeTrace(x.report, actors, trace, sampling, kept);
@@ -110,7 +119,7 @@ export async function writeRunOutputs(
     kept,
     sampleEvery: x.sampleEvery,
     charts,
-    vmNames: x.scenario.vms.map((v) => v.name),
+    vmNames,
   });
   writeChunks(join(dir, 'timeline.json'), [JSON.stringify(timeline)]);
   const size = (name: string) => ({ name, bytes: statSync(join(dir, name)).size });

@@ -44,7 +44,7 @@ export function buildTimeline(x: TimelineInput): TimelineFile {
   const obsKindIx = new Map<string, number>();
   const obsData: unknown[] = [];
   const obsDataIx = new Map<string, number>();
-  const rap: TimelineFile['rap'] = { ev: [], host: [], guest: [] };
+  const rap: TimelineFile['rap'] = { ev: [], actor: [], host: [], guest: [] };
   const contextList: number[] = [];
   const ctxIx = new Map<number, number>();
   const encode = (d: RapDelta | undefined, t: number): RapDelta | null => {
@@ -95,6 +95,7 @@ export function buildTimeline(x: TimelineInput): TimelineFile {
     }
     if (k.rap) {
       rap.ev.push(i);
+      rap.actor.push(k.rapActor ?? e.dst);
       rap.host.push(encode(k.rap.host, e.t));
       rap.guest.push(encode(k.rap.guest, e.t));
     }
@@ -174,16 +175,18 @@ function locateViolation(
   let ev = -1;
   let use: RapUseObs | undefined;
   let fallback = -1;
+  // The RET ran in an event of the core or of a vCPU on it: the one whose RAP-use observation
+  // names this core and the producer's push time.
   for (let i = 0; i < kept.length; i++) {
     const k = kept[i]!;
-    if (k.e.dst !== actor) continue;
     const ns = toNs(k.e.t);
     if (ns > v.atNs) break;
-    fallback = i;
+    if (k.e.dst === actor) fallback = i;
     if (ns !== v.atNs) continue;
     const u = k.obs.find(
       (o) =>
         o.kind === 'rap.use' &&
+        (o.data as RapUseObs).pcpu === v.pcpu &&
         (producerNs === undefined || toNs((o.data as RapUseObs).pushedAt) === producerNs),
     );
     if (u) {

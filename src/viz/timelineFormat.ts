@@ -55,12 +55,12 @@ export interface TimelineFile {
   obsKinds: string[];
   obsData: unknown[];
   /**
-   * RAP changes: after event `ev[i]` the host (and guest, on ERAPS parts) stack of that event's
-   * actor changed by `host[i]` / `guest[i]` (keep the oldest `keep` entries, push `add`, flattened
+   * RAP changes: after event `ev[i]` the host (and guest, on ERAPS parts) stack of core actor
+   * `actor[i]` (the event's actor, or the core its vCPU runs on) changed by `host[i]` / `guest[i]` (keep the oldest `keep` entries, push `add`, flattened
    * `[context number, age, addr, stuff]` where the context number indexes `contextList` and the
    * age is the event's time minus the push time), relative to the previous change of the same actor.
    */
-  rap: { ev: number[]; host: (RapDeltaJson | null)[]; guest: (RapDeltaJson | null)[] };
+  rap: { ev: number[]; actor: number[]; host: (RapDeltaJson | null)[]; guest: (RapDeltaJson | null)[] };
   /** Encoded pusher contexts (see src/hw/context.ts) that RAP entries refer to by position. */
   contextList: number[];
   /** Decoded pusher contexts by encoded value. */
@@ -101,7 +101,7 @@ export interface TimelineViolation {
   occurrences: number;
   consumer: Record<string, unknown>;
   producer: Record<string, unknown>;
-  /** Actor index of the core, or -1. */
+  /** Actor index of the core (whose RAP the viewer shows), or -1. */
   actor: number;
   /** Event number during which it happened (the RAP before it is the one the RET saw), or -1. */
   ev: number;

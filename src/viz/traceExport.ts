@@ -155,11 +155,12 @@ export function chromeTrace(
     if (k.occupancy) {
       const args: Record<string, number> = { host: k.occupancy.host };
       if (k.occupancy.guest !== null) args.guest = k.occupancy.guest;
+      const core = k.rapActor ?? a;
       ev.push({
-        name: `RAP occupancy ${actors[a]?.label ?? a}`,
+        name: `RAP occupancy ${actors[core]?.label ?? core}`,
         cat: 'rap',
         ph: 'C',
-        pid: pid(a),
+        pid: pid(core),
         ts: psToUs(e.t),
         args,
       });

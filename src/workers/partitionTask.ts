@@ -69,7 +69,16 @@ export class PartitionTask {
         rootSeed: scenario.seed,
         maxEvents,
         recordTrace: (this.setup.recordTrace ?? false) || this.setup.trace !== undefined,
-        ...(this.setup.trace ? { traceWindow: this.setup.trace, probe: createRapProbe() } : {}),
+        ...(this.setup.trace
+          ? {
+              traceWindow: this.setup.trace,
+              // An actor on a core (a vCPU) is linked to it with zero latency (architecture.md).
+              probe: createRapProbe(
+                actors,
+                (i) => topo.coreActor.find((c) => c === i || topo.latency(i, c) === 0) ?? i,
+              ),
+            }
+          : {}),
       });
       return { kind: 'ready', next: this.partition.start() };
     });

@@ -19,10 +19,14 @@ export interface RapDelta {
   add: number[];
 }
 
-/** What a probe records for a core: deltas of its host stack and, on ERAPS parts, its guest stack. */
+/**
+ * What a probe records for a core: deltas of its host stack and, on ERAPS parts, its guest stack.
+ * `core` is the actor index of the core, when the event went to another actor on it (a vCPU).
+ */
 export interface RapProbe {
   host?: RapDelta;
   guest?: RapDelta;
+  core?: ActorIndex;
 }
 
 /** Width of one entry in {@link RapDelta.add}. */
@@ -33,20 +37,31 @@ interface WithRapContents {
 }
 
 /**
- * A probe for recorded traces (issue 6): after each kept event, the RAP contents of the actor's
- * core as a delta against what the previous probe of that actor saw (undefined when nothing
- * changed, or for actors without a core). Reads the actor's statistics; never steers the model.
+ * A probe for recorded traces (issue 6): after each kept event, the RAP contents of the core the
+ * event's actor runs on (the actor itself for a core; for a vCPU, the core whose statistics hold
+ * the RAP, found by `coreOf`) as a delta against what the previous probe of that core saw
+ * (undefined when nothing changed). Reads statistics; never steers the model.
  */
-export function createRapProbe(): (index: ActorIndex, actor: HostedActor) => RapProbe | undefined {
+export function createRapProbe(
+  actors: ReadonlyMap<ActorIndex, HostedActor>,
+  coreOf: (index: ActorIndex) => ActorIndex,
+): (index: ActorIndex, actor: HostedActor) => RapProbe | undefined {
   const last = new Map<ActorIndex, { host: number[]; guest: number[] }>();
+  const cores = new Map<ActorIndex, ActorIndex>();
   return (index, actor) => {
-    const contents = (actor.stats() as WithRapContents | undefined)?.core?.rapContents;
+    let core = cores.get(index);
+    if (core === undefined) {
+      core = coreOf(index);
+      cores.set(index, core);
+    }
+    const holder = core === index ? actor : actors.get(core);
+    const contents = (holder?.stats() as WithRapContents | undefined)?.core?.rapContents;
     if (!contents) return undefined;
-    const prev = last.get(index) ?? { host: [], guest: [] };
+    const prev = last.get(core) ?? { host: [], guest: [] };
     const host = flatten(contents.host);
     const guest = contents.guest ? flatten(contents.guest) : [];
-    last.set(index, { host, guest });
-    const out: RapProbe = {};
+    last.set(core, { host, guest });
+    const out: RapProbe = core === index ? {} : { core };
     const h = delta(prev.host, host);
     if (h) out.host = h;
     const g = delta(prev.guest, guest);

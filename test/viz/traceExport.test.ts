@@ -184,6 +184,43 @@ describe('trace.json from run --out', () => {
     expect(validateTrace(doc)).toEqual([]);
   });
 
+  it('puts VMs in their own processes, knows a core runs KVM, and finds a violation on the vCPU that ran the RET', async () => {
+    const dir = tempDir('rapsim-trace-');
+    const r = await rapsim(['run', 'scenarios/vm/nested-naive.yaml', '--out', dir, '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(readFileSync(join(dir, 'trace.json'), 'utf8')) as { traceEvents: Ev[] };
+    expect(validateTrace(doc)).toEqual([]);
+    const names = (what: string) =>
+      doc.traceEvents.filter((e) => e.ph === 'M' && e.name === what).map((e) => [e.pid, e.args?.name]);
+    expect(names('process_name')).toEqual([
+      [1, 'host'],
+      [2, 'VM l1'],
+      [3, 'VM l2'],
+    ]);
+    expect(names('thread_name')).toEqual([
+      [1, 'pCPU 0'],
+      [2, 'vCPU l1/0'],
+      [3, 'vCPU l2/0'],
+    ]);
+    expect(new Set(doc.traceEvents.filter((e) => e.ph === 's').map((e) => e.name))).toEqual(
+      new Set(['VMRUN', 'VMEXIT']),
+    );
+    const tl = JSON.parse(readFileSync(join(dir, 'timeline.json'), 'utf8')) as TimelineFile;
+    expect(tl.actors.map((a) => [a.id, a.kind, a.group])).toEqual([
+      ['pcpu:0000', 'kvm', 'host'],
+      ['vcpu:000:0000', 'vcpu', 'vm:l1'],
+      ['vcpu:001:0000', 'vcpu', 'vm:l2'],
+    ]);
+    expect(Object.keys(tl.charts).sort()).toEqual(['kvm', 'vcpu']);
+    // Every RAP change is the core's, even when a vCPU's event made it.
+    expect(new Set(tl.rap.actor)).toEqual(new Set([0]));
+    const v = tl.violations[0]!;
+    expect(v.property).toBe('rap-nested');
+    expect(v.actor).toBe(0);
+    expect(tl.events.dst[v.ev]).toBe(2);
+    expect(v.producerPushedPs).toBeGreaterThan(0);
+  });
+
   it('refuses trace flags without --out and bad values (exit 2)', async () => {
     const f = 'scenarios/bare-metal/litmus-stuffing-too-short.yaml';
     const a = await rapsim(['run', f, '--trace-window', '1us..2us']);

@@ -77,8 +77,8 @@ export class Run {
       host: [],
       guest: [],
     }));
-    tl.rap.ev.forEach((e, r) => {
-      const a = ev.dst[e]!;
+    tl.rap.ev.forEach((_e, r) => {
+      const a = tl.rap.actor[r]!;
       const idx = this.rapIndex[a]!;
       const c = cur[a]!;
       const h = this.decode(r, 'host');

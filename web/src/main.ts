@@ -47,7 +47,12 @@ class Viewer {
 
   constructor(private readonly run: Run) {
     this.colours = new Colours(run.tl.contexts);
-    this.cores = run.tl.actors.filter((a) => a.kind === 'pcpu').map((a) => a.index);
+    // Cores: the actors RAP contents were recorded for, and every pCPU (a core running a vCPU
+    // is a KVM machine under a pcpu: id).
+    const withRap = new Set(run.tl.rap.actor);
+    this.cores = run.tl.actors
+      .filter((a) => withRap.has(a.index) || a.id.startsWith('pcpu:'))
+      .map((a) => a.index);
     const firstViolation = run.tl.violations.find((v) => v.actor >= 0);
     this.st = { k: 0, actor: firstViolation?.actor ?? 0, violation: -1, playing: undefined };
     this.readHash();
@@ -283,7 +288,7 @@ class Viewer {
               a.index === actor ? 'selected' : '',
               a.index === cur.dst ? 'receiving' : '',
               a.index === cur.src && cur.src !== cur.dst ? 'sending' : '',
-              v && a.index === v.actor ? 'involved' : '',
+              v && (a.index === v.actor || a.index === tl.events.dst[v.ev]) ? 'involved' : '',
             ]
               .filter(Boolean)
               .join(' ');

@@ -108,9 +108,9 @@ export function rapGridSvg(
   cores.forEach((c, i) => {
     const x = 2 + i * colW;
     parts.push(
-      `<g class="rap-col${c.selected ? ' selected' : ''}" data-actor="${c.actor}"><title>${esc(`${c.label}: ${c.rap.host.length} entries`)}</title><rect class="col-bg" x="${x}" y="0" width="${colW - 2}" height="${capacity * cell}"/>`,
+      `<g class="rap-col${c.selected ? ' selected' : ''}" data-actor="${c.actor}"><title>${esc(`${c.label}: ${c.rap.host.length} host${c.rap.guest ? ` + ${c.rap.guest.length} guest` : ''} entries`)}</title><rect class="col-bg" x="${x}" y="0" width="${colW - 2}" height="${capacity * cell}"/>`,
     );
-    c.rap.host.forEach((e, k) => {
+    [...c.rap.host, ...(c.rap.guest ?? [])].slice(0, capacity).forEach((e, k) => {
       const y = (capacity - 1 - k) * cell;
       parts.push(
         `<rect x="${x}" y="${y}" width="${colW - 2}" height="${Math.max(1, cell - 1)}" fill="${colours.of(e.ctx)}"/>`,
