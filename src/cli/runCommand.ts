@@ -147,7 +147,11 @@ export function checkModelled(file: string, s: Scenario): void {
       });
     };
     if ((vm.nested?.vms.length ?? 0) > 1) {
-      refuse('nested.vms', 'one L2 VM per L1 (several need an L1 scheduler)', `${vm.nested!.vms.length} L2 VMs`);
+      refuse(
+        'nested.vms',
+        'one L2 VM per L1 (several need an L1 scheduler)',
+        `${vm.nested!.vms.length} L2 VMs`,
+      );
     }
     if (vm.guest.shootdown.every > 0) {
       refuse(
@@ -159,11 +163,7 @@ export function checkModelled(file: string, s: Scenario): void {
     for (const [k, ops] of Object.entries(vm.guest.script)) {
       ops.forEach((op, i) => {
         if (op.op === 'shootdown' || op.op === 'ipi') {
-          refuse(
-            `guest.script.${k}.${i}.${op.op}`,
-            'a script without guest IPIs or shootdowns',
-            op.op,
-          );
+          refuse(`guest.script.${k}.${i}.${op.op}`, 'a script without guest IPIs or shootdowns', op.op);
         }
       });
     }

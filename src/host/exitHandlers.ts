@@ -40,7 +40,7 @@ export const EXIT_HANDLERS: Record<ExitReason, Handler> = {
 function intercepted(kvm: Hypervisor, exit: GuestExit): ExitOutcome {
   const insn = exit.insn!;
   const r = perform(kvm, insn);
-  if (r) kvm.reportGuestAction(exit, r.action, 'intercepted', `${howReached(kvm, exit, false)}: ${r.path}`);
+  if (r) kvm.reportGuestAction(exit, r.action, 'intercepted', `${howReached(kvm, false)}: ${r.path}`);
   return { cost: kvm.core.timing.exitHandler };
 }
 
@@ -54,7 +54,7 @@ function emulated(kvm: Hypervisor, exit: GuestExit): ExitOutcome {
   const cost = kvm.core.timing.emulator;
   if (insn.kind === 'invpcid' || insn.kind === 'ibpb') return { cost };
   const r = perform(kvm, insn);
-  if (r) kvm.reportGuestAction(exit, r.action, 'emulated', `${howReached(kvm, exit, true)}: ${r.path}`);
+  if (r) kvm.reportGuestAction(exit, r.action, 'emulated', `${howReached(kvm, true)}: ${r.path}`);
   return { cost };
 }
 

@@ -1,4 +1,3 @@
-import type { GuestExit } from '../hw/exit.js';
 import type { Hypervisor } from './hypervisor.js';
 
 /**
@@ -94,7 +93,7 @@ export function kvmPostSetCr0(
 }
 
 /** Where an exit reached KVM, for reports ("intercepted (npt=false)", "emulated"). */
-export function howReached(kvm: Hypervisor, exit: GuestExit, emulated: boolean): string {
+export function howReached(kvm: Hypervisor, emulated: boolean): string {
   if (emulated) return 'reached KVM’s instruction emulator (em_* handler)';
   return `intercepted by KVM (npt=${kvm.p.npt})`;
 }

@@ -499,7 +499,6 @@ export class LinuxOs implements CpuSoftware {
 
   /** Executes one script operation at `now`; returns its modelled duration. */
   private execScriptOp(op: ScriptOp, now: Time): Time {
-    const core = this.core;
     const op_ = this.opPs;
     switch (op.op) {
       case 'call': {
