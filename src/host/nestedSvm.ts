@@ -139,6 +139,10 @@ export class L1Hypervisor implements CpuSoftware {
       }
       return this.wakeBefore(this.os.resume(now));
     }
+    // An L1 that was not given ERAPS cannot rely on hardware separation from its L2 (both run
+    // in guest mode): its KVM fills the RAP on every #VMEXIT (docs/domain.md §3, "If L1's CPUID
+    // lacks ERAPS, L1 must stuff the RAP itself").
+    if (!this.kvm.p.l1HasEraps) this.os.stuffForVmexit(now);
     const blockFor = this.kvm.handleReflected(reflected);
     if (blockFor > 0) {
       // L2 executed HLT: L1 blocks that vCPU and runs its own processes until the timer fires.

@@ -370,6 +370,14 @@ export class LinuxOs implements CpuSoftware {
     return !this.p.cpuid.eraps;
   }
 
+  /**
+   * The kernel's own RAP fill (FILL_RETURN_BUFFER), sized by its CPUID: what a hypervisor kernel
+   * without ERAPS does on #VMEXIT (vmexit_fill_RSB), used by an L1 guest hypervisor.
+   */
+  stuffForVmexit(now: Time): Time {
+    return this.stuff(this.p.cpuid.rapEntries, now);
+  }
+
   private stuff(calls: number, now: Time): Time {
     const ctx = encodeContext({ ...this.cpu.identity, process: STUFF_PROCESS });
     const cost = this.core.stuff(calls, ctx, now);

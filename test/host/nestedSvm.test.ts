@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseScenarioText } from '../../src/scenario/load.js';
+import { runSimulation } from '../../src/workers/runSimulation.js';
+
+async function run(file: string, sets: string[] = []) {
+  const s = parseScenarioText(readFileSync(file, 'utf8'), file, { sets });
+  return runSimulation(s, { workers: 1, inProcess: true });
+}
+
+function stuffingCalls(r: Awaited<ReturnType<typeof run>>): number {
+  return r.actors.reduce(
+    (n, a) => n + ((a.stats as { core?: { stuffingCalls: number } }).core?.stuffingCalls ?? 0),
+    0,
+  );
+}
+
+function exits(r: Awaited<ReturnType<typeof run>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const a of r.actors) {
+    for (const [k, v] of Object.entries(
+      (a.stats as { kvm?: { exits: Record<string, number> } }).kvm?.exits ?? {},
+    )) {
+      out[k] = (out[k] ?? 0) + v;
+    }
+  }
+  return out;
+}
+
+describe('nested SVM (docs/domain.md §3)', () => {
+  it('naive: no CLEAR_RAP on nested transitions, so L1 and L2 consume each other’s entries (rap-nested)', async () => {
+    const r = await run('scenarios/vm/nested-naive.yaml');
+    const nested = r.violations.filter((v) => v.property === 'rap-nested');
+    expect(nested.length).toBeGreaterThan(0);
+    expect(nested.some((v) => v.consumer.level === 2 && v.producer.level === 1)).toBe(true);
+    expect(nested.some((v) => v.consumer.level === 1 && v.producer.level === 2)).toBe(true);
+    expect(nested[0]!.because).toMatch(/nested VMRUN/);
+  });
+
+  it('linux-7.0 and v6: CLEAR_RAP on every emulated nested VMRUN and #VMEXIT', async () => {
+    for (const file of ['scenarios/vm/nested-linux-7.0.yaml', 'scenarios/vm/nested-v6.yaml']) {
+      const r = await run(file);
+      expect(r.violationCounts['rap-nested'], file).toBe(0);
+      const clears = r.actors.reduce(
+        (n, a) => n + ((a.stats as { kvm?: { clearRapVmruns: number } }).kvm?.clearRapVmruns ?? 0),
+        0,
+      );
+      // L1's VMRUN of L2 (vmcb02) and the resume of L1 after the reflected HLT (vmcb01).
+      expect(clears, file).toBeGreaterThanOrEqual(2);
+    }
+  });
+
+  it('L1 executes VMRUN (exits to L0) and L2 exits are reflected to L1', async () => {
+    const r = await run('scenarios/vm/nested-linux-7.0.yaml');
+    const e = exits(r);
+    expect(e.vmrun).toBeGreaterThanOrEqual(1);
+    expect(e['l2:hlt']).toBe(1);
+  });
+
+  it('an L1 not given ERAPS fills the RAP itself on each nested #VMEXIT; one given ERAPS does not', async () => {
+    const hidden = await run('scenarios/vm/nested-hide.yaml');
+    expect(stuffingCalls(hidden)).toBe(32);
+    // L1's RETs after L2 ran hit the stuffed entries: no L1 RET uses an L2 entry.
+    expect(hidden.violations.filter((v) => v.consumer.level === 1 && v.producer.level === 2)).toEqual([]);
+    expect(hidden.violationCounts['rap-nested']).toBe(0);
+    const given = await run('scenarios/vm/nested-linux-7.0.yaml');
+    expect(stuffingCalls(given)).toBe(0);
+  });
+});
