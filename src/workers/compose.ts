@@ -206,18 +206,7 @@ export function buildPartitionActors(
       id,
       pcpuMachine,
       (port) => {
-        const core = new CoreHw(
-          {
-            index: c,
-            socket: topo.socketOfCore[c]!,
-            spec: s.hardware.spec,
-            rapEntries: s.hardware.rapEntries,
-            microarchClears: s.hardware.microarchClears,
-            ibpbClearsRap: s.hardware.ibpbClearsRap,
-            timing: topo.timing,
-          },
-          Stream.child(s.seed, `${id}#microarch`),
-        );
+        const core = buildCore(s, topo, c);
         const sw = new LinuxOs({
           cpu: new NativeCpu(core),
           port,
@@ -240,6 +229,25 @@ export function buildPartitionActors(
     actors.set(index, actor);
   }
   return actors;
+}
+
+/**
+ * The hardware of core `c` as the scenario describes it. Its microarchitectural draws come from
+ * a stream of their own, so they never shift the OS's draws.
+ */
+export function buildCore(s: Scenario, topo: Topology, c: number): CoreHw {
+  return new CoreHw(
+    {
+      index: c,
+      socket: topo.socketOfCore[c]!,
+      spec: s.hardware.spec,
+      rapEntries: s.hardware.rapEntries,
+      microarchClears: s.hardware.microarchClears,
+      ibpbClearsRap: s.hardware.ibpbClearsRap,
+      timing: topo.timing,
+    },
+    Stream.child(s.seed, `${pcpuId(c)}#microarch`),
+  );
 }
 
 /** Both logical stacks of an ERAPS RAP (one object on legacy parts). */

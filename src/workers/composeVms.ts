@@ -1,20 +1,19 @@
 import type { HostedActor } from '../actors/hostedActor.js';
 import { createMachineActor } from '../actors/machineActor.js';
-import { Stream } from '../actors/prng.js';
 import type { Time } from '../actors/time.js';
 import { kvmMachine } from '../host/kvmMachine.js';
 import { type EffectiveCpuid, KvmVcpu } from '../host/kvmVcpu.js';
 import { L1Hypervisor, NestedKvm } from '../host/nestedSvm.js';
 import { policyByName } from '../host/policies/index.js';
 import { encodeContext, KERNEL_PROCESS } from '../hw/context.js';
-import { CoreHw } from '../hw/core.js';
+import type { CoreHw } from '../hw/core.js';
 import type { CpuSoftware } from '../hw/cpuSoftware.js';
 import { LinuxOs } from '../os/linuxOs.js';
 import type { WorkloadParams } from '../os/workload.js';
 import type { Scenario } from '../scenario/schema.js';
 import { GuestCpu } from '../vcpu/guestCpu.js';
 import { vcpuMachine } from '../vcpu/vcpuMachine.js';
-import { coreStats, pcpuId, type Topology, type VcpuPlacement, vcpuId } from './compose.js';
+import { buildCore, coreStats, pcpuId, type Topology, type VcpuPlacement, vcpuId } from './compose.js';
 
 type Vm = Scenario['vms'][number];
 
@@ -85,18 +84,7 @@ export function buildVcpuActors(
   const pcpuIndex = topo.coreActor[c]!;
   const vIndex = topo.ids.indexOf(vcpuId(place.vm, place.vcpu));
   const id = pcpuId(c);
-  const core = new CoreHw(
-    {
-      index: c,
-      socket: topo.socketOfCore[c]!,
-      spec: s.hardware.spec,
-      rapEntries: s.hardware.rapEntries,
-      microarchClears: s.hardware.microarchClears,
-      ibpbClearsRap: s.hardware.ibpbClearsRap,
-      timing: topo.timing,
-    },
-    Stream.child(s.seed, `${id}#microarch`),
-  );
+  const core = buildCore(s, topo, c);
   const vms = vmList(s);
   const info = vms[place.vm]!;
   const cpuid = guestCpuid(s, place.vm);
