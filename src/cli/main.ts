@@ -44,6 +44,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       'with --out: keep 1 in N continuation events per actor (messages, state changes, findings: all)',
     )
     .option('--quiet', 'print nothing but errors')
+    .option('--latency', 'print the timing table in force (defaults + this scenario’s overrides) and exit')
     .action(async (file: string, flags) => {
       code = await runCommand(file, flags, io);
     });

@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { SimulationError } from '../actors/simulationError.js';
 import { DurationError, parseDuration } from '../actors/time.js';
-import { TimingKeyError } from '../hw/timing.js';
+import { TimingKeyError, timingRows } from '../hw/timing.js';
 import { buildReport, exitCodeOf } from '../report/report.js';
 import { renderSummary } from '../report/summary.js';
+import { renderTimingTable } from '../report/timingTable.js';
 import { ScenarioError } from '../scenario/errors.js';
 import { loadScenario } from '../scenario/load.js';
 import type { Scenario } from '../scenario/schema.js';
@@ -31,6 +32,8 @@ export interface RunFlags extends TraceFlags {
   json?: boolean;
   out?: string;
   quiet?: boolean;
+  /** Print the timing table in force (defaults and this scenario's overrides) and do not run. */
+  latency?: boolean;
 }
 
 /** A CLI-level bad input: printed as one paragraph, exit code 2. */
@@ -58,7 +61,12 @@ export async function runCommand(
     if (flags.until !== undefined) scenario = { ...scenario, until: parseUntil(flags.until) };
     workers = flags.workers !== undefined ? parseInteger('--workers', flags.workers, 1) : scenario.workers;
     checkModelled(file, scenario);
-    buildTopology(scenario, workers);
+    const topology = buildTopology(scenario, workers);
+    if (flags.latency) {
+      const rows = timingRows(topology.timing);
+      io.out.write(flags.json ? `${JSON.stringify(rows, null, 2)}\n` : `${renderTimingTable(rows)}\n`);
+      return 0;
+    }
     if (flags.out) prepareOutDir(flags.out);
     trace = traceSettings(flags, (message) => new UsageError(message));
   } catch (err) {

@@ -270,3 +270,23 @@ describe('rapsim run: internal errors', () => {
     expect(r.stderr).toMatch(/replay: rapsim run scenarios\/default.yaml --seed 1 --set maxEvents=500/);
   });
 });
+
+describe('rapsim run --latency', () => {
+  it('prints the timing table in force, with the scenario overrides, its sources, and does not run', async () => {
+    const r = await rapsim([
+      'run',
+      'scenarios/default.yaml',
+      '--latency',
+      '--set',
+      'hardware.latency.ipiCrossSocket=3us',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ipiCrossSocket\s+3us\s+2700 ns\s+S2\s+LATR/m);
+    expect(r.stdout).toMatch(/^vmrunVmexitRoundTrip\s+450ns\s+1350 cycles\s+S\s+LKML 20201216151203/m);
+    expect(r.stdout).not.toMatch(/violations/);
+    const j = await rapsim(['run', 'scenarios/default.yaml', '--latency', '--json']);
+    const rows = JSON.parse(j.stdout) as { key: string; ps: number; source: string }[];
+    expect(rows.find((x) => x.key === 'ipiSameSocket')).toMatchObject({ ps: 1_000_000 });
+    expect(rows.every((x) => x.source.length > 0)).toBe(true);
+  });
+});
