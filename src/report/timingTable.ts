@@ -18,7 +18,7 @@ export interface TimingRow {
 export function renderTimingTable(rows: readonly TimingRow[]): string {
   const used = (r: TimingRow): string => (r.unit === 'count' ? String(r.ps) : formatDuration(r.ps));
   const width = Math.max(...rows.map((r) => r.key.length));
-  const lines = ['cost (key)'.padEnd(width) + '  in force    default        tag  source — what'];
+  const lines = [`${'cost (key)'.padEnd(width)}  in force    default        tag  source — what`];
   for (const r of rows) {
     lines.push(
       `${r.key.padEnd(width)}  ${used(r).padEnd(10)}  ${`${r.value} ${r.unit}`.padEnd(13)}  ${r.tag.padEnd(3)}  ${r.source} — ${r.what}`,
