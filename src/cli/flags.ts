@@ -1,9 +1,11 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { DurationError, parseDuration } from '../actors/time.js';
-import { UsageError } from './runCommand.js';
+
+/** A CLI-level bad input: printed as one paragraph, exit code 2. */
+export class UsageError extends Error {}
 
 /**
- * Flag readers of the sweep and worker commands. Each throws {@link UsageError} (exit 2, one
+ * Flag readers of the run, sweep and worker commands. Each throws {@link UsageError} (exit 2, one
  * paragraph naming the flag, what was expected and what was found).
  */
 

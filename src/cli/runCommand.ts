@@ -1,8 +1,7 @@
-import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { SimulationError } from '../actors/simulationError.js';
-import { DurationError, parseDuration } from '../actors/time.js';
 import { TimingKeyError, timingRows } from '../hw/timing.js';
 import { buildReport, exitCodeOf } from '../report/report.js';
 import { renderSummary } from '../report/summary.js';
@@ -21,6 +20,7 @@ import {
 } from '../viz/runOutputs.js';
 import { buildTopology } from '../workers/compose.js';
 import { runSimulation, shutdownWorkers } from '../workers/runSimulation.js';
+import { parseInteger, parseTimeFlag, prepareOutDir, UsageError } from './flags.js';
 import { replayCommand } from './replay.js';
 import { version } from './version.js';
 
@@ -36,8 +36,7 @@ export interface RunFlags extends TraceFlags {
   latency?: boolean;
 }
 
-/** A CLI-level bad input: printed as one paragraph, exit code 2. */
-export class UsageError extends Error {}
+export { UsageError };
 
 /**
  * `rapsim run <scenario.yaml>`: load and validate, simulate, judge, report. Returns the exit
@@ -58,7 +57,7 @@ export async function runCommand(
       return (await import('./sweepCommand.js')).sweepFromRun(file, flags, io);
     }
     if (flags.seed !== undefined) scenario = { ...scenario, seed: parseInteger('--seed', flags.seed, 0) };
-    if (flags.until !== undefined) scenario = { ...scenario, until: parseUntil(flags.until) };
+    if (flags.until !== undefined) scenario = { ...scenario, until: parseTimeFlag('--until', flags.until) };
     workers = flags.workers !== undefined ? parseInteger('--workers', flags.workers, 1) : scenario.workers;
     checkModelled(file, scenario);
     const topology = buildTopology(scenario, workers);
@@ -107,36 +106,6 @@ export async function runCommand(
     return 3;
   } finally {
     await shutdownWorkers();
-  }
-}
-
-function parseInteger(flag: string, text: string, min: number): number {
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < min)
-    throw new UsageError(`${flag}: expected an integer ≥ ${min}, found "${text}".`);
-  return n;
-}
-
-function parseUntil(text: string): number {
-  try {
-    const t = parseDuration(/^\d+$/.test(text) ? Number(text) : text);
-    if (t <= 0) throw new DurationError('a positive duration');
-    return t;
-  } catch (err) {
-    throw new UsageError(
-      `--until: expected ${err instanceof Error ? err.message : 'a duration such as 2ms'}.`,
-    );
-  }
-}
-
-/** `--out` is checked before the run, so a bad directory costs no simulation (exit 2). */
-function prepareOutDir(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
-    throw new UsageError(`--out ${dir}: expected a writable directory, found ${reason}.`);
   }
 }
 

@@ -1,7 +1,7 @@
 import type { TraceRecord } from '../actors/partition.js';
 import type { Observation } from '../actors/types.js';
 import type { RecordedTrace } from '../workers/runSimulation.js';
-import { RAP_ENTRY_WIDTH, type RapDelta, type RapProbe } from '../workers/traceProbe.js';
+import { delta, RAP_ENTRY_WIDTH, type RapDelta, type RapProbe } from '../workers/traceProbe.js';
 
 /** One event the exports keep, with its observations and what it did to its core's RAP. */
 export interface KeptEvent {
@@ -100,17 +100,4 @@ export function keptEvents(trace: RecordedTrace, sampling: Sampling = { every: 1
 /** Applies a delta to a flattened stack. */
 export function apply(stack: readonly number[], d: RapDelta): number[] {
   return [...stack.slice(0, d.keep * RAP_ENTRY_WIDTH), ...d.add];
-}
-
-function delta(prev: readonly number[], next: readonly number[]): RapDelta | undefined {
-  const n = Math.min(prev.length, next.length) / RAP_ENTRY_WIDTH;
-  let keep = 0;
-  outer: while (keep < n) {
-    for (let k = 0; k < RAP_ENTRY_WIDTH; k++) {
-      if (prev[keep * RAP_ENTRY_WIDTH + k] !== next[keep * RAP_ENTRY_WIDTH + k]) break outer;
-    }
-    keep++;
-  }
-  if (keep * RAP_ENTRY_WIDTH === prev.length && prev.length === next.length) return undefined;
-  return { keep, add: next.slice(keep * RAP_ENTRY_WIDTH) };
 }

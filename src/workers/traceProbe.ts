@@ -81,7 +81,8 @@ function flatten(entries: readonly RapEntryView[]): number[] {
   return a;
 }
 
-function delta(prev: readonly number[], next: readonly number[]): RapDelta | undefined {
+/** The change from one flattened RAP stack to the next (undefined: unchanged). */
+export function delta(prev: readonly number[], next: readonly number[]): RapDelta | undefined {
   const n = Math.min(prev.length, next.length) / RAP_ENTRY_WIDTH;
   let keep = 0;
   outer: while (keep < n) {
