@@ -22,10 +22,11 @@ export const VIOLATIONS_LISTED = 200;
  */
 export class CheckerSuite {
   private readonly rap: RapChecker;
-  private readonly tlb = new TlbChecker();
+  private readonly tlb: TlbChecker;
 
   constructor(cfg: RapCheckerConfig) {
     this.rap = new RapChecker(cfg);
+    this.tlb = new TlbChecker(cfg.vmName);
   }
 
   observe(batch: readonly Observation[]): void {

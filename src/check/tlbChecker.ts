@@ -1,10 +1,12 @@
 import { formatDuration, type Time, toNs } from '../actors/time.js';
+import { decodeContext } from '../hw/context.js';
 import type { ShootdownCompleteObs, ShootdownStartObs, TlbStaleUseObs } from '../hw/observations.js';
 import type { Violation } from './violation.js';
 
 interface Completed {
   id: string;
-  initiator: number;
+  /** Who initiated it, as reports name it. */
+  initiator: string;
   changedAt: Time;
   completedAt: Time;
 }
@@ -19,44 +21,56 @@ export class TlbChecker {
   private readonly started = new Map<string, ShootdownStartObs>();
   private readonly found = new Map<string, Violation>();
 
+  /** `vmName` names a VM index in reports. */
+  constructor(private readonly vmName: (vm: number) => string = (vm) => `vm${vm}`) {}
+
   onStart(_t: Time, o: ShootdownStartObs): void {
     this.started.set(o.id, o);
   }
 
   onComplete(t: Time, o: ShootdownCompleteObs): void {
     for (const page of o.pages) {
-      const k = `${o.pcid}:${page}`;
+      const k = `${o.vm ?? 'host'}:${o.pcid}:${page}`;
       const list = this.completed.get(k) ?? [];
-      list.push({ id: o.id, initiator: o.pcpu, changedAt: o.changedAt, completedAt: t });
+      const initiator = o.vm === null ? `pCPU ${o.pcpu}` : `a ${this.vmName(o.vm)} vCPU on pCPU ${o.pcpu}`;
+      list.push({ id: o.id, initiator, changedAt: o.changedAt, completedAt: t });
       this.completed.set(k, list);
     }
     this.started.delete(o.id);
   }
 
   onStaleUse(t: Time, o: TlbStaleUseObs): void {
-    const list = this.completed.get(`${o.pcid}:${o.page}`) ?? [];
+    const list = this.completed.get(`${o.vm ?? 'host'}:${o.pcid}:${o.page}`) ?? [];
     const sd = list.find((c) => c.changedAt > o.filledAt && c.completedAt <= t);
     if (!sd) return;
-    const key = `${o.pcpu}|${o.pcid}|${o.page}|${sd.id}`;
+    const key = `${o.pcpu}|${o.ctx}|${o.pcid}|${o.page}|${sd.id}`;
     const seen = this.found.get(key);
     if (seen) {
       seen.occurrences++;
       return;
     }
-    const process = o.pcid - 1;
+    const c = decodeContext(o.ctx);
+    const who = {
+      world: c.world,
+      vm: c.world === 'host' ? null : this.vmName(c.vm),
+      vcpu: c.world === 'host' ? null : c.view,
+      level: c.level,
+      process: o.pcid - 1,
+    };
+    const where = c.world === 'host' ? `pCPU ${o.pcpu}` : `${who.vm} vCPU ${c.view} (on pCPU ${o.pcpu})`;
     this.found.set(key, {
       property: 'tlb-stale',
       atNs: toNs(t),
       pcpu: o.pcpu,
-      consumer: { world: 'host', vm: null, vcpu: null, level: 0, process },
-      producer: { world: 'host', vm: null, vcpu: null, level: 0, process, atNs: toNs(o.filledAt) },
+      consumer: who,
+      producer: { ...who, atNs: toNs(o.filledAt) },
       promise: `shootdown ${sd.id} of page ${o.page} (PCID ${o.pcid}) completed`,
-      because: `pCPU ${sd.initiator} saw every acknowledgement at ${formatDuration(sd.completedAt)}, but pCPU ${o.pcpu} still held the translation filled at ${formatDuration(o.filledAt)}, before the change at ${formatDuration(sd.changedAt)}`,
+      because: `${sd.initiator} saw every acknowledgement at ${formatDuration(sd.completedAt)}, but ${where} still held the translation filled at ${formatDuration(o.filledAt)}, before the change at ${formatDuration(sd.changedAt)}`,
       events: [
-        `${formatDuration(o.filledAt)} pCPU ${o.pcpu}: TLB fill of page ${o.page} (PCID ${o.pcid})`,
-        `${formatDuration(sd.changedAt)} pCPU ${sd.initiator}: page tables changed, shootdown ${sd.id} begins`,
-        `${formatDuration(sd.completedAt)} pCPU ${sd.initiator}: shootdown ${sd.id} complete`,
-        `${formatDuration(t)} pCPU ${o.pcpu}: stale translation used`,
+        `${formatDuration(o.filledAt)} ${where}: TLB fill of page ${o.page} (PCID ${o.pcid})`,
+        `${formatDuration(sd.changedAt)} ${sd.initiator}: page tables changed, shootdown ${sd.id} begins`,
+        `${formatDuration(sd.completedAt)} ${sd.initiator}: shootdown ${sd.id} complete`,
+        `${formatDuration(t)} ${where}: stale translation used`,
       ],
       occurrences: 1,
     });

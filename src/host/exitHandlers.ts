@@ -1,5 +1,5 @@
 import type { Time } from '../actors/time.js';
-import type { ExitReason, GuestExit } from '../hw/exit.js';
+import type { ExitReason, GuestExit, GuestIpi } from '../hw/exit.js';
 import type { Instruction } from '../hw/instruction.js';
 import { classifyMsr } from '../hw/msr.js';
 import type { RapAction } from '../hw/spec.js';
@@ -12,6 +12,8 @@ export interface ExitOutcome {
   cost: Time;
   /** For HLT: how long the vCPU blocks before KVM enters it again. */
   blockFor?: Time;
+  /** For KVM_HC_SEND_IPI: the interrupts KVM delivers to the target vCPUs (kvm_pv_send_ipi). */
+  send?: GuestIpi;
 }
 
 type Handler = (kvm: Hypervisor, exit: GuestExit) => ExitOutcome;
@@ -31,6 +33,18 @@ export const EXIT_HANDLERS: Record<ExitReason, Handler> = {
   hlt: (kvm, exit) => {
     // kvm_emulate_halt → kvm_vcpu_block until the guest's timer (its `hlt` duration) fires.
     return { cost: kvm.core.timing.exitHandler, blockFor: exit.arg ?? 0 };
+  },
+  // A physical interrupt (the host's timer tick, a reschedule or kick IPI) took the vCPU out; the
+  // host handles it and its scheduler decides what runs next (src/host/hostScheduler.ts).
+  intr: (kvm) => ({ cost: kvm.core.timing.exitHandler }),
+  // KVM_HC_SEND_IPI (kvm_pv_send_ipi): one exit for the whole target bitmap; KVM delivers to
+  // each target in turn (kvm_apic_set_irq → kvm_vcpu_kick).
+  vmmcall: (kvm, exit) => {
+    const targets = exit.ipi?.targets.length ?? 0;
+    return {
+      cost: kvm.core.timing.exitHandler + targets * kvm.core.timing.ipiSendPerTarget,
+      ...(exit.ipi ? { send: exit.ipi } : {}),
+    };
   },
   vmrun: (_kvm, _exit) => {
     throw new Error('nested VMRUN reached KVM, but nested SVM is not modelled yet');

@@ -103,7 +103,9 @@ export class KvmVcpu implements Hypervisor {
     const allow = p.policy.allowLargerRap({ hostHasEraps: p.hostHasEraps, guestHasEraps: p.cpuid.eraps });
     this.vmcb01 = {
       name: 'vmcb01',
-      asid: 1 + p.vm,
+      // svm->asid: each vCPU has its own on a pCPU (pre_svm_run), so two vCPUs sharing a core
+      // never share translations.
+      asid: 1 + p.vm * 1024 + p.vcpu,
       tlbControl: TLB_CONTROL_DO_NOTHING,
       erapCtl: { allowLargerRap: allow.value && p.hostHasEraps, clearRap: false },
       intercepts: KvmVcpu.intercepts(p.npt, p.cpuid),
@@ -136,7 +138,7 @@ export class KvmVcpu implements Hypervisor {
     this.vmcb02 = n
       ? {
           name: 'vmcb02',
-          asid: 512 + n.l2Vm,
+          asid: 1 + n.l2Vm * 1024 + n.l2Vcpu,
           tlbControl: TLB_CONTROL_DO_NOTHING,
           erapCtl: { allowLargerRap: false, clearRap: false },
           intercepts: this.vmcb01.intercepts,
@@ -267,7 +269,8 @@ export class KvmVcpu implements Hypervisor {
     core.candidateEpoch++;
     this.stats.worldSwitches++;
     this.returnHostChain();
-    const fromL2 = this.p.nested !== undefined && from === this.p.nested.l2Actor;
+    // An L2 exit is reflected to L1, except a physical interrupt, which is L0's own business.
+    const fromL2 = this.p.nested !== undefined && from === this.p.nested.l2Actor && exit.reason !== 'intr';
     const label = fromL2 ? `l2:${exit.reason}` : exit.reason;
     this.stats.exits[label] = (this.stats.exits[label] ?? 0) + 1;
     const outcome = fromL2

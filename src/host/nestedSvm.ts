@@ -1,7 +1,7 @@
 import type { Port } from '../actors/hostedActor.js';
 import type { Time } from '../actors/time.js';
 import type { CoreHw } from '../hw/core.js';
-import type { CpuSoftware, FlushRequest, StepPlan } from '../hw/cpuSoftware.js';
+import type { CpuSoftware, FlushAck, FlushRequest, StepPlan } from '../hw/cpuSoftware.js';
 import type { GuestExit } from '../hw/exit.js';
 import { type ActionHandling, type ActionObs, ObsKind } from '../hw/observations.js';
 import type { LinuxOs } from '../os/linuxOs.js';
@@ -153,14 +153,28 @@ export class L1Hypervisor implements CpuSoftware {
     return this.enterL2();
   }
 
-  onFlushIpi(req: FlushRequest, now: Time): Time {
+  onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time } {
     return this.os.onFlushIpi(req, now);
+  }
+  deschedule(now: Time): void {
+    this.os.deschedule(now);
+  }
+  reschedule(now: Time): void {
+    this.os.reschedule(now);
+  }
+  learnDeferredFlush(req: FlushRequest): void {
+    this.os.learnDeferredFlush(req);
   }
   onIpi(from: number, now: Time): Time {
     return this.os.onIpi(from, now);
   }
-  onShootdownComplete(req: FlushRequest, targets: number[], now: Time): StepPlan {
-    return this.os.onShootdownComplete(req, targets, now);
+  onShootdownComplete(
+    req: FlushRequest,
+    targets: number[],
+    now: Time,
+    critical: FlushAck | undefined,
+  ): StepPlan {
+    return this.os.onShootdownComplete(req, targets, now, critical);
   }
   onSyncpoint(name: string, now: Time): StepPlan | undefined {
     return this.os.onSyncpoint(name, now);

@@ -15,6 +15,22 @@ export interface FlushRequest {
 }
 
 /**
+ * A shootdown target's acknowledgement (the write to the initiator's CSD in shared memory), with
+ * the times that split the initiator's wait (plain data).
+ */
+export interface FlushAck {
+  id: string;
+  /** When the interrupt reached the target CPU (bare metal) or the target's host (a VM). */
+  arrivedAt: Time;
+  /** When the target's handler started (after a preempted vCPU was scheduled again, IRQs off…). */
+  handledAt: Time;
+  /** When the handler finished and wrote the acknowledgement. */
+  ackedAt: Time;
+  /** PV TLB flush: the target was preempted; the host will flush before it next enters. */
+  deferred: boolean;
+}
+
+/**
  * What the software on a CPU asks the CPU to do next, after a step. The pCPU machine routes on
  * `kind`; only the shootdown protocol sends messages, and it does so from the machine.
  */
@@ -33,8 +49,11 @@ export type StepPlan =
   | { kind: 'syncpoint'; name: string; at: Time }
   | { kind: 'await'; name: string }
   | { kind: 'halt'; until: Time }
-  /** A guest's instructions were intercepted: leave the guest with these #VMEXITs, in order. */
-  | { kind: 'exit'; exits: GuestExit[] }
+  /**
+   * A guest's instructions were intercepted: leave the guest with these #VMEXITs, in order;
+   * `afterwards` is a plan the same step decided after them (a shootdown), taken when they are done.
+   */
+  | { kind: 'exit'; exits: GuestExit[]; afterwards?: StepPlan }
   | { kind: 'idle' };
 
 /**
@@ -52,12 +71,26 @@ export interface CpuSoftware {
   resume(now: Time, reflected?: GuestExit): StepPlan;
   /** Runs the work that is due at `now` (the core's own continuation). */
   step(now: Time): StepPlan;
-  /** Handles a TLB-flush IPI; returns the handler's duration (the ack leaves after it). */
-  onFlushIpi(req: FlushRequest, now: Time): Time;
+  /**
+   * Handles a TLB-flush IPI: returns the handler's duration (the ack leaves after it) and when
+   * the handler started (interrupts may be masked for a while after arrival).
+   */
+  onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time };
   /** Handles a plain IPI (a wake-up or a script's `ipi`); returns the handler's duration. */
   onIpi(from: number, now: Time): Time;
   /** The initiator saw every acknowledgement. */
-  onShootdownComplete(req: FlushRequest, targets: number[], now: Time): StepPlan;
+  onShootdownComplete(
+    req: FlushRequest,
+    targets: number[],
+    now: Time,
+    critical: FlushAck | undefined,
+  ): StepPlan;
+  /** A vCPU's host scheduled it out: the software stands still (guest time still passes). */
+  deschedule(now: Time): void;
+  /** The host scheduled the vCPU in again. */
+  reschedule(now: Time): void;
+  /** PV TLB flush: a change another vCPU made while this one was preempted (host flushed it). */
+  learnDeferredFlush(req: FlushRequest): void;
   /** A sync point was announced; returns a plan if this CPU was waiting for it. */
   onSyncpoint(name: string, now: Time): StepPlan | undefined;
   stats(): unknown;

@@ -1,3 +1,5 @@
+import type { Time } from '../actors/time.js';
+import type { FlushRequest } from './cpuSoftware.js';
 import type { Instruction } from './instruction.js';
 
 /**
@@ -14,6 +16,8 @@ export const EXIT_REASONS = [
   'hlt',
   'npf',
   'vmrun',
+  'intr',
+  'vmmcall',
 ] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];
 
@@ -26,10 +30,33 @@ export interface GuestExit {
   arg?: number;
   /** For `vmrun`: erap_ctl of vmcb12 as the L1 hypervisor wrote it. */
   vmcb12?: { allowLargerRap: boolean; clearRap: boolean };
+  /** For `vmmcall` (KVM_HC_SEND_IPI): the IPI the guest sends through the hypervisor. */
+  ipi?: GuestIpi;
   /** Encoded context of the guest code that exited (for reports). */
   ctx: number;
   /** Why the guest executed it (the OS path), for reports. */
   detail: string;
+}
+
+/**
+ * An interrupt a guest sends to other vCPUs of its VM (a flush IPI of a TLB shootdown, or a
+ * script's plain `ipi`), as it travels through the hypervisor or AVIC (plain data).
+ */
+export interface GuestIpi {
+  /** vCPU actor indices of the targets. */
+  targets: number[];
+  interrupt: GuestInterrupt;
+}
+
+/** One interrupt as the target's local APIC receives it. */
+export interface GuestInterrupt {
+  kind: 'flush' | 'ipi';
+  /** For `flush`: the shootdown request (its `from` is the initiator's vCPU actor). */
+  req?: FlushRequest;
+  /** Sender's actor index. */
+  from: number;
+  /** When the sender wrote the ICR (the start of delivery). */
+  sentAt: Time;
 }
 
 /** The exit an instruction causes under the given intercepts, or undefined if it runs natively. */

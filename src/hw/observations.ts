@@ -72,6 +72,8 @@ export interface StuffObs {
 }
 
 export interface ShootdownStartObs {
+  /** The VM whose address spaces these are (null: the host's). */
+  vm: number | null;
   id: string;
   pcpu: number;
   pcid: number;
@@ -80,6 +82,8 @@ export interface ShootdownStartObs {
 }
 
 export interface ShootdownCompleteObs {
+  /** The VM whose address spaces these are (null: the host's). */
+  vm: number | null;
   id: string;
   pcpu: number;
   pcid: number;
@@ -91,6 +95,10 @@ export interface ShootdownCompleteObs {
 }
 
 export interface TlbStaleUseObs {
+  /** The VM whose address spaces these are (null: the host's). */
+  vm: number | null;
+  /** Encoded context of the access (see context.ts). */
+  ctx: number;
   pcpu: number;
   pcid: number;
   page: number;

@@ -3,7 +3,7 @@ import type { Port } from '../actors/hostedActor.js';
 import { Priority } from '../actors/priority.js';
 import type { Time } from '../actors/time.js';
 import type { CoreHw } from './core.js';
-import type { CpuSoftware, FlushRequest, StepPlan } from './cpuSoftware.js';
+import type { CpuSoftware, FlushAck, FlushRequest, StepPlan } from './cpuSoftware.js';
 
 export interface PcpuInput {
   port: Port;
@@ -18,6 +18,8 @@ interface PcpuContext extends PcpuInput {
   /** Generation of the pending STEP; older STEPs are stale and ignored. */
   gen: number;
   acksPending: number;
+  /** The latest acknowledgement so far: the critical target, whose times split the wait. */
+  criticalAck: FlushAck | undefined;
   shootdown: { req: FlushRequest; targets: number[] } | undefined;
   syncPlan: StepPlan | undefined;
   handlerEnd: Time;
@@ -26,7 +28,7 @@ interface PcpuContext extends PcpuInput {
 export type PcpuEvent =
   | { type: 'STEP'; gen: number }
   | { type: 'FLUSH_IPI'; req: FlushRequest }
-  | { type: 'FLUSH_ACK'; id: string }
+  | { type: 'FLUSH_ACK'; ack: FlushAck }
   | { type: 'IPI'; src: number }
   | { type: 'SYNC'; name: string };
 
@@ -60,22 +62,33 @@ export const pcpuMachine = setup({
         const delay = plan.sendDelay + i * plan.sendSpacing;
         context.port.send(t, 'FLUSH_IPI', { req: plan.request }, delay, Priority.INTERRUPT);
       });
-      return { acksPending: plan.targets.length, shootdown: { req: plan.request, targets: plan.targets } };
+      return {
+        acksPending: plan.targets.length,
+        criticalAck: undefined,
+        shootdown: { req: plan.request, targets: plan.targets },
+      };
     }),
-    countAck: assign(({ context }) => ({ acksPending: context.acksPending - 1 })),
+    countAck: assign(({ context, event }) => ({
+      acksPending: context.acksPending - 1,
+      // Acks arrive in time order, so the last one counted is the critical target's.
+      criticalAck: (event as Extract<PcpuEvent, { type: 'FLUSH_ACK' }>).ack,
+    })),
     completeShootdown: assign(({ context }) => ({
       plan: context.sw.onShootdownComplete(
         context.shootdown!.req,
         context.shootdown!.targets,
         context.port.now(),
+        context.criticalAck,
       ),
       shootdown: undefined,
     })),
     handleFlushIpi: assign(({ context, event }) => {
       const req = (event as Extract<PcpuEvent, { type: 'FLUSH_IPI' }>).req;
-      const d = context.sw.onFlushIpi(req, context.port.now());
-      context.port.send(req.from, 'FLUSH_ACK', { id: req.id }, d, Priority.MESSAGE);
-      return { handlerEnd: context.port.now() + d };
+      const now = context.port.now();
+      const { cost, handledAt } = context.sw.onFlushIpi(req, now);
+      const ack: FlushAck = { id: req.id, arrivedAt: now, handledAt, ackedAt: now + cost, deferred: false };
+      context.port.send(req.from, 'FLUSH_ACK', { ack }, cost, Priority.MESSAGE);
+      return { handlerEnd: now + cost };
     }),
     handleIpi: assign(({ context, event }) => {
       const src = (event as Extract<PcpuEvent, { type: 'IPI' }>).src;
@@ -118,6 +131,7 @@ export const pcpuMachine = setup({
     plan: { kind: 'idle' },
     gen: 0,
     acksPending: 0,
+    criticalAck: undefined,
     shootdown: undefined,
     syncPlan: undefined,
     handlerEnd: 0,

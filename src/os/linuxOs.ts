@@ -2,7 +2,7 @@ import type { Port } from '../actors/hostedActor.js';
 import type { Time } from '../actors/time.js';
 import { encodeContext, KERNEL_PROCESS, STUFF_PROCESS } from '../hw/context.js';
 import type { CoreHw, RapEffect } from '../hw/core.js';
-import type { CpuSoftware, FlushRequest, StepPlan } from '../hw/cpuSoftware.js';
+import type { CpuSoftware, FlushAck, FlushRequest, StepPlan } from '../hw/cpuSoftware.js';
 import type { GuestExit } from '../hw/exit.js';
 import type { Instruction } from '../hw/instruction.js';
 import {
@@ -51,10 +51,26 @@ export interface LinuxOsParams {
 export interface LinuxOsStats {
   contextSwitches: number;
   shootdowns: number;
-  shootdownLatencies: { latency: Time; targets: number; crossSocket: boolean }[];
+  shootdownLatencies: ShootdownLatency[];
   flushIpisHandled: number;
+  /** Workload operations (CALL, RET, page access) executed: the useful work done. */
+  workOps: number;
   stuffingCalls: number;
   pageAccesses: number;
+}
+
+/**
+ * One completed shootdown and how the initiator's wait splits along its critical target (the
+ * last acknowledgement): delivery (interrupt and acknowledgement in flight), waiting for a
+ * preempted or halted target to run again, and the target's handler (IRQs-off wait included).
+ */
+export interface ShootdownLatency {
+  latency: Time;
+  targets: number;
+  crossSocket: boolean;
+  delivery: Time;
+  preemptedWait: Time;
+  handler: Time;
 }
 
 const NEVER = Number.POSITIVE_INFINITY;
@@ -103,6 +119,8 @@ export class LinuxOs implements CpuSoftware {
   /** Spinning in a shootdown or halted: the workload does not run. */
   private waiting = false;
   private halted = false;
+  /** A vCPU the host has descheduled (preempted or switched out): guest time passes, no work runs. */
+  private offCpu = false;
   /**
    * Interrupts stay masked until here: switch_mm_irqs_off runs with IRQs off, so a flush IPI
    * that arrives during a context switch is handled when the switch is done.
@@ -116,9 +134,12 @@ export class LinuxOs implements CpuSoftware {
     shootdowns: 0,
     shootdownLatencies: [],
     flushIpisHandled: 0,
+    workOps: 0,
     stuffingCalls: 0,
     pageAccesses: 0,
   };
+  /** The address-space family of this OS for the TLB checker: null on the host, else the VM. */
+  private readonly vm: number | null;
 
   constructor(private readonly p: LinuxOsParams) {
     this.cpu = p.cpu;
@@ -132,6 +153,7 @@ export class LinuxOs implements CpuSoftware {
     // A core with no thread of any process idles; if it has a script, the script runs in
     // process 0 (scripts name their processes explicitly anyway).
     this.current = p.processes[0] ?? (p.script.length > 0 ? 0 : -1);
+    this.vm = p.cpu.identity.world === 'host' ? null : p.cpu.identity.vm;
   }
 
   // ---- CpuSoftware ------------------------------------------------------------------------
@@ -159,13 +181,38 @@ export class LinuxOs implements CpuSoftware {
     const exits = this.exits;
     this.exits = [];
     this.waiting = true;
-    return { kind: 'exit', exits };
+    // A shootdown decided in the same step starts once the exits are done (its local INVLPG exited).
+    return plan.kind === 'shootdown' ? { kind: 'exit', exits, afterwards: plan } : { kind: 'exit', exits };
   }
 
   /** The CPU leaves this OS for a while (an L1 hypervisor runs its L2): stop the workload at `now`. */
   suspend(now: Time): void {
     this.advanceTo(now);
     this.waiting = true;
+  }
+
+  /**
+   * The host scheduled this vCPU out (preemption, or another vCPU's turn): the workload runs up
+   * to `now` and then stands still; whatever the OS was waiting for, it still waits for.
+   */
+  deschedule(now: Time): void {
+    this.advanceTo(now);
+    this.offCpu = true;
+  }
+
+  /** The host scheduled this vCPU in again: the time it was out is lost to the workload. */
+  reschedule(now: Time): void {
+    this.offCpu = false;
+    if (!this.waiting && !this.halted) this.cursor = Math.max(this.cursor, now);
+  }
+
+  /**
+   * PV TLB flush: while this vCPU was preempted, another vCPU changed these page tables and set
+   * KVM_VCPU_FLUSH_TLB instead of interrupting it; the host flushed before this entry. The OS
+   * learns of the change as memory (so a translation that survived is caught as stale).
+   */
+  learnDeferredFlush(req: FlushRequest): void {
+    for (const page of req.pages) this.rememberChange(req.pcid, page, req.changedAt);
   }
 
   resume(now: Time): StepPlan {
@@ -221,18 +268,19 @@ export class LinuxOs implements CpuSoftware {
     }
   }
 
-  onFlushIpi(req: FlushRequest, now: Time): Time {
+  onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time } {
     this.wake(now);
     this.advanceTo(now);
     this.stats_.flushIpisHandled++;
     this.reportInterrupt('flush IPI delivery');
-    let cost = Math.max(0, this.irqsOffUntil - now) + this.core.timing.flushIpiHandler;
+    const irqsOff = Math.max(0, this.irqsOffUntil - now);
+    let cost = irqsOff + this.core.timing.flushIpiHandler;
     for (const page of req.pages) {
       this.rememberChange(req.pcid, page, req.changedAt);
       cost += this.exec({ kind: 'invlpg', pcid: req.pcid, page }, 'flush_tlb_func (shootdown target)');
     }
     this.pause(now, cost);
-    return cost;
+    return { cost, handledAt: now + irqsOff };
   }
 
   onIpi(_from: number, now: Time): Time {
@@ -244,12 +292,18 @@ export class LinuxOs implements CpuSoftware {
     return cost;
   }
 
-  onShootdownComplete(req: FlushRequest, targets: number[], now: Time): StepPlan {
+  onShootdownComplete(
+    req: FlushRequest,
+    targets: number[],
+    now: Time,
+    critical: FlushAck | undefined,
+  ): StepPlan {
     const sockets = new Set(targets.map((t) => this.p.socketOf(t)));
     sockets.add(this.p.socketOf(this.port.self));
     const obs: ShootdownCompleteObs = {
       id: req.id,
       pcpu: this.core.params.index,
+      vm: this.vm,
       pcid: req.pcid,
       pages: req.pages,
       changedAt: req.changedAt,
@@ -258,10 +312,16 @@ export class LinuxOs implements CpuSoftware {
       crossSocket: sockets.size > 1,
     };
     this.port.observe(ObsKind.SHOOTDOWN_COMPLETE, obs);
+    // The critical target's times split the wait; a shootdown without targets is all local.
+    const preemptedWait = critical ? critical.handledAt - critical.arrivedAt : 0;
+    const handler = critical ? critical.ackedAt - critical.handledAt : 0;
     this.stats_.shootdownLatencies.push({
       latency: obs.latency,
       targets: obs.targets,
       crossSocket: obs.crossSocket,
+      delivery: obs.latency - preemptedWait - handler,
+      preemptedWait,
+      handler,
     });
     this.waiting = false;
     this.cursor = now;
@@ -287,7 +347,7 @@ export class LinuxOs implements CpuSoftware {
 
   /** Executes the workload's CALL/RET operations and page accesses up to `t`. */
   private advanceTo(t: Time): void {
-    if (this.waiting || this.halted) return;
+    if (this.waiting || this.halted || this.offCpu) return;
     if (this.current < 0 || this.scriptPc < this.p.script.length) {
       this.cursor = Math.max(this.cursor, t);
       return;
@@ -298,6 +358,7 @@ export class LinuxOs implements CpuSoftware {
     while (this.cursor + this.opPs <= t) {
       const at = this.cursor;
       this.cursor += this.opPs;
+      this.stats_.workOps++;
       if (++this.opCount % this.pageEvery === 0) {
         this.accessPage(rng.int(0, this.w.workingSetPages - 1), at);
       } else if (stack.length === 0 || (stack.length < depthMax && rng.int(0, 1) === 0)) {
@@ -346,7 +407,15 @@ export class LinuxOs implements CpuSoftware {
     const changed = this.changedAt.get(pcid * 0x100000 + page);
     if (changed !== undefined && filledAt < changed) {
       tlb.stats.staleHits++;
-      const obs: TlbStaleUseObs = { pcpu: this.core.params.index, pcid, page, filledAt, changedAt: changed };
+      const obs: TlbStaleUseObs = {
+        pcpu: this.core.params.index,
+        vm: this.vm,
+        ctx: this.ctxOf(this.current),
+        pcid,
+        page,
+        filledAt,
+        changedAt: changed,
+      };
       this.port.observe(ObsKind.TLB_STALE_USE, obs);
     }
   }
@@ -456,7 +525,14 @@ export class LinuxOs implements CpuSoftware {
       changedAt: now,
       from: this.port.self,
     };
-    const start: ShootdownStartObs = { id: request.id, pcpu: this.core.params.index, pcid, pages, targets };
+    const start: ShootdownStartObs = {
+      id: request.id,
+      pcpu: this.core.params.index,
+      vm: this.vm,
+      pcid,
+      pages,
+      targets,
+    };
     this.port.observe(ObsKind.SHOOTDOWN_START, start);
     this.cursor = now + cost;
     this.waiting = true;

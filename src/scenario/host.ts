@@ -4,8 +4,11 @@ import { LatencySchema } from './latency.js';
 import { bool, oneOf } from './numbers.js';
 import { strictObject } from './strictObject.js';
 
-/** Hypervisor policies rapsim compares (docs/domain.md §3, "The policies rapsim compares"). */
-export const POLICIES = ['hide', 'naive', 'v6', 'linux-7.0', 'always'] as const;
+/**
+ * Hypervisor policies rapsim compares (docs/domain.md §3, "The policies rapsim compares"), and
+ * the mutants that exist to prove a checker can fire (src/host/policies/mutant*.ts).
+ */
+export const POLICIES = ['hide', 'naive', 'v6', 'linux-7.0', 'always', 'mutant-forget-pv-flush'] as const;
 export type Policy = (typeof POLICIES)[number];
 
 /** A hypervisor RAP policy, by its scenario name. */

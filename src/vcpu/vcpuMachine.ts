@@ -2,8 +2,8 @@ import { assign, setup } from 'xstate';
 import type { Port } from '../actors/hostedActor.js';
 import { Priority } from '../actors/priority.js';
 import type { Time } from '../actors/time.js';
-import type { CpuSoftware, StepPlan } from '../hw/cpuSoftware.js';
-import type { GuestExit } from '../hw/exit.js';
+import type { CpuSoftware, FlushAck, FlushRequest, StepPlan } from '../hw/cpuSoftware.js';
+import type { GuestExit, GuestInterrupt } from '../hw/exit.js';
 
 export interface VcpuInput {
   port: Port;
@@ -13,40 +13,154 @@ export interface VcpuInput {
   host: number;
   /** Actor indices of every vCPU of the scenario (sync-point broadcasts). */
   peers: number[];
-  /** Encoded context of the guest kernel, for HLT exits. */
+  /** Encoded context of the guest kernel, for HLT, hypercall and interrupt exits. */
   kernelCtx: number;
+  /** AVIC: the guest writes the ICR without an exit; the interrupt goes straight to the target's pCPU. */
+  avic: boolean;
+  /** pCPU actor that runs each vCPU actor (where an AVIC interrupt is delivered). */
+  hostOf: (vcpuActor: number) => number;
+  /** Extra time AVIC hardware needs beyond the interconnect (timing: guestIpiAvic − native IPI). */
+  avicDelay: Time;
+}
+
+/** Where a VMRUN leads: more exits, the OS's next decision, or back to what a kick interrupted. */
+type Resume = 'exiting' | 'route' | 'spin' | 'await' | 'idle';
+
+interface Shootdown {
+  req: FlushRequest;
+  targets: number[];
+  acks: number;
+  critical: FlushAck | undefined;
 }
 
 interface VcpuContext extends VcpuInput {
   plan: StepPlan;
   gen: number;
-  started: boolean;
+  /** Not entered yet, out for #VMEXITs, or scheduled out by a kick. */
+  where: 'outside' | 'exiting' | 'descheduled' | 'guest';
   /** #VMEXITs still to take, in order. */
   exits: GuestExit[];
+  /** What to do when the last exit is answered: resume the OS, spin on a shootdown, or a plan. */
+  afterExits: { kind: 'resume' } | { kind: 'spin' } | { kind: 'plan'; plan: StepPlan };
   syncPlan: StepPlan | undefined;
+  /** Sequence number of the last VMRUN (a kick names the entry it is meant for). */
+  entrySeq: number;
+  /** A kick arrived for an entry whose VMRUN is still in flight. */
+  kickPending: boolean;
+  /** The entry that kick was meant for. */
+  kickSeq: number;
+  /** Interrupts in the vAPIC, not yet taken (injected at the next VMRUN, or by the doorbell). */
+  pending: { interrupt: GuestInterrupt; arrivedAt: Time }[];
+  shootdown: Shootdown | undefined;
+  resumeTo: Resume;
+  next: Resume;
+  /** Time before the next #VMEXIT leaves (a hypercall after the guest's own work). */
+  exitDelay: Time;
 }
 
 export type VcpuEvent =
-  | { type: 'VMRUN'; reflected?: GuestExit }
+  | { type: 'VMRUN'; seq: number; reflected?: GuestExit; deferred?: FlushRequest[] }
   | { type: 'STEP'; gen: number }
-  | { type: 'SYNC'; name: string };
+  | { type: 'SYNC'; name: string }
+  | { type: 'KICK'; seq: number }
+  | { type: 'INTR'; interrupt: GuestInterrupt; arrivedAt: Time; doorbell: boolean }
+  | { type: 'FLUSH_ACK'; ack: FlushAck };
 
 /**
- * The guest side of a vCPU. `outside` until the hypervisor's VMRUN arrives; `inGuest` while the
+ * The guest side of a vCPU. `outside` until the hypervisor's first VMRUN; `inGuest` while the
  * guest OS runs (its CALL/RET stream is evaluated lazily between steps, on the pCPU's RAP in
  * guest mode); a step whose instructions were intercepted ends in `exiting`, which sends one
  * #VMEXIT at a time to KVM and waits for the next VMRUN. HLT is a #VMEXIT too.
+ *
+ * Guest TLB shootdowns (docs/domain.md §4): the initiator sends its flush IPIs with one
+ * hypercall exit (KVM_HC_SEND_IPI), or with AVIC straight to the targets' pCPUs, then spins in
+ * `spinning` until every target has acknowledged through shared memory (FLUSH_ACK), handling
+ * interrupts meanwhile. The host may kick a running vCPU out at any time (a slice ended, or an
+ * interrupt must be injected): it leaves with an INTR exit to `descheduled` and comes back to
+ * what it was doing at the next VMRUN; interrupts are taken at every VMRUN, or at once with AVIC.
  */
 export const vcpuMachine = setup({
   types: { input: {} as VcpuInput, context: {} as VcpuContext, events: {} as VcpuEvent },
   actions: {
-    enter: assign(({ context, event }) => {
+    onVmrun: assign(({ context, event }) => {
+      const ev = event as Extract<VcpuEvent, { type: 'VMRUN' }>;
+      const { os, port } = context;
+      const now = port.now();
+      // record_steal_time flushed for these shootdowns: the guest knows their page-table changes.
+      for (const req of ev.deferred ?? []) os.learnDeferredFlush(req);
+      let plan = context.plan;
+      let next: Resume;
+      let afterExits = context.afterExits;
+      if (context.where === 'outside') {
+        plan = os.start(now);
+        next = 'route';
+      } else if (context.where === 'descheduled') {
+        os.reschedule(now);
+        next = context.resumeTo;
+      } else if (context.exits.length > 0) {
+        next = 'exiting';
+      } else if (afterExits.kind === 'spin') {
+        next = 'spin';
+      } else if (afterExits.kind === 'plan') {
+        plan = afterExits.plan;
+        next = 'route';
+      } else {
+        plan = os.resume(now, ev.reflected);
+        next = 'route';
+      }
+      if (next !== 'exiting') afterExits = { kind: 'resume' };
+      takeInterrupts(context);
+      // A kick meant for this entry: leave again at once, unless an exit is due anyway.
+      const kickPending = context.kickPending && ev.seq >= context.kickSeq && next !== 'exiting';
+      return { plan, next, afterExits, entrySeq: ev.seq, where: 'guest' as const, pending: [], kickPending };
+    }),
+    noteKick: assign(({ context, event }) => {
+      // A kick for an entry whose VMRUN has not arrived yet: leave again right after it.
+      const seq = (event as Extract<VcpuEvent, { type: 'KICK' }>).seq;
+      return seq > context.entrySeq ? { kickPending: true, kickSeq: seq } : {};
+    }),
+    leaveForKick: assign(({ context }, params: { resumeTo: Resume }) => {
       const now = context.port.now();
-      const reflected = (event as { reflected?: GuestExit }).reflected;
-      return {
-        plan: context.started ? context.os.resume(now, reflected) : context.os.start(now),
-        started: true,
+      context.os.deschedule(now);
+      const exit: GuestExit = {
+        reason: 'intr',
+        ctx: context.kernelCtx,
+        detail: 'physical interrupt (host tick, reschedule or posted-interrupt IPI)',
       };
+      context.port.send(context.host, 'VMEXIT', { exit }, 0, Priority.WORLD_SWITCH);
+      // Any STEP still pending belongs to the run that just ended.
+      return {
+        resumeTo: params.resumeTo,
+        where: 'descheduled' as const,
+        gen: context.gen + 1,
+        kickPending: false,
+      };
+    }),
+    leaveAfterEntry: assign(({ context }) => {
+      const now = context.port.now();
+      context.os.deschedule(now);
+      const exit: GuestExit = {
+        reason: 'intr',
+        ctx: context.kernelCtx,
+        detail: 'physical interrupt at entry',
+      };
+      context.port.send(context.host, 'VMEXIT', { exit }, 0, Priority.WORLD_SWITCH);
+      return {
+        resumeTo: context.next,
+        where: 'descheduled' as const,
+        gen: context.gen + 1,
+        kickPending: false,
+      };
+    }),
+    queueIntr: assign(({ context, event }) => {
+      const ev = event as Extract<VcpuEvent, { type: 'INTR' }>;
+      return { pending: [...context.pending, { interrupt: ev.interrupt, arrivedAt: ev.arrivedAt }] };
+    }),
+    doorbell: assign(({ context, event }) => {
+      // AVIC: the interrupt is taken in guest mode, without an exit.
+      if (!(event as Extract<VcpuEvent, { type: 'INTR' }>).doorbell) return {};
+      takeInterrupts(context);
+      return { pending: [] };
     }),
     step: assign(({ context }) => ({ plan: context.os.step(context.port.now()) })),
     scheduleStep: assign(({ context }) => {
@@ -58,7 +172,14 @@ export const vcpuMachine = setup({
     }),
     takeExits: assign(({ context }) => {
       const plan = context.plan;
-      if (plan.kind === 'exit') return { exits: [...plan.exits] };
+      if (plan.kind === 'exit') {
+        return {
+          exits: [...plan.exits],
+          afterExits: plan.afterwards
+            ? { kind: 'plan' as const, plan: plan.afterwards }
+            : { kind: 'resume' as const },
+        };
+      }
       // HLT in a guest is a #VMEXIT: KVM blocks the vCPU until the guest's timer fires.
       const until = (plan as Extract<StepPlan, { kind: 'halt' }>).until;
       const exit: GuestExit = {
@@ -67,12 +188,71 @@ export const vcpuMachine = setup({
         ctx: context.kernelCtx,
         detail: 'HLT (idle)',
       };
-      return { exits: [exit] };
+      return { exits: [exit], afterExits: { kind: 'resume' as const } };
     }),
     sendExit: assign(({ context }) => {
       const [first, ...rest] = context.exits;
-      context.port.send(context.host, 'VMEXIT', { exit: first }, 0, Priority.WORLD_SWITCH);
-      return { exits: rest };
+      const delay = context.exitDelay;
+      context.port.send(context.host, 'VMEXIT', { exit: first }, delay, Priority.WORLD_SWITCH);
+      return { exits: rest, where: 'exiting' as const, exitDelay: 0 };
+    }),
+    startShootdown: assign(({ context }) => {
+      const plan = context.plan as Extract<StepPlan, { kind: 'shootdown' }>;
+      const now = context.port.now();
+      const interrupt: GuestInterrupt = {
+        kind: 'flush',
+        req: plan.request,
+        from: context.port.self,
+        sentAt: now,
+      };
+      const shootdown: Shootdown = { req: plan.request, targets: plan.targets, acks: 0, critical: undefined };
+      if (plan.targets.length === 0) return { shootdown, afterExits: { kind: 'spin' as const } };
+      if (context.avic) {
+        sendAvic(context, plan.targets, interrupt, plan.sendDelay, plan.sendSpacing);
+        return { shootdown, exits: [], afterExits: { kind: 'spin' as const } };
+      }
+      // KVM_HC_SEND_IPI: one exit for all targets, after the local flush and the setup.
+      const exit: GuestExit = {
+        reason: 'vmmcall',
+        ipi: { targets: plan.targets, interrupt },
+        ctx: context.kernelCtx,
+        detail: `KVM_HC_SEND_IPI: flush IPIs of shootdown ${plan.request.id} to ${plan.targets.length} vCPUs`,
+      };
+      return { shootdown, exits: [exit], exitDelay: plan.sendDelay, afterExits: { kind: 'spin' as const } };
+    }),
+    countAck: assign(({ context, event }) => {
+      const ack = (event as Extract<VcpuEvent, { type: 'FLUSH_ACK' }>).ack;
+      const sd = context.shootdown;
+      if (!sd || sd.req.id !== ack.id)
+        throw new Error(`FLUSH_ACK for shootdown ${ack.id}, which is not in flight`);
+      // Acks arrive in time order, so the last one counted is the critical target's.
+      return { shootdown: { ...sd, acks: sd.acks + 1, critical: ack } };
+    }),
+    completeShootdown: assign(({ context }) => {
+      const sd = context.shootdown!;
+      return {
+        plan: context.os.onShootdownComplete(sd.req, sd.targets, context.port.now(), sd.critical),
+        shootdown: undefined,
+      };
+    }),
+    sendIpi: assign(({ context }) => {
+      const plan = context.plan as Extract<StepPlan, { kind: 'ipi' }>;
+      const now = context.port.now();
+      const interrupt: GuestInterrupt = { kind: 'ipi', from: context.port.self, sentAt: now };
+      const after: StepPlan = { kind: 'run', at: plan.at };
+      if (context.avic) {
+        sendAvic(context, [plan.to], interrupt, plan.sendDelay, 0);
+        return { plan: after };
+      }
+      const exit: GuestExit = {
+        reason: 'vmmcall',
+        ipi: { targets: [plan.to], interrupt },
+        ctx: context.kernelCtx,
+        detail: 'KVM_HC_SEND_IPI: script IPI',
+      };
+      return {
+        plan: { kind: 'exit', exits: [exit], afterwards: after } as StepPlan,
+      };
     }),
     broadcastSync: ({ context }) => {
       const plan = context.plan as Extract<StepPlan, { kind: 'syncpoint' }>;
@@ -95,6 +275,11 @@ export const vcpuMachine = setup({
     currentStep: ({ context, event }) => (event as { gen: number }).gen === context.gen,
     moreExits: ({ context }) => context.exits.length > 0,
     syncArrived: ({ context }) => context.syncPlan !== undefined,
+    next: ({ context }, params: { is: Resume }) => context.next === params.is,
+    kickPending: ({ context }) => context.kickPending,
+    kickNow: ({ context, event }) => (event as Extract<VcpuEvent, { type: 'KICK' }>).seq === context.entrySeq,
+    allAcked: ({ context }) =>
+      context.shootdown !== undefined && context.shootdown.acks >= context.shootdown.targets.length,
   },
 }).createMachine({
   id: 'vcpu',
@@ -102,22 +287,54 @@ export const vcpuMachine = setup({
     ...input,
     plan: { kind: 'idle' },
     gen: 0,
-    started: false,
+    where: 'outside',
     exits: [],
+    afterExits: { kind: 'resume' },
+    exitDelay: 0,
     syncPlan: undefined,
+    entrySeq: 0,
+    kickPending: false,
+    kickSeq: 0,
+    pending: [],
+    shootdown: undefined,
+    resumeTo: 'route',
+    next: 'route',
   }),
   initial: 'outside',
-  on: { SYNC: { actions: 'recordSync' } },
+  on: {
+    SYNC: { actions: 'recordSync' },
+    KICK: { actions: 'noteKick' },
+    INTR: { actions: 'queueIntr' },
+    FLUSH_ACK: { actions: 'countAck' },
+  },
   states: {
     outside: {
       description: 'Not yet entered: waiting for the first VMRUN.',
-      on: { VMRUN: { actions: 'enter', target: 'route' } },
+      on: { VMRUN: { actions: 'onVmrun', target: 'entered' } },
+    },
+    entered: {
+      description: 'VMRUN arrived: interrupts taken; continue where the guest left off.',
+      always: [
+        { guard: 'kickPending', actions: 'leaveAfterEntry', target: 'descheduled' },
+        { guard: { type: 'next', params: { is: 'exiting' } }, target: 'exiting' },
+        { guard: { type: 'next', params: { is: 'spin' } }, target: 'spinning' },
+        { guard: { type: 'next', params: { is: 'await' } }, target: 'awaitingSync' },
+        { guard: { type: 'next', params: { is: 'idle' } }, target: 'idle' },
+        { target: 'route' },
+      ],
     },
     route: {
       always: [
         { guard: { type: 'planIs', params: { kind: 'run' } }, target: 'inGuest' },
         { guard: { type: 'planIs', params: { kind: 'exit' } }, target: 'exiting', actions: 'takeExits' },
         { guard: { type: 'planIs', params: { kind: 'halt' } }, target: 'exiting', actions: 'takeExits' },
+        { guard: { type: 'planIs', params: { kind: 'shootdown' } }, target: 'shootingDown' },
+        {
+          guard: { type: 'planIs', params: { kind: 'ipi' } },
+          target: 'route',
+          actions: 'sendIpi',
+          reenter: true,
+        },
         {
           guard: { type: 'planIs', params: { kind: 'syncpoint' } },
           target: 'inGuest',
@@ -130,23 +347,121 @@ export const vcpuMachine = setup({
     inGuest: {
       description: 'Guest mode: the guest OS runs until its next decision.',
       entry: 'scheduleStep',
-      on: { STEP: { guard: 'currentStep', actions: 'step', target: 'route' } },
+      on: {
+        STEP: { guard: 'currentStep', actions: 'step', target: 'route' },
+        KICK: [
+          {
+            guard: 'kickNow',
+            actions: { type: 'leaveForKick', params: { resumeTo: 'route' } },
+            target: 'descheduled',
+          },
+          { actions: 'noteKick' },
+        ],
+        INTR: { actions: ['queueIntr', 'doorbell'] },
+      },
+    },
+    shootingDown: {
+      description: 'flush_tlb_multi: send the flush IPIs (one hypercall exit, or AVIC without exit).',
+      entry: 'startShootdown',
+      always: [{ guard: 'moreExits', target: 'exiting' }, { target: 'spinning' }],
+    },
+    spinning: {
+      description: 'The initiator waits for every acknowledgement, taking interrupts meanwhile.',
+      always: { guard: 'allAcked', actions: 'completeShootdown', target: 'route' },
+      on: {
+        KICK: [
+          {
+            guard: 'kickNow',
+            actions: { type: 'leaveForKick', params: { resumeTo: 'spin' } },
+            target: 'descheduled',
+          },
+          { actions: 'noteKick' },
+        ],
+        INTR: { actions: ['queueIntr', 'doorbell'] },
+      },
     },
     exiting: {
       description: 'Left the guest: one #VMEXIT at a time, each answered by a VMRUN.',
       entry: 'sendExit',
-      on: {
-        VMRUN: [
-          { guard: 'moreExits', target: 'exiting', reenter: true },
-          { actions: 'enter', target: 'route' },
-        ],
-      },
+      on: { VMRUN: { actions: 'onVmrun', target: 'entered' } },
+    },
+    descheduled: {
+      description: 'Kicked out: preempted by the host, or out so KVM can inject an interrupt.',
+      on: { VMRUN: { actions: 'onVmrun', target: 'entered' } },
     },
     awaitingSync: {
       always: { guard: 'syncArrived', actions: 'takeSyncPlan', target: 'route' },
+      on: {
+        KICK: [
+          {
+            guard: 'kickNow',
+            actions: { type: 'leaveForKick', params: { resumeTo: 'await' } },
+            target: 'descheduled',
+          },
+          { actions: 'noteKick' },
+        ],
+        INTR: { actions: ['queueIntr', 'doorbell'] },
+      },
     },
     idle: {
       description: 'The guest has nothing left to do before the end of the run.',
+      on: {
+        KICK: [
+          {
+            guard: 'kickNow',
+            actions: { type: 'leaveForKick', params: { resumeTo: 'idle' } },
+            target: 'descheduled',
+          },
+          { actions: 'noteKick' },
+        ],
+        INTR: { actions: ['queueIntr', 'doorbell'] },
+      },
     },
   },
 });
+
+/**
+ * Takes every pending interrupt, one handler after another; flush handlers acknowledge. The
+ * caller's assign empties `pending` (the array is replaced, never mutated).
+ */
+function takeInterrupts(context: VcpuContext): void {
+  if (context.pending.length === 0) return;
+  const { os, port } = context;
+  const now = port.now();
+  let acc = 0;
+  for (const { interrupt, arrivedAt } of context.pending) {
+    if (interrupt.kind === 'flush' && interrupt.req) {
+      const r = os.onFlushIpi(interrupt.req, now);
+      const ack: FlushAck = {
+        id: interrupt.req.id,
+        arrivedAt,
+        handledAt: Math.max(r.handledAt, now + acc),
+        ackedAt: now + acc + r.cost,
+        deferred: false,
+      };
+      acc += r.cost;
+      port.send(interrupt.req.from, 'FLUSH_ACK', { ack }, acc, Priority.MESSAGE);
+    } else {
+      acc += os.onIpi(interrupt.from, now);
+    }
+  }
+}
+
+/** AVIC: the ICR write reaches each target's pCPU without an exit. */
+function sendAvic(
+  context: VcpuContext,
+  targets: number[],
+  interrupt: GuestInterrupt,
+  delay: Time,
+  spacing: Time,
+): void {
+  targets.forEach((target, i) => {
+    context.port.send(
+      context.hostOf(target),
+      'INTR',
+      { target, interrupt },
+      delay + i * spacing + context.avicDelay,
+      Priority.INTERRUPT,
+    );
+  });
+}

@@ -16,7 +16,7 @@ export interface ActorInfo {
 /** Actor kinds that belong to a VM: their ids read `<kind>:<vm index>:<number>`. */
 const VM_KINDS = new Set(['vcpu']);
 
-const LABELS: Record<string, string> = { pcpu: 'pCPU', vcpu: 'vCPU', kvm: 'KVM' };
+const LABELS: Record<string, string> = { pcpu: 'pCPU', vcpu: 'vCPU', host: 'host' };
 
 /**
  * What an actor is, from its id (ids are fixed by the topology): `pcpu:0003` is pCPU 3 of the
@@ -39,7 +39,7 @@ export function describeActor(index: number, id: string, vmNames: readonly strin
 
 /**
  * Which machine each actor runs, from the states it was seen in: a core that runs a vCPU is a
- * `kvm` machine under a `pcpu:` id. The machine named by the id's prefix wins when every state
+ * `host` machine under a `pcpu:` id. The machine named by the id's prefix wins when every state
  * fits it; otherwise the first registered machine that has every state; otherwise the prefix.
  */
 export function inferKinds(actors: ActorInfo[], labels: ReadonlyMap<number, ReadonlySet<string>>): void {

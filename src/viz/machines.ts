@@ -1,5 +1,5 @@
 import type { AnyStateMachine } from 'xstate';
-import { kvmMachine } from '../host/kvmMachine.js';
+import { hostMachine } from '../host/hostMachine.js';
 import { pcpuMachine } from '../hw/pcpuMachine.js';
 import { vcpuMachine } from '../vcpu/vcpuMachine.js';
 
@@ -24,16 +24,16 @@ export const MACHINES: MachineEntry[] = [
       'A physical core: runs the software on it step by step, handles interrupts and flush IPIs, initiates TLB shootdowns and waits for their acknowledgements, meets sync points, sleeps in HLT.',
   },
   {
-    kind: 'kvm',
-    machine: kvmMachine,
+    kind: 'host',
+    machine: hostMachine,
     description:
-      "A core running a vCPU: KVM's run loop — service requests and VMRUN, wait in guest mode for the #VMEXIT, handle it through the exit table, block after HLT. (Its actor id is the core's, pcpu:NNNN.)",
+      "A core running vCPUs: the host scheduler and KVM's run loop — choose a vCPU thread (IBPB on a vCPU switch), record steal time, service requests and VMRUN, wait in guest mode while slices end and interrupts arrive (kick, or AVIC doorbell), handle the #VMEXIT through the exit table, preempt or block after HLT, idle. (Its actor id is the core's, pcpu:NNNN.)",
   },
   {
     kind: 'vcpu',
     machine: vcpuMachine,
     description:
-      'The guest side of a vCPU: waits for VMRUN, runs the guest OS in guest mode, leaves by one #VMEXIT at a time when its instructions are intercepted.',
+      'The guest side of a vCPU: waits for VMRUN, runs the guest OS in guest mode, leaves by one #VMEXIT at a time when its instructions are intercepted, sends flush IPIs (hypercall or AVIC) and spins for their acknowledgements, takes interrupts, and is kicked out when the host preempts it.',
   },
 ];
 

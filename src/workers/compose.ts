@@ -12,7 +12,7 @@ import { NativeCpu } from '../os/cpu.js';
 import { LinuxOs } from '../os/linuxOs.js';
 import type { WorkloadParams } from '../os/workload.js';
 import type { Scenario } from '../scenario/schema.js';
-import { buildVcpuActors, guestCpuid, vmList } from './composeVms.js';
+import { buildVmCoreActors, guestCpuid, vmList } from './composeVms.js';
 import type { RapEntryView } from './traceProbe.js';
 
 /** The wired shape of a run: actors, where they live, and the links between them. */
@@ -47,33 +47,23 @@ export interface VcpuPlacement {
 }
 
 /**
- * Places every vCPU on a core: its `pin` if given, else the next core not yet used by a vCPU.
- * Without the host scheduler (not modelled yet) a core runs at most one vCPU, so a scenario
- * with more vCPUs than cores, or two vCPUs pinned to one core, is refused.
+ * Places every vCPU on a core: its `pin` if given, else the least-loaded core (ties to the lowest
+ * index), counting pinned vCPUs first — so VMs of N vCPUs on N cores put vCPU i of every VM on
+ * core i, and a core runs several vCPUs only when there are more vCPUs than cores (overcommit,
+ * served by the host scheduler). Placement is fixed for the run; migration is not modelled.
  */
 export function placeVcpus(s: Scenario): VcpuPlacement[] {
   const out: VcpuPlacement[] = [];
-  const used = new Set<number>();
-  const pinned = new Set(s.vms.flatMap((v) => v.pin ?? []));
-  let next = 0;
+  const load = Array.from({ length: s.hardware.cores }, () => 0);
+  for (const vm of s.vms) for (const c of vm.pin ?? []) load[c] = (load[c] ?? 0) + 1;
   s.vms.forEach((vm, v) => {
     for (let i = 0; i < vm.vcpus; i++) {
       let core = vm.pin?.[i];
       if (core === undefined) {
-        while (next < s.hardware.cores && (used.has(next) || pinned.has(next))) next++;
-        core = next;
+        core = 0;
+        for (let c = 1; c < load.length; c++) if (load[c]! < load[core]!) core = c;
+        load[core]!++;
       }
-      if (core >= s.hardware.cores) {
-        throw new Error(
-          `vms: ${s.vms.reduce((n, x) => n + x.vcpus, 0)} vCPUs do not fit on ${s.hardware.cores} cores; running several vCPUs on one core needs the host scheduler, which is not modelled yet`,
-        );
-      }
-      if (used.has(core)) {
-        throw new Error(
-          `vms.${v}.pin: core ${core} already runs a vCPU; sharing a core between vCPUs needs the host scheduler, which is not modelled yet`,
-        );
-      }
-      used.add(core);
       out.push({ vm: v, vcpu: i, core, level: 1 });
     }
   });
@@ -138,7 +128,7 @@ export function placeHostProcesses(
   const coresOf: number[][] = [];
   for (let p = 0; p < count; p++) {
     const span = spans.length === 0 ? n : Math.min(n, spans[p % spans.length]!);
-    // A core that runs a vCPU runs nothing else (no host scheduler yet).
+    // A core that runs vCPUs runs only vCPU threads (host tasks beside vCPUs are not modelled).
     coresOf.push(Array.from({ length: span }, (_, k) => k).filter((k) => !vmCores.has(k)));
   }
   const onCore: number[][] = Array.from({ length: n }, () => []);
@@ -190,9 +180,9 @@ export function buildPartitionActors(
   const actors = new Map<number, HostedActor>();
   const vcpus = placeVcpus(s);
   const vmCores = new Set(vcpus.map((v) => v.core));
-  for (const v of vcpus) {
-    if (v.level !== 1 || topo.partitionOf[topo.coreActor[v.core]!] !== partition) continue;
-    for (const [index, actor] of buildVcpuActors(s, topo, v, vcpus, until)) actors.set(index, actor);
+  for (const c of vmCores) {
+    if (topo.partitionOf[topo.coreActor[c]!] !== partition) continue;
+    for (const [index, actor] of buildVmCoreActors(s, topo, c, vcpus, until)) actors.set(index, actor);
   }
   const { onCore, coresOf } = placeHostProcesses(s, vmCores);
   const cpuid = hostCpuid(s);

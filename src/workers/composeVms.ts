@@ -1,8 +1,9 @@
 import type { HostedActor } from '../actors/hostedActor.js';
 import { createMachineActor } from '../actors/machineActor.js';
 import type { Time } from '../actors/time.js';
-import { kvmMachine } from '../host/kvmMachine.js';
-import { type EffectiveCpuid, KvmVcpu } from '../host/kvmVcpu.js';
+import { hostMachine } from '../host/hostMachine.js';
+import { HostScheduler } from '../host/hostScheduler.js';
+import { type EffectiveCpuid, type KvmStats, KvmVcpu } from '../host/kvmVcpu.js';
 import { L1Hypervisor, NestedKvm } from '../host/nestedSvm.js';
 import { policyByName } from '../host/policies/index.js';
 import { encodeContext, KERNEL_PROCESS } from '../hw/context.js';
@@ -69,72 +70,127 @@ function guestWorkload(vm: Vm): WorkloadParams {
 }
 
 /**
- * The two actors of a core that runs a vCPU: the pCPU, hosting KVM's run loop for that vCPU
- * (host side), and the vCPU, hosting the guest OS (guest side). They share the core's hardware
+ * The actors of a core that runs vCPUs: the pCPU, hosting the host scheduler and KVM's run loop
+ * for every vCPU placed on it (host side), and one actor per vCPU, hosting its guest OS (guest
+ * side; an L1 vCPU that runs an L2 brings the L2's actor too). They share the core's hardware
  * — a RAP and a TLB are physical — which is why they always live in the same partition.
  */
-export function buildVcpuActors(
+export function buildVmCoreActors(
   s: Scenario,
   topo: Topology,
-  place: VcpuPlacement,
+  c: number,
   all: readonly VcpuPlacement[],
   until: Time,
 ): [number, HostedActor][] {
-  const c = place.core;
   const pcpuIndex = topo.coreActor[c]!;
-  const vIndex = topo.ids.indexOf(vcpuId(place.vm, place.vcpu));
-  const id = pcpuId(c);
   const core = buildCore(s, topo, c);
   const vms = vmList(s);
-  const info = vms[place.vm]!;
-  const cpuid = guestCpuid(s, place.vm);
-  const l2Info = vms.find((v) => v.parent === place.vm && place.vcpu < v.vm.vcpus);
-  const l2Place = l2Info ? all.find((p) => p.vm === l2Info.index && p.vcpu === place.vcpu) : undefined;
-  const l2Index = l2Place ? topo.ids.indexOf(vcpuId(l2Place.vm, l2Place.vcpu)) : undefined;
-  let kvm: KvmVcpu | undefined;
+  const hostOf = hostOfActor(topo, all);
+  const here = all.filter((p) => p.core === c && p.level === 1);
+  const actors: [number, HostedActor][] = [];
+  const kvms: { kvm: KvmVcpu; actor: number; pvTlbFlush: boolean }[] = [];
   const host = createMachineActor(
-    id,
-    kvmMachine,
+    pcpuId(c),
+    hostMachine,
     (port) => {
-      kvm = new KvmVcpu({
+      for (const place of here) {
+        const l2 = l2Of(s, topo, all, place);
+        const vIndex = topo.ids.indexOf(vcpuId(place.vm, place.vcpu));
+        const kvm = new KvmVcpu({
+          port,
+          core,
+          policy: policyByName(s.host.policy),
+          npt: s.host.npt,
+          autoIbrs: s.hardware.autoIbrs,
+          hostHasEraps: s.hardware.spec !== 'legacy',
+          cpuid: guestCpuid(s, place.vm),
+          vm: place.vm,
+          vcpu: place.vcpu,
+          level: 1,
+          vcpuActor: vIndex,
+          ...(l2 ? { nested: { l2Actor: l2.index, l2Vm: l2.place.vm, l2Vcpu: l2.place.vcpu } } : {}),
+        });
+        kvms.push({ kvm, actor: vIndex, pvTlbFlush: vms[place.vm]!.vm.pvTlbFlush });
+      }
+      const sched = new HostScheduler({
         port,
         core,
-        policy: policyByName(s.host.policy),
-        npt: s.host.npt,
-        autoIbrs: s.hardware.autoIbrs,
-        hostHasEraps: s.hardware.spec !== 'legacy',
-        cpuid,
-        vm: place.vm,
-        vcpu: place.vcpu,
-        level: 1,
-        vcpuActor: vIndex,
-        ...(l2Place && l2Index !== undefined
-          ? { nested: { l2Actor: l2Index, l2Vm: l2Place.vm, l2Vcpu: l2Place.vcpu } }
-          : {}),
+        threads: kvms,
+        slice: s.host.scheduler.slice,
+        haltPoll: s.host.scheduler.haltPoll,
+        ibpbOnVcpuSwitch: s.host.ibpbOnVcpuSwitch,
+        until,
       });
-      return { port, kvm, vcpu: vIndex };
+      return { port, sched, avic: s.host.avic, hostOf };
     },
-    () => ({ core: coreStats(core), kvm: kvm!.stats }),
+    (a) => {
+      const ctx = a.getSnapshot().context;
+      ctx.sched.finish(until);
+      return {
+        core: coreStats(core),
+        kvm: sumKvmStats(kvms.map((k) => k.kvm.stats)),
+        sched: ctx.sched.stats,
+      };
+    },
   );
-  const actors: [number, HostedActor][] = [[pcpuIndex, host]];
-  actors.push([
-    vIndex,
-    guestActor(
-      s,
-      topo,
-      core,
-      info,
-      place,
-      all,
-      pcpuIndex,
-      until,
-      l2Info && l2Place ? { l2: l2Info, place: l2Place } : undefined,
-    ),
-  ]);
-  if (l2Info && l2Place && l2Index !== undefined) {
-    actors.push([l2Index, guestActor(s, topo, core, l2Info, l2Place, all, pcpuIndex, until, undefined)]);
+  actors.push([pcpuIndex, host]);
+  for (const place of here) {
+    const info = vms[place.vm]!;
+    const l2 = l2Of(s, topo, all, place);
+    actors.push([
+      topo.ids.indexOf(vcpuId(place.vm, place.vcpu)),
+      guestActor(
+        s,
+        topo,
+        core,
+        info,
+        place,
+        all,
+        pcpuIndex,
+        until,
+        l2 ? { l2: l2.info, place: l2.place } : undefined,
+      ),
+    ]);
+    if (l2)
+      actors.push([l2.index, guestActor(s, topo, core, l2.info, l2.place, all, pcpuIndex, until, undefined)]);
   }
   return actors;
+}
+
+/** The L2 vCPU an L1 vCPU runs (nested SVM: L2 vCPU i on L1 vCPU i), if any. */
+function l2Of(
+  s: Scenario,
+  topo: Topology,
+  all: readonly VcpuPlacement[],
+  place: VcpuPlacement,
+): { info: VmInfo; place: VcpuPlacement; index: number } | undefined {
+  const info = vmList(s).find((v) => v.parent === place.vm && place.vcpu < v.vm.vcpus);
+  const l2Place = info ? all.find((p) => p.vm === info.index && p.vcpu === place.vcpu) : undefined;
+  if (!info || !l2Place) return undefined;
+  return { info, place: l2Place, index: topo.ids.indexOf(vcpuId(l2Place.vm, l2Place.vcpu)) };
+}
+
+/** vCPU actor index → the pCPU actor that runs it. */
+function hostOfActor(topo: Topology, all: readonly VcpuPlacement[]): (actor: number) => number {
+  const m = new Map<number, number>();
+  for (const p of all) m.set(topo.ids.indexOf(vcpuId(p.vm, p.vcpu)), topo.coreActor[p.core]!);
+  return (actor) => {
+    const h = m.get(actor);
+    if (h === undefined) throw new Error(`actor ${actor} is not a vCPU`);
+    return h;
+  };
+}
+
+/** KVM statistics of all vCPUs of one pCPU, summed (the report sums pCPUs the same way). */
+function sumKvmStats(all: KvmStats[]): KvmStats {
+  const out: KvmStats = { exits: {}, worldSwitches: 0, clearRapVmruns: 0, timeInExitsPs: 0 };
+  for (const k of all) {
+    for (const [r, n] of Object.entries(k.exits)) out.exits[r] = (out.exits[r] ?? 0) + n;
+    out.worldSwitches += k.worldSwitches;
+    out.clearRapVmruns += k.clearRapVmruns;
+    out.timeInExitsPs += k.timeInExitsPs;
+  }
+  return out;
 }
 
 /**
@@ -159,6 +215,8 @@ function guestActor(
   const kernelCtx = encodeContext({ ...identity, process: KERNEL_PROCESS });
   const vmIndexByName = new Map(vmList(s).map((v) => [v.vm.name, v.index]));
   const script = info.vm.guest.script[String(place.vcpu)] ?? [];
+  const coreOfVcpu = new Map(all.map((v) => [topo.ids.indexOf(vcpuId(v.vm, v.vcpu)), v.core]));
+  const hostOf = hostOfActor(topo, all);
   return createMachineActor(
     vcpuId(place.vm, place.vcpu),
     vcpuMachine,
@@ -170,7 +228,7 @@ function guestActor(
         workload: guestWorkload(info.vm),
         processes: Array.from({ length: info.vm.guest.processes }, (_, p) => p),
         cpumask: () => vmVcpus,
-        socketOf: () => topo.socketOfCore[place.core]!,
+        socketOf: (a) => topo.socketOfCore[coreOfVcpu.get(a) ?? place.core]!,
         script,
         actorOfCore: (k) => vmVcpus[k] ?? vmVcpus[0]!,
         until,
@@ -190,7 +248,16 @@ function guestActor(
         sw = new L1Hypervisor(os, nestedKvm, runs.l2.index, kernelCtx, autoEnter);
       }
       const peers = all.map((v) => topo.ids.indexOf(vcpuId(v.vm, v.vcpu)));
-      return { port, os: sw, host: pcpuIndex, peers, kernelCtx };
+      return {
+        port,
+        os: sw,
+        host: pcpuIndex,
+        peers,
+        kernelCtx,
+        avic: s.host.avic && info.level === 1,
+        hostOf,
+        avicDelay: Math.max(0, topo.timing.guestIpiAvic - topo.timing.ipiSameSocket),
+      };
     },
     (a) => ({ os: a.getSnapshot().context.os.stats() }),
   );

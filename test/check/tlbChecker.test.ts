@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { NS } from '../../src/actors/time.js';
 import { TlbChecker } from '../../src/check/tlbChecker.js';
+import { encodeContext } from '../../src/hw/context.js';
 import type { ShootdownCompleteObs, ShootdownStartObs, TlbStaleUseObs } from '../../src/hw/observations.js';
 
 /** Shootdown `id` of `pages` of PCID `pcid` by pCPU 0: page tables changed at 1000 ns, complete at 5000 ns. */
@@ -13,11 +14,12 @@ function shootdown(
   changedNs = 1000,
   completeNs = 5000,
 ): void {
-  const start: ShootdownStartObs = { id, pcpu: 0, pcid, pages, targets: [1, 2] };
+  const start: ShootdownStartObs = { id, pcpu: 0, vm: null, pcid, pages, targets: [1, 2] };
   c.onStart(changedNs * NS, start);
   const done: ShootdownCompleteObs = {
     id,
     pcpu: 0,
+    vm: null,
     pcid,
     pages,
     changedAt: changedNs * NS,
@@ -28,6 +30,11 @@ function shootdown(
   c.onComplete(completeNs * NS, done);
 }
 
+/** The host context of process pcid-1 on a pCPU (what LinuxOs reports). */
+function hostCtx(pcpu: number, pcid: number): number {
+  return encodeContext({ world: 'host', level: 0, vm: 0, view: pcpu, process: pcid - 1 });
+}
+
 function staleUse(
   pcpu: number,
   pcid: number,
@@ -35,7 +42,15 @@ function staleUse(
   filledNs: number,
   changedNs = 1000,
 ): TlbStaleUseObs {
-  return { pcpu, pcid, page, filledAt: filledNs * NS, changedAt: changedNs * NS };
+  return {
+    pcpu,
+    vm: null,
+    ctx: hostCtx(pcpu, pcid),
+    pcid,
+    page,
+    filledAt: filledNs * NS,
+    changedAt: changedNs * NS,
+  };
 }
 
 describe('TlbChecker', () => {
@@ -68,11 +83,12 @@ describe('TlbChecker', () => {
 
   it('a stale use before the shootdown completed is legal', () => {
     const c = new TlbChecker();
-    c.onStart(1000 * NS, { id: 'sd1', pcpu: 0, pcid: 2, pages: [7], targets: [1] });
+    c.onStart(1000 * NS, { id: 'sd1', pcpu: 0, vm: null, pcid: 2, pages: [7], targets: [1] });
     c.onStaleUse(3000 * NS, staleUse(1, 2, 7, 500));
     c.onComplete(5000 * NS, {
       id: 'sd1',
       pcpu: 0,
+      vm: null,
       pcid: 2,
       pages: [7],
       changedAt: 1000 * NS,
@@ -151,6 +167,8 @@ describe('TlbChecker', () => {
             t: r.t,
             o: {
               pcpu: r.pcpu,
+              vm: null,
+              ctx: hostCtx(r.pcpu, r.pcid),
               pcid: r.pcid,
               page: r.page,
               filledAt: Math.max(0, r.t - r.back),
@@ -167,7 +185,8 @@ describe('TlbChecker', () => {
         if (e.k === 'sd') {
           flat.push({
             t: e.t,
-            f: () => c.onStart(e.t, { id: e.id, pcpu: 0, pcid: e.pcid, pages: e.pages, targets: [1] }),
+            f: () =>
+              c.onStart(e.t, { id: e.id, pcpu: 0, vm: null, pcid: e.pcid, pages: e.pages, targets: [1] }),
           });
           flat.push({
             t: e.t + e.lat,
@@ -175,6 +194,7 @@ describe('TlbChecker', () => {
               c.onComplete(e.t + e.lat, {
                 id: e.id,
                 pcpu: 0,
+                vm: null,
                 pcid: e.pcid,
                 pages: e.pages,
                 changedAt: e.t,

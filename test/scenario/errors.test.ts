@@ -87,7 +87,7 @@ describe('bad input is a ScenarioError naming file, path, expectation and value'
     expect(e).toMatchObject({
       path: 'host.policy',
       line: 3,
-      expected: 'one of hide, naive, v6, linux-7.0, always',
+      expected: 'one of hide, naive, v6, linux-7.0, always, mutant-forget-pv-flush',
       found: '"linux-6.0"',
     });
   });

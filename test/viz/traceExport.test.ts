@@ -207,11 +207,11 @@ describe('trace.json from run --out', () => {
     );
     const tl = JSON.parse(readFileSync(join(dir, 'timeline.json'), 'utf8')) as TimelineFile;
     expect(tl.actors.map((a) => [a.id, a.kind, a.group])).toEqual([
-      ['pcpu:0000', 'kvm', 'host'],
+      ['pcpu:0000', 'host', 'host'],
       ['vcpu:000:0000', 'vcpu', 'vm:l1'],
       ['vcpu:001:0000', 'vcpu', 'vm:l2'],
     ]);
-    expect(Object.keys(tl.charts).sort()).toEqual(['kvm', 'vcpu']);
+    expect(Object.keys(tl.charts).sort()).toEqual(['host', 'vcpu']);
     // Every RAP change is the core's, even when a vCPU's event made it.
     expect(new Set(tl.rap.actor)).toEqual(new Set([0]));
     const v = tl.violations[0]!;

@@ -40,6 +40,13 @@ export interface ErapsPolicy {
   };
   /** Emulated nested #VMEXIT (L2 → L1): set CLEAR_RAP in vmcb01? */
   nestedVmexit(): Decision;
+  /**
+   * record_steal_time with KVM_VCPU_FLUSH_TLB set: raise the guest flush (KVM always does; a
+   * policy omits this hook). Only a mutant policy, written to prove `tlb-stale` can fire, says no.
+   */
+  honourPvFlush?(): Decision;
+  /** A mutant: a deliberately broken policy for checker self-tests, left out of studies. */
+  mutant?: boolean;
 }
 
 /** A decision that is the same whatever happens. */

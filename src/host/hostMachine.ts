@@ -1,0 +1,267 @@
+import { assign, setup } from 'xstate';
+import type { Port } from '../actors/hostedActor.js';
+import { Priority } from '../actors/priority.js';
+import type { Time } from '../actors/time.js';
+import type { GuestExit, GuestInterrupt } from '../hw/exit.js';
+import type { HostScheduler, VcpuThread } from './hostScheduler.js';
+
+export interface HostInput {
+  port: Port;
+  sched: HostScheduler;
+  /** AVIC: interrupts reach a running vCPU without an exit (doorbell). */
+  avic: boolean;
+  /** pCPU actor that runs each vCPU actor (where a guest IPI is delivered). */
+  hostOf: (vcpuActor: number) => number;
+}
+
+interface HostContext extends HostInput {
+  /** Time the current exit's handling ends. */
+  handledAt: Time;
+  blockFor: Time;
+  /** Sequence number of the last VMRUN sent (a kick names the entry it is meant for). */
+  entrySeq: number;
+  /** A kick is outstanding for the current entry. */
+  kicked: boolean;
+  sliceGen: number;
+  /** Cost of getting the chosen thread running (context switch, IBPB), paid before its VMRUN. */
+  switchCost: Time;
+}
+
+/** A guest interrupt for a vCPU of this pCPU, from another host, this one, or a vCPU's AVIC. */
+export interface IntrMessage {
+  type: 'INTR';
+  /** vCPU actor the interrupt is for. */
+  target: number;
+  interrupt: GuestInterrupt;
+}
+
+export type HostEvent =
+  | { type: 'VMEXIT'; exit: GuestExit }
+  | { type: 'HANDLED' }
+  | { type: 'SLICE'; gen: number }
+  | { type: 'WAKE'; thread: number; gen: number }
+  | IntrMessage;
+
+/**
+ * A pCPU that runs vCPU threads: the host scheduler and KVM's run loop as one machine.
+ * `choosing` is schedule(); `entering` is vcpu_enter_guest (vcpu_load with IBPB on a vCPU
+ * switch, record_steal_time, request servicing, CLEAR_RAP, VMRUN); `inGuest` waits for the
+ * #VMEXIT while slices end and interrupts arrive; `handlingExit` is svm_handle_exit; `idle` is a
+ * pCPU with nothing runnable (polling for a halted vCPU, or asleep).
+ *
+ * Interrupts for a running vCPU kick it out (a posted-interrupt IPI causes an INTR exit; KVM
+ * injects at the next VMRUN) or, with AVIC, ring its doorbell (no exit). For a preempted vCPU
+ * they wait in its vAPIC until it runs again, unless PV TLB flush lets the sender skip it; a
+ * halted vCPU is woken.
+ */
+export const hostMachine = setup({
+  types: { input: {} as HostInput, context: {} as HostContext, events: {} as HostEvent },
+  actions: {
+    vmrun: assign(({ context }) => {
+      const { sched, port } = context;
+      const now = port.now();
+      // schedule() → vcpu_load (context switch, IBPB on a vCPU switch) unless it is the same.
+      const thread = sched.current!;
+      const switchCost = context.switchCost;
+      const deferred = sched.recordStealTime(thread);
+      const e = thread.kvm.enter();
+      const entrySeq = context.entrySeq + 1;
+      const data: Record<string, unknown> = { seq: entrySeq };
+      if (e.reflected) data.reflected = e.reflected;
+      if (deferred.length > 0) data.deferred = deferred;
+      port.send(e.target, 'VMRUN', data, switchCost + e.cost, Priority.WORLD_SWITCH);
+      armSlice(context, now);
+      return { entrySeq, kicked: false, switchCost: 0 };
+    }),
+    choose: assign(({ context }) => {
+      const next = context.sched.pickNext(context.port.now());
+      return { switchCost: next?.cost ?? 0 };
+    }),
+    handleExit: assign(({ context, event }) => {
+      const ev = event as Extract<HostEvent, { type: 'VMEXIT' }> & { src: number };
+      const kvm = context.sched.current!.kvm;
+      const r = kvm.handleExit(ev.exit, ev.src);
+      const now = context.port.now();
+      if (r.send) {
+        // kvm_pv_send_ipi: KVM delivers to each target in turn, before the exit handler returns.
+        r.send.targets.forEach((target, i) => {
+          const delay = r.switchCost + kvm.core.timing.exitHandler + i * kvm.core.timing.ipiSendPerTarget;
+          const msg = { target, interrupt: r.send!.interrupt };
+          context.port.send(context.hostOf(target), 'INTR', msg, delay, Priority.INTERRUPT);
+        });
+      }
+      return { handledAt: now + r.switchCost + r.cost, blockFor: r.blockFor ?? 0 };
+    }),
+    scheduleHandled: ({ context }) => {
+      context.port.schedule(
+        Math.max(1, context.handledAt - context.port.now()),
+        'HANDLED',
+        {},
+        Priority.TIMER,
+      );
+    },
+    block: ({ context }) => {
+      const t = context.sched.blockCurrent(context.port.now());
+      context.port.schedule(
+        Math.max(1, context.blockFor),
+        'WAKE',
+        { thread: t.index, gen: t.wakeGen },
+        Priority.TIMER,
+      );
+    },
+    preempt: ({ context }) => {
+      context.sched.preemptCurrent(context.port.now());
+    },
+    timerWake: ({ context, event }) => {
+      const ev = event as Extract<HostEvent, { type: 'WAKE' }>;
+      const t = context.sched.threads[ev.thread]!;
+      if (t.wakeGen !== ev.gen) return;
+      context.sched.wake(t, context.port.now(), false);
+      armSlice(context, context.port.now());
+    },
+    sliceEnd: assign(({ context, event }) => {
+      const ev = event as Extract<HostEvent, { type: 'SLICE' }>;
+      if (ev.gen !== context.sliceGen) return {};
+      const { sched } = context;
+      sched.sliceArmed = false;
+      if (!sched.contended) return {};
+      // The slice is over and a thread waits: need_resched; a running guest must be kicked out.
+      sched.needResched = true;
+      return {};
+    }),
+    kickForPreemption: assign(({ context }) => {
+      if (!context.sched.needResched || context.kicked) return {};
+      context.sched.stats.kicks.preempt++;
+      kick(context);
+      return { kicked: true };
+    }),
+    deliverWhileInGuest: assign(({ context, event }) => {
+      const ev = event as IntrMessage;
+      const t = context.sched.threadOf(ev.target);
+      const outcome = deliver(context, ev, t, true);
+      if (outcome === 'kick' && !context.kicked) {
+        context.sched.stats.kicks.interrupt++;
+        kick(context);
+        return { kicked: true };
+      }
+      return {};
+    }),
+    deliverOutsideGuest: ({ context, event }) => {
+      const ev = event as IntrMessage;
+      deliver(context, ev, context.sched.threadOf(ev.target), false);
+    },
+  },
+  guards: {
+    blocks: ({ context }) => context.blockFor > 0,
+    resched: ({ context }) => context.sched.needResched && context.sched.contended,
+    hasCurrent: ({ context }) => context.sched.current !== undefined,
+  },
+}).createMachine({
+  id: 'host',
+  context: ({ input }) => ({
+    ...input,
+    handledAt: 0,
+    blockFor: 0,
+    entrySeq: 0,
+    kicked: false,
+    sliceGen: 0,
+    switchCost: 0,
+  }),
+  initial: 'choosing',
+  on: {
+    WAKE: { actions: 'timerWake' },
+    SLICE: { actions: 'sliceEnd' },
+    INTR: { actions: 'deliverOutsideGuest' },
+  },
+  states: {
+    choosing: {
+      description: 'schedule(): the next vCPU thread from the run queue, or idle.',
+      entry: 'choose',
+      always: [{ guard: 'hasCurrent', target: 'entering' }, { target: 'idle' }],
+    },
+    entering: {
+      description:
+        'vcpu_load (IBPB on a vCPU switch), record_steal_time, service requests, decide CLEAR_RAP, VMRUN.',
+      entry: 'vmrun',
+      always: 'inGuest',
+    },
+    inGuest: {
+      description: 'The vCPU runs; slices end and interrupts arrive (kick, or AVIC doorbell).',
+      on: {
+        VMEXIT: { actions: 'handleExit', target: 'handlingExit' },
+        SLICE: { actions: ['sliceEnd', 'kickForPreemption'] },
+        INTR: { actions: 'deliverWhileInGuest' },
+      },
+    },
+    handlingExit: {
+      description: 'svm_handle_exit → svm_exit_handlers[reason].',
+      entry: 'scheduleHandled',
+      on: {
+        HANDLED: [
+          { guard: 'blocks', actions: 'block', target: 'choosing' },
+          { guard: 'resched', actions: 'preempt', target: 'choosing' },
+          { target: 'entering' },
+        ],
+      },
+    },
+    idle: {
+      description: 'Nothing runnable: the pCPU polls for a halted vCPU (halt_poll_ns), then sleeps.',
+      on: {
+        WAKE: { actions: 'timerWake', target: 'choosing' },
+        INTR: { actions: 'deliverOutsideGuest', target: 'choosing' },
+      },
+    },
+  },
+});
+
+/** Arms the slice timer of the running thread when another thread waits for the pCPU. */
+function armSlice(context: HostContext, now: Time): void {
+  const { sched } = context;
+  const t = sched.current;
+  if (!t || sched.sliceArmed || !sched.contended) return;
+  sched.sliceArmed = true;
+  context.sliceGen++;
+  const end = Math.max(now + 1, t.sliceFrom + sched.p.slice);
+  context.port.schedule(end - now, 'SLICE', { gen: context.sliceGen }, Priority.TIMER);
+}
+
+/** Forces the running guest out with an INTR exit (a reschedule or posted-interrupt IPI). */
+function kick(context: HostContext): void {
+  const t = context.sched.current!;
+  const target = t.kvm.running === 'l2' ? t.kvm.p.nested!.l2Actor : t.actor;
+  // 1 ps: a kick decided by a timer (priority TIMER) must not sort before that timer.
+  context.port.send(target, 'KICK', { seq: context.entrySeq }, 1, Priority.INTERRUPT);
+}
+
+/**
+ * An interrupt for one of this pCPU's vCPUs. Returns 'kick' when the target runs in guest mode
+ * without AVIC (the caller kicks it out so KVM can inject at the next VMRUN).
+ */
+function deliver(
+  context: HostContext,
+  ev: IntrMessage,
+  t: VcpuThread | undefined,
+  inGuest: boolean,
+): 'kick' | 'done' {
+  if (!t) throw new Error(`INTR for vCPU actor ${ev.target}, which this pCPU does not run`);
+  const { sched, port } = context;
+  const now = port.now();
+  if (t !== sched.current) {
+    const ack = sched.deferFlush(t, ev.interrupt, now);
+    if (ack) {
+      // The initiator's cmpxchg on the steal-time word succeeded: it reads this at once.
+      port.send(ev.interrupt.from, 'FLUSH_ACK', { ack }, 0, Priority.MESSAGE);
+      return 'done';
+    }
+  }
+  const running = t === sched.current && inGuest;
+  port.send(
+    t.actor,
+    'INTR',
+    { interrupt: ev.interrupt, arrivedAt: now, doorbell: running && context.avic },
+    0,
+    Priority.INTERRUPT,
+  );
+  if (sched.wake(t, now, true)) armSlice(context, now);
+  return running && !context.avic ? 'kick' : 'done';
+}

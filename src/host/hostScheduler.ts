@@ -1,0 +1,267 @@
+import type { Port } from '../actors/hostedActor.js';
+import type { Time } from '../actors/time.js';
+import { encodeContext, KERNEL_PROCESS } from '../hw/context.js';
+import type { CoreHw } from '../hw/core.js';
+import type { FlushAck, FlushRequest } from '../hw/cpuSoftware.js';
+import type { GuestInterrupt } from '../hw/exit.js';
+import { type ActionObs, ObsKind } from '../hw/observations.js';
+import type { KvmVcpu } from './kvmVcpu.js';
+
+/** What the host scheduler keeps per vCPU thread, as reported. */
+export interface VcpuThreadStats {
+  vm: number;
+  vcpu: number;
+  /** Time runnable but waiting for the pCPU (what KVM reports to the guest as steal time). */
+  stealPs: number;
+  /** Time in guest mode or in KVM on its behalf. */
+  runPs: number;
+  /** Times it was scheduled out while still runnable (KVM_VCPU_PREEMPTED set). */
+  preemptions: number;
+  /** Times an interrupt woke it from HLT. */
+  wakeups: number;
+  /** Shootdowns that skipped it through PV TLB flush (KVM_VCPU_FLUSH_TLB set for it). */
+  deferredFlushes: number;
+}
+
+/** One vCPU thread on this pCPU: KVM's state for the vCPU and the scheduler's. */
+export interface VcpuThread {
+  readonly index: number;
+  readonly kvm: KvmVcpu;
+  /** Actor index of the vCPU (L1) machine. */
+  readonly actor: number;
+  readonly pvTlbFlush: boolean;
+  state: 'runnable' | 'running' | 'blocked';
+  /** KVM_VCPU_PREEMPTED in the steal-time area: set at vcpu_put when scheduled out runnable. */
+  preempted: boolean;
+  /** KVM_VCPU_FLUSH_TLB was set by these shootdowns while it was preempted. */
+  deferred: FlushRequest[];
+  /** Generation of its HLT wake-up timer; an early wake-up makes the pending one stale. */
+  wakeGen: number;
+  blockedAt: Time;
+  /** When it last joined the run queue (steal time starts). */
+  queuedAt: Time;
+  /** When it last got the pCPU. */
+  ranSince: Time;
+  /** Where its current slice began (its slice ends at sliceFrom + slice). */
+  sliceFrom: Time;
+  readonly stats: VcpuThreadStats;
+}
+
+/** Host statistics of a pCPU that runs vCPUs. */
+export interface HostSchedStats {
+  /** vCPU switches (kvm_arch_vcpu_load of a vCPU other than the last one). */
+  vcpuSwitches: number;
+  /** IBPBs issued on vCPU switch (switch_vcpu_ibpb). */
+  ibpbs: number;
+  /** Kicks that forced a running vCPU out: to deliver an interrupt, or to preempt it. */
+  kicks: { interrupt: number; preempt: number };
+  threads: VcpuThreadStats[];
+}
+
+export interface HostSchedulerParams {
+  port: Port;
+  core: CoreHw;
+  threads: { kvm: KvmVcpu; actor: number; pvTlbFlush: boolean }[];
+  slice: Time;
+  haltPoll: Time;
+  ibpbOnVcpuSwitch: boolean;
+  /** End of the run (statistics close their intervals there). */
+  until: Time;
+}
+
+/**
+ * A pCPU's share of the host scheduler (docs/domain.md §3–§4, timing.md): a FIFO run queue of
+ * vCPU threads with a time slice (EEVDF with equal weights and no sleeper credit reduces to
+ * round robin), preemption at the end of a slice when another thread waits, HLT blocking with
+ * halt polling, wake-up on an interrupt, and KVM's steal-time area (the `preempted` flag and the
+ * PV TLB flush bit). The xstate machine in `hostMachine.ts` drives it; this class holds the
+ * state and decisions so the machine's chart shows only the control flow.
+ *
+ * Placement is static (pinned, or spread by the composition root); migration is not modelled.
+ */
+export class HostScheduler {
+  readonly threads: VcpuThread[];
+  private readonly runQueue: VcpuThread[] = [];
+  current: VcpuThread | undefined;
+  /** The vCPU whose state is loaded on this pCPU (per_cpu last_vcpu). */
+  private lastVcpu: VcpuThread | undefined;
+  /** A waiting thread should get the pCPU at the next opportunity (need_resched). */
+  needResched = false;
+  sliceArmed = false;
+  private started = false;
+  readonly stats: HostSchedStats;
+  private readonly hostCtx: number;
+
+  constructor(readonly p: HostSchedulerParams) {
+    this.threads = p.threads.map((t, index) => ({
+      index,
+      kvm: t.kvm,
+      actor: t.actor,
+      pvTlbFlush: t.pvTlbFlush,
+      state: 'runnable',
+      preempted: false,
+      deferred: [],
+      wakeGen: 0,
+      blockedAt: 0,
+      queuedAt: 0,
+      ranSince: 0,
+      sliceFrom: 0,
+      stats: {
+        vm: t.kvm.p.vm,
+        vcpu: t.kvm.p.vcpu,
+        stealPs: 0,
+        runPs: 0,
+        preemptions: 0,
+        wakeups: 0,
+        deferredFlushes: 0,
+      },
+    }));
+    this.runQueue.push(...this.threads);
+    this.stats = {
+      vcpuSwitches: 0,
+      ibpbs: 0,
+      kicks: { interrupt: 0, preempt: 0 },
+      threads: this.threads.map((t) => t.stats),
+    };
+    this.hostCtx = encodeContext({
+      world: 'host',
+      level: 0,
+      vm: 0,
+      view: p.core.params.index,
+      process: KERNEL_PROCESS,
+    });
+  }
+
+  /** A thread waits for the pCPU. */
+  get contended(): boolean {
+    return this.runQueue.length > 0;
+  }
+
+  /** The thread that owns a vCPU actor (its L1 actor, or the L2 actor it runs). */
+  threadOf(actor: number): VcpuThread | undefined {
+    return this.threads.find((t) => t.actor === actor || t.kvm.p.nested?.l2Actor === actor);
+  }
+
+  /**
+   * schedule(): the next thread from the run queue, or none (the pCPU idles). Returns the
+   * thread and the cost of getting it running: a context switch unless it is the thread that was
+   * halt-polling here, plus IBPB when a different vCPU last ran (kvm_arch_vcpu_load).
+   */
+  pickNext(now: Time): { thread: VcpuThread; cost: Time } | undefined {
+    const t = this.runQueue.shift();
+    if (!t) return undefined;
+    this.needResched = false;
+    t.stats.stealPs += now - t.queuedAt;
+    const polled = t === this.lastVcpu && t.blockedAt > 0 && now - t.blockedAt <= this.p.haltPoll;
+    let cost = polled || t === this.lastVcpu ? 0 : this.p.core.timing.contextSwitch;
+    if (t !== this.lastVcpu) {
+      if (this.lastVcpu) this.stats.vcpuSwitches++;
+      if (this.lastVcpu && this.p.ibpbOnVcpuSwitch) cost += this.ibpb();
+      this.lastVcpu = t;
+    }
+    t.state = 'running';
+    t.ranSince = now;
+    t.sliceFrom = now;
+    if (!this.started) {
+      // The run starts in steady state: the first thread is somewhere in its slice already, at
+      // a point drawn from this pCPU's stream. Without it every core would switch at the same
+      // instants and the VMs would be gang-scheduled by accident.
+      this.started = true;
+      if (this.threads.length > 1) t.sliceFrom = now - this.p.port.rng.int(0, this.p.slice - 1);
+    }
+    t.blockedAt = 0;
+    this.current = t;
+    return { thread: t, cost };
+  }
+
+  /** record_steal_time at entry: clear the flags; a set KVM_VCPU_FLUSH_TLB asks for a guest flush. */
+  recordStealTime(t: VcpuThread): FlushRequest[] {
+    t.preempted = false;
+    const deferred = t.deferred;
+    t.deferred = [];
+    // kvm_vcpu_flush_tlb_guest, unless a (deliberately broken) policy forgets it.
+    const honour = t.kvm.p.policy.honourPvFlush?.().value ?? true;
+    if (deferred.length > 0 && honour) t.kvm.request('TLB_FLUSH_GUEST');
+    return deferred;
+  }
+
+  /** vcpu_put of a thread that is still runnable: to the tail of the queue, marked preempted. */
+  preemptCurrent(now: Time): void {
+    const t = this.current!;
+    t.stats.runPs += now - t.ranSince;
+    t.stats.preemptions++;
+    t.state = 'runnable';
+    t.preempted = true;
+    t.queuedAt = now;
+    this.runQueue.push(t);
+    this.current = undefined;
+  }
+
+  /** kvm_vcpu_block after HLT: the thread sleeps until its timer or an interrupt. */
+  blockCurrent(now: Time): VcpuThread {
+    const t = this.current!;
+    t.stats.runPs += now - t.ranSince;
+    t.state = 'blocked';
+    t.blockedAt = now;
+    t.wakeGen++;
+    this.current = undefined;
+    return t;
+  }
+
+  /** kvm_vcpu_wake_up: a blocked thread becomes runnable. Returns false if it was not blocked. */
+  wake(t: VcpuThread, now: Time, byInterrupt: boolean): boolean {
+    if (t.state !== 'blocked') return false;
+    if (byInterrupt) t.stats.wakeups++;
+    t.wakeGen++;
+    t.state = 'runnable';
+    t.queuedAt = now;
+    this.runQueue.push(t);
+    return true;
+  }
+
+  /**
+   * A shootdown's flush IPI for a thread that is not running. With PV TLB flush and the thread
+   * preempted, the guest's cmpxchg on its steal-time word succeeds: KVM_VCPU_FLUSH_TLB is set,
+   * no interrupt is sent, and the initiator does not wait (kvm_flush_tlb_multi). Returns the
+   * acknowledgement the initiator reads, or undefined when the interrupt must be delivered.
+   */
+  deferFlush(t: VcpuThread, intr: GuestInterrupt, now: Time): FlushAck | undefined {
+    if (!(t.pvTlbFlush && t.preempted && intr.kind === 'flush' && intr.req)) return undefined;
+    t.deferred.push(intr.req);
+    t.stats.deferredFlushes++;
+    return { id: intr.req.id, arrivedAt: now, handledAt: now, ackedAt: now, deferred: true };
+  }
+
+  /** At the end of the run: close the open intervals so the statistics cover the whole run. */
+  finish(now: Time): void {
+    for (const t of this.threads) {
+      if (t.state === 'running') {
+        t.stats.runPs += now - t.ranSince;
+        t.ranSince = now;
+      } else if (t.state === 'runnable') {
+        t.stats.stealPs += now - t.queuedAt;
+        t.queuedAt = now;
+      }
+    }
+  }
+
+  /** IBPB on vCPU switch: on ERAPS parts with `ibpbClearsRap` it also clears the RAP. */
+  private ibpb(): Time {
+    const core = this.p.core;
+    const r = core.ibpb();
+    this.stats.ibpbs++;
+    if (r.effect.cleared) {
+      const obs: ActionObs = {
+        pcpu: core.params.index,
+        ctx: this.hostCtx,
+        action: 'ibpb',
+        handling: 'native',
+        cleared: true,
+        microarch: false,
+        detail: 'IBPB on vCPU switch (kvm_arch_vcpu_load, switch_vcpu_ibpb)',
+      };
+      this.p.port.observe(ObsKind.ACTION, obs);
+    }
+    return r.cost;
+  }
+}
