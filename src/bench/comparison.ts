@@ -57,7 +57,7 @@ interface Row {
 async function row(config: string, text: string): Promise<Row> {
   const s = parseScenarioText(text, 'comparison.yaml');
   const r = await runSimulation(s, { workers: 1, inProcess: true });
-  const m = collectMetrics(r.actors, r.topology.timing);
+  const m = collectMetrics(r.actors, r.topology.timing, r.simulatedPs);
   const found = (Object.entries(r.violationCounts) as [Property, number][]).filter(([, n]) => n > 0);
   const failing = found.filter(([p]) => !ADVISORY.has(p)).map(([p]) => p);
   const advisory = found.filter(([p]) => ADVISORY.has(p)).map(([p]) => p);

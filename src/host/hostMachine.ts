@@ -258,7 +258,13 @@ function deliver(
   port.send(
     t.actor,
     'INTR',
-    { interrupt: ev.interrupt, arrivedAt: now, doorbell: running && context.avic },
+    // `waiting`: the target is not running, so the interrupt waits for it to be scheduled again.
+    {
+      interrupt: ev.interrupt,
+      arrivedAt: now,
+      doorbell: running && context.avic,
+      waiting: t !== sched.current,
+    },
     0,
     Priority.INTERRUPT,
   );

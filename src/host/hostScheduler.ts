@@ -9,7 +9,8 @@ import type { KvmVcpu } from './kvmVcpu.js';
 
 /** What the host scheduler keeps per vCPU thread, as reported. */
 export interface VcpuThreadStats {
-  vm: number;
+  /** The VM's name and the vCPU's index in it. */
+  vm: string;
   vcpu: number;
   /** Time runnable but waiting for the pCPU (what KVM reports to the guest as steal time). */
   stealPs: number;
@@ -61,7 +62,7 @@ export interface HostSchedStats {
 export interface HostSchedulerParams {
   port: Port;
   core: CoreHw;
-  threads: { kvm: KvmVcpu; actor: number; pvTlbFlush: boolean }[];
+  threads: { kvm: KvmVcpu; actor: number; pvTlbFlush: boolean; vmName: string }[];
   slice: Time;
   haltPoll: Time;
   ibpbOnVcpuSwitch: boolean;
@@ -107,7 +108,7 @@ export class HostScheduler {
       ranSince: 0,
       sliceFrom: 0,
       stats: {
-        vm: t.kvm.p.vm,
+        vm: t.vmName,
         vcpu: t.kvm.p.vcpu,
         stealPs: 0,
         runPs: 0,
@@ -117,6 +118,8 @@ export class HostScheduler {
       },
     }));
     this.runQueue.push(...this.threads);
+    // Steady state at time 0: every thread but the first one to run was preempted earlier.
+    for (const t of this.threads.slice(1)) t.preempted = true;
     this.stats = {
       vcpuSwitches: 0,
       ibpbs: 0,

@@ -1,5 +1,6 @@
 import type { ActorSummary } from '../actors/partition.js';
 import { NS, toNs } from '../actors/time.js';
+import type { HostSchedStats } from '../host/hostScheduler.js';
 import type { KvmStats } from '../host/kvmVcpu.js';
 import type { Timing } from '../hw/timing.js';
 import type { LinuxOsStats } from '../os/linuxOs.js';
@@ -34,13 +35,46 @@ export interface Metrics {
     latencyNs: Percentiles;
     /** Latency by number of targets and whether the targets span sockets. */
     byTargets: ShootdownGroup[];
+    /** Latency histogram: power-of-two buckets in ns, [fromNs, toNs). */
+    histogram: { fromNs: number; toNs: number; count: number }[];
+    /**
+     * The initiators' wait, summed over shootdowns and split along each one's critical target:
+     * interrupt and acknowledgement in flight, the target waiting to run (preempted or halted),
+     * and the target's handler (IRQs-off wait included).
+     */
+    waitNs: { delivery: number; preemptedWait: number; handler: number };
+    /** Exits caused by shootdowns (IPI hypercalls, kicks to inject) per shootdown; 0 on bare metal. */
+    exitsPerShootdown: number;
+    /** Targets skipped by PV TLB flush (flushed by the host before their next entry). */
+    pvDeferredTargets: number;
+  };
+  /** Useful work: workload operations (CALL, RET, page access) completed, per simulated second. */
+  work: { ops: number; opsPerSecond: number; byVm: { vm: string; ops: number; opsPerSecond: number }[] };
+  /** The host scheduler (VM scenarios): vCPU switches, IBPBs, kicks, steal time per vCPU. */
+  scheduler: {
+    vcpuSwitches: number;
+    ibpbs: number;
+    kicks: { interrupt: number; preempt: number };
+    vcpus: {
+      vm: string;
+      vcpu: number;
+      stealNs: number;
+      runNs: number;
+      preemptions: number;
+      wakeups: number;
+      pvDeferredFlushes: number;
+    }[];
   };
   /** Simulated time spent on safety and its side effects, in ns. */
   costNs: { stuffing: number; mispredictions: number; flushIpiHandlers: number; exits: number };
 }
 
 /** Folds per-actor statistics into the report's metrics. */
-export function collectMetrics(actors: readonly ActorSummary[], timing: Timing): Metrics {
+export function collectMetrics(
+  actors: readonly ActorSummary[],
+  timing: Timing,
+  simulatedPs: number,
+): Metrics {
   const m: Metrics = {
     rap: { returns: 0, predicted: 0, mispredicted: 0, underflows: 0, clears: {}, stuffingCalls: 0 },
     exits: {},
@@ -48,15 +82,52 @@ export function collectMetrics(actors: readonly ActorSummary[], timing: Timing):
     clearRapVmruns: 0,
     contextSwitches: 0,
     tlb: { hits: 0, misses: 0, flushes: 0, staleHits: 0 },
-    shootdowns: { count: 0, latencyNs: percentiles([]), byTargets: [] },
+    shootdowns: {
+      count: 0,
+      latencyNs: percentiles([]),
+      byTargets: [],
+      histogram: [],
+      waitNs: { delivery: 0, preemptedWait: 0, handler: 0 },
+      exitsPerShootdown: 0,
+      pvDeferredTargets: 0,
+    },
+    work: { ops: 0, opsPerSecond: 0, byVm: [] },
+    scheduler: { vcpuSwitches: 0, ibpbs: 0, kicks: { interrupt: 0, preempt: 0 }, vcpus: [] },
     costNs: { stuffing: 0, mispredictions: 0, flushIpiHandlers: 0, exits: 0 },
   };
   const latencies: number[] = [];
   const groups = new Map<string, { targets: number; crossSocket: boolean; samples: number[] }>();
   let ipis = 0;
   let exitPs = 0;
+  const waitPs = { delivery: 0, preemptedWait: 0, handler: 0 };
+  const workByVm = new Map<string, number>();
+  const perSecond = (n: number): number => (simulatedPs > 0 ? Math.round((n * 1e12) / simulatedPs) : 0);
   for (const a of actors) {
-    const st = a.stats as { core?: CoreStats; os?: LinuxOsStats; kvm?: KvmStats };
+    const st = a.stats as {
+      core?: CoreStats;
+      os?: LinuxOsStats;
+      kvm?: KvmStats;
+      sched?: HostSchedStats;
+      vm?: string;
+    };
+    if (st.sched) {
+      m.scheduler.vcpuSwitches += st.sched.vcpuSwitches;
+      m.scheduler.ibpbs += st.sched.ibpbs;
+      m.scheduler.kicks.interrupt += st.sched.kicks.interrupt;
+      m.scheduler.kicks.preempt += st.sched.kicks.preempt;
+      for (const t of st.sched.threads) {
+        m.shootdowns.pvDeferredTargets += t.deferredFlushes;
+        m.scheduler.vcpus.push({
+          vm: t.vm,
+          vcpu: t.vcpu,
+          stealNs: toNs(t.stealPs),
+          runNs: toNs(t.runPs),
+          preemptions: t.preemptions,
+          wakeups: t.wakeups,
+          pvDeferredFlushes: t.deferredFlushes,
+        });
+      }
+    }
     if (st.kvm) {
       for (const [reason, n] of Object.entries(st.kvm.exits)) m.exits[reason] = (m.exits[reason] ?? 0) + n;
       m.worldSwitches += st.kvm.worldSwitches;
@@ -80,7 +151,12 @@ export function collectMetrics(actors: readonly ActorSummary[], timing: Timing):
     if (st.os) {
       m.contextSwitches += st.os.contextSwitches;
       ipis += st.os.flushIpisHandled;
+      m.work.ops += st.os.workOps;
+      if (st.vm !== undefined) workByVm.set(st.vm, (workByVm.get(st.vm) ?? 0) + st.os.workOps);
       for (const sd of st.os.shootdownLatencies) {
+        waitPs.delivery += sd.delivery;
+        waitPs.preemptedWait += sd.preemptedWait;
+        waitPs.handler += sd.handler;
         const ns = toNs(sd.latency);
         latencies.push(ns);
         const key = `${sd.targets}|${sd.crossSocket}`;
@@ -101,10 +177,36 @@ export function collectMetrics(actors: readonly ActorSummary[], timing: Timing):
       count: g.samples.length,
       latencyNs: percentiles(g.samples),
     }));
+  m.shootdowns.histogram = histogram(latencies);
+  m.shootdowns.waitNs = {
+    delivery: toNs(waitPs.delivery),
+    preemptedWait: toNs(waitPs.preemptedWait),
+    handler: toNs(waitPs.handler),
+  };
+  // A shootdown's exits: its IPI hypercall, and the kicks that let KVM inject its interrupts.
+  const sdExits = (m.exits.vmmcall ?? 0) + m.scheduler.kicks.interrupt;
+  m.shootdowns.exitsPerShootdown =
+    latencies.length > 0 ? Math.round((sdExits / latencies.length) * 100) / 100 : 0;
+  m.work.opsPerSecond = perSecond(m.work.ops);
+  m.work.byVm = [...workByVm.entries()].map(([vm, ops]) => ({ vm, ops, opsPerSecond: perSecond(ops) }));
+  m.scheduler.vcpus.sort((a, b) => a.vm.localeCompare(b.vm) || a.vcpu - b.vcpu);
   m.costNs.stuffing = Math.round((m.rap.stuffingCalls * timing.rapStuff) / 32 / NS);
   m.costNs.mispredictions = Math.round((m.rap.mispredicted * timing.retMispredict) / NS);
   m.costNs.flushIpiHandlers = Math.round((ipis * timing.flushIpiHandler) / NS);
   m.costNs.exits = Math.round(exitPs / NS);
   m.exits = Object.fromEntries(Object.entries(m.exits).sort(([a], [b]) => a.localeCompare(b)));
   return m;
+}
+
+/** Power-of-two latency buckets from 1 µs: [0, 1µs), [1, 2µs), [2, 4µs), … up to the maximum. */
+function histogram(ns: readonly number[]): { fromNs: number; toNs: number; count: number }[] {
+  if (ns.length === 0) return [];
+  const max = ns.reduce((a, b) => Math.max(a, b), 0);
+  const out = [{ fromNs: 0, toNs: 1000, count: 0 }];
+  while (out[out.length - 1]!.toNs <= max) {
+    const from = out[out.length - 1]!.toNs;
+    out.push({ fromNs: from, toNs: from * 2, count: 0 });
+  }
+  for (const x of ns) out.find((b) => x < b.toNs)!.count++;
+  return out;
 }

@@ -95,7 +95,7 @@ export function buildReport(
       rapEntries: s.hardware.rapEntries,
       partitions: r.topology.partitions,
     },
-    metrics: collectMetrics(r.actors, r.topology.timing),
+    metrics: collectMetrics(r.actors, r.topology.timing, r.simulatedPs),
     replay: o.replay,
   };
 }

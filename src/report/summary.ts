@@ -81,6 +81,30 @@ export function renderSummary(r: Report, opts: { maxViolations?: number } = {}):
       );
     }
   }
+  if (sd.count > 0 && (m.worldSwitches > 0 || sd.waitNs.preemptedWait > 0)) {
+    const w = sd.waitNs;
+    const total = w.delivery + w.preemptedWait + w.handler;
+    out.push(
+      `  initiator wait: delivery ${pct(w.delivery, total)}, waiting for preempted/halted targets ${pct(w.preemptedWait, total)}, handlers ${pct(w.handler, total)}; exits per shootdown ${sd.exitsPerShootdown}; targets skipped by PV TLB flush ${fmt(sd.pvDeferredTargets)}`,
+    );
+    out.push(
+      `  histogram: ${sd.histogram
+        .filter((b) => b.count > 0)
+        .map((b) => `<${ns(b.toNs)} ${fmt(b.count)}`)
+        .join(' · ')}`,
+    );
+  }
+  if (m.scheduler.vcpus.length > 0) {
+    const byVm = m.work.byVm.map((v) => `${v.vm} ${fmt(v.opsPerSecond)}`).join(', ');
+    out.push(`guest work: ${fmt(m.work.opsPerSecond)} ops per simulated second (${byVm})`);
+    const sch = m.scheduler;
+    const steal = sch.vcpus.reduce((n, v) => n + v.stealNs, 0);
+    const run = sch.vcpus.reduce((n, v) => n + v.runNs, 0);
+    const worst = sch.vcpus.reduce((a, b) => (b.stealNs > a.stealNs ? b : a));
+    out.push(
+      `host scheduler: vCPU switches ${fmt(sch.vcpuSwitches)}, IBPBs ${fmt(sch.ibpbs)}, kicks ${fmt(sch.kicks.interrupt)} to inject + ${fmt(sch.kicks.preempt)} to preempt; steal ${pct(steal, steal + run)} of vCPU time (most: ${worst.vm} vCPU ${worst.vcpu}, ${ns(worst.stealNs)})`,
+    );
+  }
   if (r.expect) {
     out.push('');
     out.push(r.expect.ok ? 'expect: met' : `expect: FAILED — ${r.expect.problems.join('; ')}`);

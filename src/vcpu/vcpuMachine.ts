@@ -50,7 +50,7 @@ interface VcpuContext extends VcpuInput {
   /** The entry that kick was meant for. */
   kickSeq: number;
   /** Interrupts in the vAPIC, not yet taken (injected at the next VMRUN, or by the doorbell). */
-  pending: { interrupt: GuestInterrupt; arrivedAt: Time }[];
+  pending: { interrupt: GuestInterrupt; arrivedAt: Time; waiting: boolean }[];
   shootdown: Shootdown | undefined;
   resumeTo: Resume;
   next: Resume;
@@ -63,7 +63,7 @@ export type VcpuEvent =
   | { type: 'STEP'; gen: number }
   | { type: 'SYNC'; name: string }
   | { type: 'KICK'; seq: number }
-  | { type: 'INTR'; interrupt: GuestInterrupt; arrivedAt: Time; doorbell: boolean }
+  | { type: 'INTR'; interrupt: GuestInterrupt; arrivedAt: Time; doorbell: boolean; waiting: boolean }
   | { type: 'FLUSH_ACK'; ack: FlushAck };
 
 /**
@@ -154,7 +154,8 @@ export const vcpuMachine = setup({
     }),
     queueIntr: assign(({ context, event }) => {
       const ev = event as Extract<VcpuEvent, { type: 'INTR' }>;
-      return { pending: [...context.pending, { interrupt: ev.interrupt, arrivedAt: ev.arrivedAt }] };
+      const entry = { interrupt: ev.interrupt, arrivedAt: ev.arrivedAt, waiting: ev.waiting };
+      return { pending: [...context.pending, entry] };
     }),
     doorbell: assign(({ context, event }) => {
       // AVIC: the interrupt is taken in guest mode, without an exit.
@@ -429,13 +430,15 @@ function takeInterrupts(context: VcpuContext): void {
   const { os, port } = context;
   const now = port.now();
   let acc = 0;
-  for (const { interrupt, arrivedAt } of context.pending) {
+  for (const { interrupt, arrivedAt, waiting } of context.pending) {
     if (interrupt.kind === 'flush' && interrupt.req) {
       const r = os.onFlushIpi(interrupt.req, now);
+      const handledAt = Math.max(r.handledAt, now + acc);
       const ack: FlushAck = {
         id: interrupt.req.id,
-        arrivedAt,
-        handledAt: Math.max(r.handledAt, now + acc),
+        // A running target's kick and injection are part of delivery, not of waiting for it.
+        arrivedAt: waiting ? arrivedAt : handledAt,
+        handledAt,
         ackedAt: now + acc + r.cost,
         deferred: false,
       };

@@ -88,7 +88,7 @@ export function buildVmCoreActors(
   const hostOf = hostOfActor(topo, all);
   const here = all.filter((p) => p.core === c && p.level === 1);
   const actors: [number, HostedActor][] = [];
-  const kvms: { kvm: KvmVcpu; actor: number; pvTlbFlush: boolean }[] = [];
+  const kvms: { kvm: KvmVcpu; actor: number; pvTlbFlush: boolean; vmName: string }[] = [];
   const host = createMachineActor(
     pcpuId(c),
     hostMachine,
@@ -110,7 +110,8 @@ export function buildVmCoreActors(
           vcpuActor: vIndex,
           ...(l2 ? { nested: { l2Actor: l2.index, l2Vm: l2.place.vm, l2Vcpu: l2.place.vcpu } } : {}),
         });
-        kvms.push({ kvm, actor: vIndex, pvTlbFlush: vms[place.vm]!.vm.pvTlbFlush });
+        const vm = vms[place.vm]!.vm;
+        kvms.push({ kvm, actor: vIndex, pvTlbFlush: vm.pvTlbFlush, vmName: vm.name });
       }
       const sched = new HostScheduler({
         port,
@@ -259,6 +260,6 @@ function guestActor(
         avicDelay: Math.max(0, topo.timing.guestIpiAvic - topo.timing.ipiSameSocket),
       };
     },
-    (a) => ({ os: a.getSnapshot().context.os.stats() }),
+    (a) => ({ os: a.getSnapshot().context.os.stats(), vm: info.vm.name, vcpu: place.vcpu }),
   );
 }
