@@ -155,8 +155,10 @@ export class HostScheduler {
     if (!t) return undefined;
     this.needResched = false;
     t.stats.stealPs += now - t.queuedAt;
+    // Halt polling: the vCPU thread never left the pCPU. Once polling gave up, the pCPU went
+    // to sleep and coming back to the same thread is a context switch again.
     const polled = t === this.lastVcpu && t.blockedAt > 0 && now - t.blockedAt <= this.p.haltPoll;
-    let cost = polled || t === this.lastVcpu ? 0 : this.p.core.timing.contextSwitch;
+    let cost = polled ? 0 : this.p.core.timing.contextSwitch;
     if (t !== this.lastVcpu) {
       if (this.lastVcpu) this.stats.vcpuSwitches++;
       if (this.lastVcpu && this.p.ibpbOnVcpuSwitch) cost += this.ibpb();

@@ -1,0 +1,447 @@
+import { describe, expect, it } from 'vitest';
+import { Stream } from '../../src/actors/prng.js';
+import type { Time } from '../../src/actors/time.js';
+import { HostScheduler, type VcpuThread } from '../../src/host/hostScheduler.js';
+import { KvmVcpu } from '../../src/host/kvmVcpu.js';
+import { policyByName } from '../../src/host/policies/index.js';
+import { CoreHw } from '../../src/hw/core.js';
+import type { FlushRequest } from '../../src/hw/cpuSoftware.js';
+import type { GuestInterrupt } from '../../src/hw/exit.js';
+import type { ActionObs } from '../../src/hw/observations.js';
+import { type FakePort, FULL_CPUID, fakePort, timing } from './kvmHelpers.js';
+
+/**
+ * HostScheduler (src/host/hostScheduler.ts): one pCPU's FIFO run queue of vCPU threads, steal
+ * and run time, KVM's steal-time flags (KVM_VCPU_PREEMPTED, KVM_VCPU_FLUSH_TLB), IBPB on vCPU
+ * switch and halt polling — driven directly, without the host machine.
+ */
+
+const US = 1_000_000;
+const SLICE = 2_800 * US;
+const HALT_POLL = 200 * US;
+const CTX = timing.contextSwitch;
+const IBPB = timing.ibpb;
+
+interface Fixture {
+  sched: HostScheduler;
+  core: CoreHw;
+  port: FakePort;
+  kvms: KvmVcpu[];
+  t: VcpuThread[];
+}
+
+function makeSched(
+  o: {
+    threads?: number;
+    policy?: string;
+    pvTlbFlush?: boolean;
+    ibpbOnVcpuSwitch?: boolean;
+    ibpbClearsRap?: boolean;
+    haltPoll?: Time;
+  } = {},
+): Fixture {
+  const port = fakePort();
+  const core = new CoreHw(
+    {
+      index: 0,
+      socket: 0,
+      spec: 'eraps-amd',
+      rapEntries: 64,
+      microarchClears: { num: 0, den: 1 },
+      ibpbClearsRap: o.ibpbClearsRap ?? true,
+      timing,
+    },
+    Stream.child(1, 'core'),
+  );
+  const kvms = Array.from(
+    { length: o.threads ?? 3 },
+    (_, i) =>
+      new KvmVcpu({
+        port,
+        core,
+        policy: policyByName(o.policy ?? 'linux-7.0'),
+        npt: true,
+        autoIbrs: true,
+        hostHasEraps: true,
+        cpuid: FULL_CPUID,
+        vm: i,
+        vcpu: 0,
+        level: 1,
+        vcpuActor: 10 + i,
+      }),
+  );
+  const sched = new HostScheduler({
+    port,
+    core,
+    threads: kvms.map((kvm, i) => ({
+      kvm,
+      actor: 10 + i,
+      pvTlbFlush: o.pvTlbFlush ?? true,
+      vmName: `vm${i}`,
+    })),
+    slice: SLICE,
+    haltPoll: o.haltPoll ?? HALT_POLL,
+    ibpbOnVcpuSwitch: o.ibpbOnVcpuSwitch ?? true,
+    until: 100_000 * US,
+  });
+  return { sched, core, port, kvms, t: sched.threads };
+}
+
+let reqSeq = 0;
+function flushIntr(at: Time, from = 99): GuestInterrupt & { req: FlushRequest } {
+  const req: FlushRequest = { id: `sd${reqSeq++}`, pcid: 1, pages: [7], changedAt: at, from };
+  return { kind: 'flush', req, from, sentAt: at };
+}
+
+/** pickNext, expecting a thread (the machine's `choose` with something runnable). */
+function pick(f: Fixture, now: Time): { thread: VcpuThread; cost: Time } {
+  const next = f.sched.pickNext(now);
+  expect(next, `something runnable at ${now}`).toBeDefined();
+  return next!;
+}
+
+/** pickNext and the VMRUN's record_steal_time, as the host machine does them. */
+function enter(f: Fixture, now: Time): VcpuThread {
+  const { thread } = pick(f, now);
+  f.sched.recordStealTime(thread);
+  return thread;
+}
+
+describe('run queue', () => {
+  it('threads get the pCPU in the order they became runnable (FIFO), blocked ones are skipped', () => {
+    const f = makeSched({ threads: 3 });
+    const [a, b, c] = f.t as [VcpuThread, VcpuThread, VcpuThread];
+    expect(f.sched.contended).toBe(true);
+    expect(enter(f, 0)).toBe(a);
+    f.sched.preemptCurrent(10 * US); // queue: b c a
+    expect(enter(f, 10 * US)).toBe(b);
+    f.sched.blockCurrent(20 * US); // queue: c a; b blocked
+    expect(enter(f, 20 * US)).toBe(c);
+    expect(f.sched.wake(b, 25 * US, true)).toBe(true); // queue: a b
+    f.sched.preemptCurrent(30 * US); // queue: a b c
+    expect(enter(f, 30 * US)).toBe(a);
+    f.sched.preemptCurrent(40 * US);
+    expect(enter(f, 40 * US)).toBe(b);
+    f.sched.preemptCurrent(50 * US);
+    expect(enter(f, 50 * US)).toBe(c);
+  });
+
+  it('current, state and contended follow the transitions; an empty queue idles the pCPU', () => {
+    const f = makeSched({ threads: 2 });
+    const [a, b] = f.t as [VcpuThread, VcpuThread];
+    expect(f.sched.current).toBeUndefined();
+    enter(f, 0);
+    expect(f.sched.current).toBe(a);
+    expect(a.state).toBe('running');
+    expect(b.state).toBe('runnable');
+    expect(f.sched.contended).toBe(true);
+    f.sched.blockCurrent(5 * US);
+    expect(a.state).toBe('blocked');
+    expect(f.sched.current).toBeUndefined();
+    expect(enter(f, 5 * US)).toBe(b);
+    expect(f.sched.contended).toBe(false);
+    f.sched.blockCurrent(6 * US);
+    expect(f.sched.pickNext(6 * US)).toBeUndefined();
+    expect(f.sched.current).toBeUndefined();
+  });
+
+  it('wake only wakes a blocked thread, and counts wake-ups by interrupt only', () => {
+    const f = makeSched({ threads: 2 });
+    const [a, b] = f.t as [VcpuThread, VcpuThread];
+    enter(f, 0);
+    expect(f.sched.wake(a, 1 * US, true), 'running').toBe(false);
+    expect(f.sched.wake(b, 1 * US, true), 'runnable').toBe(false);
+    expect(a.stats.wakeups + b.stats.wakeups).toBe(0);
+    f.sched.blockCurrent(2 * US);
+    const gen = a.wakeGen;
+    expect(f.sched.wake(a, 3 * US, false), 'timer').toBe(true);
+    expect(a.stats.wakeups).toBe(0);
+    // An early wake-up makes the pending HLT timer stale.
+    expect(a.wakeGen).not.toBe(gen);
+    expect(f.sched.wake(a, 3 * US, true), 'already runnable').toBe(false);
+    expect(enter(f, 4 * US)).toBe(b);
+    f.sched.blockCurrent(5 * US);
+    expect(f.sched.wake(b, 6 * US, true)).toBe(true);
+    expect(b.stats.wakeups).toBe(1);
+  });
+
+  it('threadOf finds a thread by its vCPU actor', () => {
+    const f = makeSched({ threads: 2 });
+    expect(f.sched.threadOf(10)).toBe(f.t[0]);
+    expect(f.sched.threadOf(11)).toBe(f.t[1]);
+    expect(f.sched.threadOf(12)).toBeUndefined();
+  });
+});
+
+describe('steal and run time', () => {
+  it('steal is time runnable without the pCPU; run is time on it; blocked time is neither', () => {
+    const f = makeSched({ threads: 2 });
+    const [a, b] = f.t as [VcpuThread, VcpuThread];
+    enter(f, 0); // a runs 0–100
+    f.sched.preemptCurrent(100 * US);
+    expect(a.stats.runPs).toBe(100 * US);
+    expect(a.stats.preemptions).toBe(1);
+    enter(f, 100 * US); // b waited 0–100, runs 100–130
+    expect(b.stats.stealPs).toBe(100 * US);
+    f.sched.blockCurrent(130 * US); // b blocked 130–500
+    expect(b.stats.runPs).toBe(30 * US);
+    expect(b.stats.preemptions, 'blocking is not a preemption').toBe(0);
+    enter(f, 130 * US); // a waited 100–130, runs 130–…
+    expect(a.stats.stealPs).toBe(30 * US);
+    f.sched.wake(b, 500 * US, true); // b waits 500–…
+    f.sched.finish(700 * US);
+    expect(a.stats.runPs).toBe(100 * US + 570 * US);
+    expect(a.stats.stealPs).toBe(30 * US);
+    expect(b.stats.runPs).toBe(30 * US);
+    expect(b.stats.stealPs).toBe(100 * US + 200 * US);
+    // Every thread's time adds up: run + steal + blocked = the run's length.
+    expect(a.stats.runPs + a.stats.stealPs).toBe(700 * US);
+    expect(b.stats.runPs + b.stats.stealPs + 370 * US).toBe(700 * US);
+  });
+
+  it('the reported statistics are the threads’ own', () => {
+    const f = makeSched({ threads: 2 });
+    expect(f.sched.stats.threads).toEqual([f.t[0]!.stats, f.t[1]!.stats]);
+    expect(f.sched.stats.threads.map((s) => [s.vm, s.vcpu])).toEqual([
+      ['vm0', 0],
+      ['vm1', 0],
+    ]);
+    enter(f, 0);
+    f.sched.preemptCurrent(US);
+    expect(f.sched.stats.threads[0]!.runPs).toBe(US);
+  });
+
+  it('the first thread starts somewhere inside its slice when others wait (no accidental gang scheduling)', () => {
+    const f = makeSched({ threads: 2 });
+    const { thread } = pick(f, 10 * US);
+    expect(thread.sliceFrom).toBeLessThanOrEqual(10 * US);
+    expect(thread.sliceFrom).toBeGreaterThan(10 * US - SLICE);
+    // Only the first pick of the run is offset; later slices start when the thread gets the pCPU.
+    f.sched.preemptCurrent(20 * US);
+    expect(pick(f, 30 * US).thread.sliceFrom).toBe(30 * US);
+    // A lone thread has nobody to be out of phase with.
+    const lone = makeSched({ threads: 1 });
+    expect(pick(lone, 10 * US).thread.sliceFrom).toBe(10 * US);
+  });
+});
+
+describe('steal-time flags (KVM_VCPU_PREEMPTED, KVM_VCPU_FLUSH_TLB)', () => {
+  it('at time 0 every thread but the first was preempted earlier (steady state)', () => {
+    const f = makeSched({ threads: 3 });
+    expect(f.t.map((t) => t.preempted)).toEqual([false, true, true]);
+  });
+
+  it('preemptCurrent sets preempted; record_steal_time at the next entry clears it', () => {
+    const f = makeSched({ threads: 2 });
+    const [a] = f.t as [VcpuThread];
+    enter(f, 0);
+    expect(a.preempted).toBe(false);
+    f.sched.preemptCurrent(10 * US);
+    expect(a.preempted).toBe(true);
+    enter(f, 10 * US);
+    f.sched.preemptCurrent(20 * US);
+    const { thread } = pick(f, 20 * US);
+    expect(thread).toBe(a);
+    expect(a.preempted, 'still set until record_steal_time').toBe(true);
+    expect(f.sched.recordStealTime(a)).toEqual([]);
+    expect(a.preempted).toBe(false);
+  });
+
+  it('a thread that halts is not marked preempted (it was not runnable when scheduled out)', () => {
+    const f = makeSched({ threads: 2 });
+    const [a] = f.t as [VcpuThread];
+    enter(f, 0);
+    f.sched.blockCurrent(10 * US);
+    expect(a.preempted).toBe(false);
+  });
+
+  it('record_steal_time without deferred flushes raises no guest flush', () => {
+    const f = makeSched({ threads: 2 });
+    const [, b] = f.kvms as [KvmVcpu, KvmVcpu];
+    enter(f, 0);
+    f.sched.preemptCurrent(10 * US);
+    const t = enter(f, 10 * US);
+    expect(t.kvm).toBe(b);
+    expect(b.requests.has('TLB_FLUSH_GUEST')).toBe(false);
+  });
+
+  it('PV TLB flush: a flush IPI for a preempted thread sets its flag and is acknowledged at once; its next entry flushes', () => {
+    const f = makeSched({ threads: 2 });
+    const [a, b] = f.t as [VcpuThread, VcpuThread];
+    enter(f, 0); // a runs, b preempted (steady state)
+    const i1 = flushIntr(5 * US);
+    const i2 = flushIntr(6 * US);
+    const ack = f.sched.deferFlush(b, i1, 5 * US);
+    expect(ack).toEqual({
+      id: i1.req.id,
+      arrivedAt: 5 * US,
+      handledAt: 5 * US,
+      ackedAt: 5 * US,
+      deferred: true,
+    });
+    expect(f.sched.deferFlush(b, i2, 6 * US)?.deferred).toBe(true);
+    expect(b.deferred).toEqual([i1.req, i2.req]);
+    expect(b.stats.deferredFlushes).toBe(2);
+    expect(b.kvm.requests.has('TLB_FLUSH_GUEST'), 'not before the entry').toBe(false);
+    f.sched.preemptCurrent(10 * US);
+    const { thread } = pick(f, 10 * US);
+    expect(thread).toBe(b);
+    expect(f.sched.recordStealTime(b)).toEqual([i1.req, i2.req]);
+    expect(b.kvm.requests.has('TLB_FLUSH_GUEST')).toBe(true);
+    expect(b.deferred).toEqual([]);
+    expect(b.preempted).toBe(false);
+    // The flag is consumed: the next entry flushes nothing more.
+    b.kvm.requests.clear();
+    f.sched.preemptCurrent(20 * US);
+    enter(f, 20 * US);
+    f.sched.preemptCurrent(30 * US);
+    expect(pick(f, 30 * US).thread).toBe(b);
+    expect(f.sched.recordStealTime(b)).toEqual([]);
+    expect(b.kvm.requests.has('TLB_FLUSH_GUEST')).toBe(false);
+    expect(a.stats.deferredFlushes).toBe(0);
+  });
+
+  it('mutant-forget-pv-flush: record_steal_time hands the deferred flushes on but raises no guest flush', () => {
+    const f = makeSched({ threads: 2, policy: 'mutant-forget-pv-flush' });
+    const [, b] = f.t as [VcpuThread, VcpuThread];
+    enter(f, 0);
+    const intr = flushIntr(5 * US);
+    expect(f.sched.deferFlush(b, intr, 5 * US)?.deferred).toBe(true);
+    f.sched.preemptCurrent(10 * US);
+    expect(pick(f, 10 * US).thread).toBe(b);
+    expect(f.sched.recordStealTime(b)).toEqual([intr.req]);
+    expect(b.kvm.requests.has('TLB_FLUSH_GUEST')).toBe(false);
+    expect(b.preempted).toBe(false);
+    expect(b.deferred).toEqual([]);
+  });
+
+  it('no deferral without PV TLB flush, for other interrupts, or for a flush without a request', () => {
+    const f = makeSched({ threads: 2, pvTlbFlush: false });
+    const [, b] = f.t as [VcpuThread, VcpuThread];
+    enter(f, 0);
+    expect(b.preempted).toBe(true);
+    expect(f.sched.deferFlush(b, flushIntr(US), US)).toBeUndefined();
+    const g = makeSched({ threads: 2 });
+    const [, gb] = g.t as [VcpuThread, VcpuThread];
+    enter(g, 0);
+    expect(g.sched.deferFlush(gb, { kind: 'ipi', from: 99, sentAt: US }, US)).toBeUndefined();
+    expect(g.sched.deferFlush(gb, { kind: 'flush', from: 99, sentAt: US }, US)).toBeUndefined();
+    expect(gb.deferred).toEqual([]);
+    expect(gb.stats.deferredFlushes).toBe(0);
+  });
+
+  it('no deferral for a halted thread, a woken one waiting in the queue, or the running one (KVM marks only preempted vCPUs)', () => {
+    const f = makeSched({ threads: 2 });
+    const [a, b] = f.t as [VcpuThread, VcpuThread];
+    enter(f, 0);
+    expect(f.sched.deferFlush(a, flushIntr(US), US), 'running').toBeUndefined();
+    f.sched.blockCurrent(2 * US); // a halts
+    expect(f.sched.deferFlush(a, flushIntr(3 * US), 3 * US), 'halted').toBeUndefined();
+    enter(f, 3 * US); // b runs
+    f.sched.wake(a, 4 * US, true); // a runnable again, but it was never preempted
+    expect(a.state).toBe('runnable');
+    expect(f.sched.deferFlush(a, flushIntr(5 * US), 5 * US), 'woken, waiting').toBeUndefined();
+    expect(a.deferred).toEqual([]);
+    expect(a.stats.deferredFlushes).toBe(0);
+    // …whereas b, once preempted, is skipped.
+    f.sched.preemptCurrent(6 * US);
+    expect(f.sched.deferFlush(b, flushIntr(7 * US), 7 * US)?.deferred).toBe(true);
+  });
+});
+
+describe('IBPB on vCPU switch (kvm_arch_vcpu_load, switch_vcpu_ibpb)', () => {
+  it('the first vCPU on the pCPU: a context switch, no IBPB (no vCPU ran here before)', () => {
+    const f = makeSched({ threads: 2 });
+    expect(pick(f, 0).cost).toBe(CTX);
+    expect(f.sched.stats.ibpbs).toBe(0);
+    expect(f.sched.stats.vcpuSwitches).toBe(0);
+  });
+
+  it('a different vCPU: IBPB, which clears the RAP on ibpbClearsRap parts and says so', () => {
+    const f = makeSched({ threads: 2 });
+    enter(f, 0);
+    f.sched.preemptCurrent(10 * US);
+    f.core.rapHost.push(0x1000, 0, f.core.candidateEpoch, 0, false);
+    expect(f.core.rapHost.snapshot().length).toBeGreaterThan(0);
+    const { cost } = pick(f, 10 * US);
+    expect(cost).toBe(CTX + IBPB);
+    expect(f.sched.stats.vcpuSwitches).toBe(1);
+    expect(f.sched.stats.ibpbs).toBe(1);
+    expect(f.core.clears.ibpb).toBe(1);
+    expect(f.core.rapHost.snapshot()).toEqual([]);
+    const obs = f.port.of<ActionObs>('rap.action');
+    expect(obs).toHaveLength(1);
+    expect(obs[0]).toMatchObject({ action: 'ibpb', cleared: true, microarch: false, pcpu: 0 });
+  });
+
+  it('without ibpbClearsRap the IBPB is still issued and paid, but clears nothing', () => {
+    const f = makeSched({ threads: 2, ibpbClearsRap: false });
+    enter(f, 0);
+    f.sched.preemptCurrent(10 * US);
+    expect(pick(f, 10 * US).cost).toBe(CTX + IBPB);
+    expect(f.sched.stats.ibpbs).toBe(1);
+    expect(f.core.clears.ibpb).toBeUndefined();
+    expect(f.port.of('rap.action')).toEqual([]);
+  });
+
+  it('with ibpbOnVcpuSwitch off: vCPU switches, no IBPB', () => {
+    const f = makeSched({ threads: 2, ibpbOnVcpuSwitch: false });
+    enter(f, 0);
+    f.sched.preemptCurrent(10 * US);
+    expect(pick(f, 10 * US).cost).toBe(CTX);
+    expect(f.sched.stats.vcpuSwitches).toBe(1);
+    expect(f.sched.stats.ibpbs).toBe(0);
+    expect(f.core.clears.ibpb).toBeUndefined();
+  });
+
+  it('the same vCPU again (nothing else ran in between): no IBPB', () => {
+    const f = makeSched({ threads: 1 });
+    const [a] = f.t as [VcpuThread];
+    enter(f, 0);
+    f.sched.blockCurrent(10 * US);
+    f.sched.wake(a, 20 * US, true);
+    pick(f, 20 * US);
+    expect(f.sched.stats.ibpbs).toBe(0);
+    expect(f.sched.stats.vcpuSwitches).toBe(0);
+  });
+});
+
+describe('halt polling (halt_poll_ns)', () => {
+  it('a vCPU woken within haltPoll, with nothing else run meanwhile, costs no context switch', () => {
+    const f = makeSched({ threads: 1 });
+    const [a] = f.t as [VcpuThread];
+    enter(f, 0);
+    f.sched.blockCurrent(10 * US);
+    f.sched.wake(a, 10 * US + HALT_POLL, true);
+    expect(pick(f, 10 * US + HALT_POLL).cost).toBe(0);
+  });
+
+  it('a vCPU woken after haltPoll ran out pays the context switch (the pCPU went to sleep)', () => {
+    const f = makeSched({ threads: 1 });
+    const [a] = f.t as [VcpuThread];
+    enter(f, 0);
+    f.sched.blockCurrent(10 * US);
+    f.sched.wake(a, 10 * US + HALT_POLL + 1, true);
+    expect(pick(f, 10 * US + HALT_POLL + 1).cost).toBe(CTX);
+  });
+
+  it('with haltPoll 0 every wake-up from HLT pays the context switch', () => {
+    const f = makeSched({ threads: 1, haltPoll: 0 });
+    const [a] = f.t as [VcpuThread];
+    enter(f, 0);
+    f.sched.blockCurrent(10 * US);
+    f.sched.wake(a, 11 * US, true);
+    expect(pick(f, 11 * US).cost).toBe(CTX);
+  });
+
+  it('a vCPU woken within haltPoll after another vCPU ran pays the switch and the IBPB', () => {
+    const f = makeSched({ threads: 2 });
+    const [a] = f.t as [VcpuThread];
+    enter(f, 0);
+    f.sched.blockCurrent(10 * US);
+    enter(f, 10 * US); // b runs
+    f.sched.wake(a, 20 * US, true);
+    f.sched.preemptCurrent(30 * US);
+    expect(pick(f, 30 * US)).toEqual({ thread: a, cost: CTX + IBPB });
+  });
+});
