@@ -1,0 +1,269 @@
+import { describe, expect, it } from 'vitest';
+import { collectMetrics, type Metrics } from '../../src/report/metrics.js';
+import { parseScenarioText } from '../../src/scenario/load.js';
+import { type RunResult, runSimulation } from '../../src/workers/runSimulation.js';
+import { rapsimJson, writeTempScenario } from '../helpers/cli.js';
+
+/**
+ * Guest TLB shootdowns end to end (scenario text → host scheduler + KVM + guest OS actors →
+ * checkers → metrics), docs/domain.md §3–§4 and timing.md's published shapes: exit-based guest
+ * shootdowns cost more than native ones and AVIC sits between; under overcommit, initiators wait
+ * for preempted targets for up to a slice unless PV TLB flush skips them; a PV path that forgets
+ * the deferred flush is caught by `tlb-stale`; IBPB on vCPU switch; results independent of
+ * the worker count.
+ */
+
+const SLICE_NS = 2_800_000; // the default host scheduler slice (timing.md)
+
+interface VmOpts {
+  cores: number;
+  vms: number;
+  vcpus: number;
+  until: string;
+  avic?: boolean;
+  pvTlbFlush?: boolean | boolean[];
+  policy?: string;
+  workingSetPages?: number;
+  ibpbOnVcpuSwitch?: boolean;
+  ibpbClearsRap?: boolean;
+  slice?: string;
+}
+
+/** VMs whose guests shoot down their other vCPUs about every 100 µs (ebizzy-like, one process). */
+function vmYaml(o: VmOpts): string {
+  const pv = (i: number) => (Array.isArray(o.pvTlbFlush) ? o.pvTlbFlush[i] : o.pvTlbFlush) ?? false;
+  const vms = Array.from(
+    { length: o.vms },
+    (_, i) => `  - name: vm${i}
+    vcpus: ${o.vcpus}
+    pvTlbFlush: ${pv(i)}
+    guest:
+      processes: 1
+      contextSwitch: { every: 0 }
+      shootdown: { every: 100us, pages: 1 }
+${o.workingSetPages ? `      workingSetPages: ${o.workingSetPages}\n` : ''}`,
+  ).join('');
+  return `name: t
+seed: 1
+until: ${o.until}
+hardware: { cores: ${o.cores}, spec: eraps-amd, ibpbClearsRap: ${o.ibpbClearsRap ?? true} }
+host:
+  npt: true
+  avic: ${o.avic ?? false}
+  policy: ${o.policy ?? 'linux-7.0'}
+  ibpbOnVcpuSwitch: ${o.ibpbOnVcpuSwitch ?? true}
+${o.slice ? `  scheduler: { slice: ${o.slice} }\n` : ''}vms:
+${vms}`;
+}
+
+/** The same guest workload on bare metal: one process with a thread on every core. */
+function bareMetalYaml(cores: number, until: string): string {
+  return `name: t
+seed: 1
+until: ${until}
+hardware: { cores: ${cores}, spec: eraps-amd }
+hostProcesses:
+  count: 1
+  contextSwitch: { every: 0 }
+  shootdown: { every: 100us, pages: 1 }
+`;
+}
+
+interface Run {
+  r: RunResult;
+  m: Metrics;
+}
+
+const runs = new Map<string, Promise<Run>>();
+
+/** Runs a scenario in-process (once per text: several tests compare against the same runs). */
+function run(text: string): Promise<Run> {
+  let p = runs.get(text);
+  if (!p) {
+    p = runSimulation(parseScenarioText(text, 'test.yaml'), { workers: 1, inProcess: true }).then((r) => ({
+      r,
+      m: collectMetrics(r.actors, r.topology.timing, r.simulatedPs),
+    }));
+    runs.set(text, p);
+  }
+  return p;
+}
+
+describe('guest shootdowns on dedicated cores: native < AVIC < exit-based', () => {
+  const topo = { cores: 2, vms: 1, vcpus: 2, until: '2ms' };
+
+  it('exit-based (KVM_HC_SEND_IPI): shootdowns complete, no stale translation, slower than native', async () => {
+    const [native, exitBased] = await Promise.all([run(bareMetalYaml(2, '2ms')), run(vmYaml(topo))]);
+    const n = native.m.shootdowns;
+    const g = exitBased.m.shootdowns;
+    // One shootdown per vCPU about every 100 µs for 2 ms.
+    expect(n.count).toBeGreaterThan(20);
+    expect(g.count).toBeGreaterThan(20);
+    expect(exitBased.r.violationCounts['tlb-stale']).toBe(0);
+    expect(exitBased.r.failing).toEqual([]);
+    // Each shootdown leaves the guest with a hypercall, and its target is kicked out to be injected.
+    expect(exitBased.m.exits.vmmcall).toBeGreaterThanOrEqual(g.count);
+    expect(exitBased.m.scheduler.kicks.interrupt).toBeGreaterThan(0);
+    expect(g.exitsPerShootdown).toBeGreaterThanOrEqual(2);
+    expect(n.exitsPerShootdown).toBe(0);
+    // Dedicated cores: nobody waits for a preempted target, nothing is deferred.
+    expect(g.waitNs.preemptedWait).toBe(0);
+    expect(g.pvDeferredTargets).toBe(0);
+    expect(n.latencyNs.p50).toBeGreaterThan(0);
+    expect(g.latencyNs.p50).toBeGreaterThan(n.latencyNs.p50);
+  });
+
+  it('AVIC: no exit on the send nor on delivery; p50 strictly between native and exit-based', async () => {
+    const [native, exitBased, avic] = await Promise.all([
+      run(bareMetalYaml(2, '2ms')),
+      run(vmYaml(topo)),
+      run(vmYaml({ ...topo, avic: true })),
+    ]);
+    const a = avic.m.shootdowns;
+    expect(a.count).toBeGreaterThan(20);
+    expect(avic.r.violationCounts['tlb-stale']).toBe(0);
+    expect(avic.m.exits.vmmcall ?? 0).toBe(0);
+    expect(avic.m.scheduler.kicks.interrupt).toBe(0);
+    expect(a.exitsPerShootdown).toBe(0);
+    expect(a.latencyNs.p50).toBeGreaterThan(native.m.shootdowns.latencyNs.p50);
+    expect(a.latencyNs.p50).toBeLessThan(exitBased.m.shootdowns.latencyNs.p50);
+  });
+});
+
+describe('overcommit: 2 VMs of 2 vCPUs on 2 cores', () => {
+  const oc = { cores: 2, vms: 2, vcpus: 2, until: '5ms' };
+
+  it('without PV TLB flush initiators wait for preempted targets for up to a slice; with it they do not, and work goes faster', async () => {
+    const [plain, pv] = await Promise.all([run(vmYaml(oc)), run(vmYaml({ ...oc, pvTlbFlush: true }))]);
+    const p = plain.m.shootdowns;
+    const q = pv.m.shootdowns;
+    for (const x of [plain, pv]) {
+      expect(x.r.violationCounts['tlb-stale']).toBe(0);
+      expect(x.r.failing).toEqual([]);
+      // Every vCPU shares its core with the same-index vCPU of the other VM: it is preempted and waits.
+      expect(x.m.scheduler.vcpus).toHaveLength(4);
+      for (const v of x.m.scheduler.vcpus) {
+        expect(v.stealNs, `${v.vm}/${v.vcpu} steal`).toBeGreaterThan(0);
+        expect(v.runNs, `${v.vm}/${v.vcpu} run`).toBeGreaterThan(0);
+      }
+      expect(x.m.scheduler.kicks.preempt).toBeGreaterThan(0);
+      expect(x.m.shootdowns.count).toBeGreaterThan(50);
+    }
+    // Without PV: the tail is a preempted target's wait, a large part of a slice.
+    expect(p.pvDeferredTargets).toBe(0);
+    expect(p.latencyNs.p99).toBeGreaterThanOrEqual(SLICE_NS / 2);
+    expect(p.waitNs.preemptedWait).toBeGreaterThan(p.waitNs.delivery + p.waitNs.handler);
+    // With PV: preempted targets are skipped (flag set, acknowledged at once)…
+    expect(q.pvDeferredTargets).toBeGreaterThan(0);
+    expect(pv.m.scheduler.vcpus.reduce((n, v) => n + v.pvDeferredFlushes, 0)).toBe(q.pvDeferredTargets);
+    // …so nobody waits for a slice, and the guests get more work done.
+    expect(q.latencyNs.p99).toBeLessThan(SLICE_NS / 100);
+    expect(q.waitNs.preemptedWait).toBeLessThan(p.waitNs.preemptedWait / 100);
+    expect(pv.m.work.opsPerSecond).toBeGreaterThan(plain.m.work.opsPerSecond);
+    // The deferred flushes were done by the host before those vCPUs ran again (kvm_vcpu_flush_tlb_guest
+    // on ERAPS hardware with linux-7.0: a guest flush also clears the RAP through CLEAR_RAP).
+    expect(pv.m.rap.clears['vmrun-clear-rap'] ?? 0).toBeGreaterThan(0);
+    expect(plain.m.rap.clears['vmrun-clear-rap'] ?? 0).toBe(0);
+  });
+
+  it('a PV path that forgets the deferred flush (mutant-forget-pv-flush) is caught by tlb-stale; linux-7.0 is not', async () => {
+    const small = { ...oc, pvTlbFlush: true, workingSetPages: 4 };
+    const [mutant, linux, mutantNoPv] = await Promise.all([
+      run(vmYaml({ ...small, policy: 'mutant-forget-pv-flush' })),
+      run(vmYaml(small)),
+      run(vmYaml({ ...small, pvTlbFlush: false, policy: 'mutant-forget-pv-flush' })),
+    ]);
+    expect(mutant.m.shootdowns.pvDeferredTargets).toBeGreaterThan(0);
+    expect(mutant.r.violationCounts['tlb-stale']).toBeGreaterThan(0);
+    expect(mutant.r.failing).toContain('tlb-stale');
+    // The stale translations are used by vCPUs whose flush was deferred.
+    const deferred = new Set(
+      mutant.m.scheduler.vcpus.filter((v) => v.pvDeferredFlushes > 0).map((v) => `${v.vm}/${v.vcpu}`),
+    );
+    const stale = mutant.r.violations.filter((v) => v.property === 'tlb-stale');
+    expect(stale.length).toBeGreaterThan(0);
+    for (const v of stale) expect(deferred).toContain(`${v.consumer.vm}/${v.consumer.vcpu}`);
+    // The same run with the honest policy, and the mutant without PV TLB flush, are clean.
+    expect(linux.m.shootdowns.pvDeferredTargets).toBe(mutant.m.shootdowns.pvDeferredTargets);
+    expect(linux.r.violationCounts['tlb-stale']).toBe(0);
+    expect(mutantNoPv.m.shootdowns.pvDeferredTargets).toBe(0);
+    expect(mutantNoPv.r.violationCounts['tlb-stale']).toBe(0);
+  });
+});
+
+describe('IBPB on vCPU switch: 2 VMs of 1 vCPU on 1 core', () => {
+  const one = { cores: 1, vms: 2, vcpus: 1, until: '3ms', slice: '500us' };
+
+  it('ibpbOnVcpuSwitch with ibpbClearsRap: an IBPB at every vCPU switch, each a RAP clear', async () => {
+    const { m } = await run(vmYaml(one));
+    expect(m.scheduler.vcpuSwitches).toBeGreaterThan(2);
+    expect(m.scheduler.ibpbs).toBe(m.scheduler.vcpuSwitches);
+    expect(m.rap.clears.ibpb).toBe(m.scheduler.ibpbs);
+  });
+
+  it('without ibpbClearsRap the IBPBs are issued but clear nothing', async () => {
+    const { m } = await run(vmYaml({ ...one, ibpbClearsRap: false }));
+    expect(m.scheduler.ibpbs).toBeGreaterThan(2);
+    expect(m.rap.clears.ibpb).toBeUndefined();
+  });
+
+  it('with host.ibpbOnVcpuSwitch off: the same switches, no IBPB', async () => {
+    const { m } = await run(vmYaml({ ...one, ibpbOnVcpuSwitch: false }));
+    expect(m.scheduler.vcpuSwitches).toBeGreaterThan(2);
+    expect(m.scheduler.ibpbs).toBe(0);
+    expect(m.rap.clears.ibpb).toBeUndefined();
+  });
+});
+
+describe('overcommit results do not depend on the worker count', () => {
+  const base = { cores: 4, vms: 2, vcpus: 4, until: '1ms', slice: '200us' };
+
+  /** The run exercised what crosses partitions: preemption kicks, flush IPIs, deferred flushes. */
+  function exercised(m: Metrics): void {
+    expect(m.scheduler.kicks.preempt).toBeGreaterThan(0);
+    expect(m.shootdowns.count).toBeGreaterThan(20);
+    expect(m.shootdowns.pvDeferredTargets).toBeGreaterThan(0);
+  }
+
+  // Real piscina threads through the compiled CLI (`npm test` builds first), as determinism.test.ts
+  // runs the bundled scenarios: threads that load the TypeScript sources take seconds each to start.
+  it('exit-based, PV TLB flush on one VM: rapsim run --workers 1, 2 and 4 (piscina threads)', async () => {
+    const file = writeTempScenario('overcommit.yaml', vmYaml({ ...base, pvTlbFlush: [true, false] }));
+    const runs = await Promise.all([1, 2, 4].map((n) => rapsimJson(['run', file, '--workers', String(n)])));
+    runs.forEach((r, i) => {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.report.workers).toBe([1, 2, 4][i]);
+    });
+    const [one, ...more] = runs.map(
+      ({ report: { traceDigest, events, simulatedNs, violationCounts, metrics } }) => ({
+        traceDigest,
+        events,
+        simulatedNs,
+        violationCounts,
+        metrics,
+      }),
+    );
+    exercised(one!.metrics as Metrics);
+    for (const other of more) expect(other).toEqual(one);
+  });
+
+  // The same window protocol and cross-partition links, without threads: the sources as they are.
+  it('AVIC, PV TLB flush on both: 1, 2 and 4 partitions', async () => {
+    const s = parseScenarioText(vmYaml({ ...base, avic: true, pvTlbFlush: true }), 'test.yaml');
+    const runs = [];
+    for (const workers of [1, 2, 4]) {
+      const r = await runSimulation(s, { workers, inProcess: true });
+      expect(r.topology.partitions).toBe(workers);
+      runs.push({
+        traceDigest: r.traceDigest,
+        events: r.events,
+        simulatedPs: r.simulatedPs,
+        violationCounts: r.violationCounts,
+        metrics: collectMetrics(r.actors, r.topology.timing, r.simulatedPs),
+      });
+    }
+    const [one, ...more] = runs;
+    exercised(one!.metrics);
+    for (const other of more) expect(other).toEqual(one);
+  });
+});
