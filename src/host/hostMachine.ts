@@ -137,14 +137,7 @@ export const hostMachine = setup({
     }),
     deliverWhileInGuest: assign(({ context, event }) => {
       const ev = event as IntrMessage;
-      const t = context.sched.threadOf(ev.target);
-      const outcome = deliver(context, ev, t, true);
-      if (outcome === 'kick' && !context.kicked) {
-        context.sched.stats.kicks.interrupt++;
-        kick(context);
-        return { kicked: true };
-      }
-      return {};
+      return deliver(context, ev, context.sched.threadOf(ev.target), true) ? { kicked: true } : {};
     }),
     deliverOutsideGuest: ({ context, event }) => {
       const ev = event as IntrMessage;
@@ -234,15 +227,17 @@ function kick(context: HostContext): void {
 }
 
 /**
- * An interrupt for one of this pCPU's vCPUs. Returns 'kick' when the target runs in guest mode
- * without AVIC (the caller kicks it out so KVM can inject at the next VMRUN).
+ * An interrupt for one of this pCPU's vCPUs. A running target without AVIC must be kicked out so
+ * that KVM can inject at the next VMRUN: the posted-interrupt IPI is the interrupt message itself
+ * (it carries the entry it kicks), or, while an L2 runs, a separate kick to the L2. Returns
+ * whether it kicked.
  */
 function deliver(
   context: HostContext,
   ev: IntrMessage,
   t: VcpuThread | undefined,
   inGuest: boolean,
-): 'kick' | 'done' {
+): boolean {
   if (!t) throw new Error(`INTR for vCPU actor ${ev.target}, which this pCPU does not run`);
   const { sched, port } = context;
   const now = port.now();
@@ -251,23 +246,28 @@ function deliver(
     if (ack) {
       // The initiator's cmpxchg on the steal-time word succeeded: it reads this at once.
       port.send(ev.interrupt.from, 'FLUSH_ACK', { ack }, 0, Priority.MESSAGE);
-      return 'done';
+      return false;
     }
   }
   const running = t === sched.current && inGuest;
+  const mustKick = running && !context.avic && !context.kicked;
+  const kickHere = mustKick && t.kvm.running === 'l1';
   port.send(
     t.actor,
     'INTR',
-    // `waiting`: the target is not running, so the interrupt waits for it to be scheduled again.
     {
       interrupt: ev.interrupt,
       arrivedAt: now,
       doorbell: running && context.avic,
+      // The target is not running: the interrupt waits for it to be scheduled again.
       waiting: t !== sched.current,
+      ...(kickHere ? { kick: context.entrySeq } : {}),
     },
     0,
     Priority.INTERRUPT,
   );
   if (sched.wake(t, now, true)) armSlice(context, now);
-  return running && !context.avic ? 'kick' : 'done';
+  if (mustKick && !kickHere) kick(context);
+  if (mustKick) sched.stats.kicks.interrupt++;
+  return mustKick;
 }

@@ -36,6 +36,8 @@ interface Shootdown {
 interface VcpuContext extends VcpuInput {
   plan: StepPlan;
   gen: number;
+  /** When the STEP of the current generation fires (-1: none pending); a kick leaves it pending. */
+  stepAt: Time;
   /** Not entered yet, out for #VMEXITs, or scheduled out by a kick. */
   where: 'outside' | 'exiting' | 'descheduled' | 'guest';
   /** #VMEXITs still to take, in order. */
@@ -63,7 +65,15 @@ export type VcpuEvent =
   | { type: 'STEP'; gen: number }
   | { type: 'SYNC'; name: string }
   | { type: 'KICK'; seq: number }
-  | { type: 'INTR'; interrupt: GuestInterrupt; arrivedAt: Time; doorbell: boolean; waiting: boolean }
+  | {
+      type: 'INTR';
+      interrupt: GuestInterrupt;
+      arrivedAt: Time;
+      doorbell: boolean;
+      waiting: boolean;
+      /** The posted-interrupt IPI kicks this entry out (no AVIC): the host injects at the next VMRUN. */
+      kick?: number;
+    }
   | { type: 'FLUSH_ACK'; ack: FlushAck };
 
 /**
@@ -116,8 +126,8 @@ export const vcpuMachine = setup({
     }),
     noteKick: assign(({ context, event }) => {
       // A kick for an entry whose VMRUN has not arrived yet: leave again right after it.
-      const seq = (event as Extract<VcpuEvent, { type: 'KICK' }>).seq;
-      return seq > context.entrySeq ? { kickPending: true, kickSeq: seq } : {};
+      const seq = kickSeqOf(event);
+      return seq !== undefined && seq > context.entrySeq ? { kickPending: true, kickSeq: seq } : {};
     }),
     leaveForKick: assign(({ context }, params: { resumeTo: Resume }) => {
       const now = context.port.now();
@@ -128,11 +138,11 @@ export const vcpuMachine = setup({
         detail: 'physical interrupt (host tick, reschedule or posted-interrupt IPI)',
       };
       context.port.send(context.host, 'VMEXIT', { exit }, 0, Priority.WORLD_SWITCH);
-      // Any STEP still pending belongs to the run that just ended.
+      // A STEP still pending stays valid; if it fires while the vCPU is out it is missed
+      // (`missStep`) and scheduled again at the next entry.
       return {
         resumeTo: params.resumeTo,
         where: 'descheduled' as const,
-        gen: context.gen + 1,
         kickPending: false,
       };
     }),
@@ -148,7 +158,6 @@ export const vcpuMachine = setup({
       return {
         resumeTo: context.next,
         where: 'descheduled' as const,
-        gen: context.gen + 1,
         kickPending: false,
       };
     }),
@@ -163,13 +172,17 @@ export const vcpuMachine = setup({
       takeInterrupts(context);
       return { pending: [] };
     }),
-    step: assign(({ context }) => ({ plan: context.os.step(context.port.now()) })),
+    step: assign(({ context }) => ({ plan: context.os.step(context.port.now()), stepAt: -1 })),
+    missStep: assign({ stepAt: -1 }),
     scheduleStep: assign(({ context }) => {
-      const at = (context.plan as { at: Time }).at;
-      const gen = context.gen + 1;
+      const now = context.port.now();
       // At least 1 ps: a step right after a VMRUN (a world-switch event) must sort after it.
-      context.port.schedule(Math.max(1, at - context.port.now()), 'STEP', { gen }, Priority.TIMER);
-      return { gen };
+      const at = Math.max(now + 1, (context.plan as { at: Time }).at);
+      // Back from a kick with the same plan: the STEP scheduled before it still stands.
+      if (context.stepAt === at) return {};
+      const gen = context.gen + 1;
+      context.port.schedule(at - now, 'STEP', { gen }, Priority.TIMER);
+      return { gen, stepAt: at };
     }),
     takeExits: assign(({ context }) => {
       const plan = context.plan;
@@ -278,7 +291,7 @@ export const vcpuMachine = setup({
     syncArrived: ({ context }) => context.syncPlan !== undefined,
     next: ({ context }, params: { is: Resume }) => context.next === params.is,
     kickPending: ({ context }) => context.kickPending,
-    kickNow: ({ context, event }) => (event as Extract<VcpuEvent, { type: 'KICK' }>).seq === context.entrySeq,
+    kickNow: ({ context, event }) => kickSeqOf(event) === context.entrySeq,
     allAcked: ({ context }) =>
       context.shootdown !== undefined && context.shootdown.acks >= context.shootdown.targets.length,
   },
@@ -288,6 +301,7 @@ export const vcpuMachine = setup({
     ...input,
     plan: { kind: 'idle' },
     gen: 0,
+    stepAt: -1,
     where: 'outside',
     exits: [],
     afterExits: { kind: 'resume' },
@@ -305,7 +319,7 @@ export const vcpuMachine = setup({
   on: {
     SYNC: { actions: 'recordSync' },
     KICK: { actions: 'noteKick' },
-    INTR: { actions: 'queueIntr' },
+    INTR: { actions: ['queueIntr', 'noteKick'] },
     FLUSH_ACK: { actions: 'countAck' },
   },
   states: {
@@ -358,7 +372,14 @@ export const vcpuMachine = setup({
           },
           { actions: 'noteKick' },
         ],
-        INTR: { actions: ['queueIntr', 'doorbell'] },
+        INTR: [
+          {
+            guard: 'kickNow',
+            actions: ['queueIntr', { type: 'leaveForKick', params: { resumeTo: 'route' } }],
+            target: 'descheduled',
+          },
+          { actions: ['queueIntr', 'doorbell', 'noteKick'] },
+        ],
       },
     },
     shootingDown: {
@@ -378,7 +399,14 @@ export const vcpuMachine = setup({
           },
           { actions: 'noteKick' },
         ],
-        INTR: { actions: ['queueIntr', 'doorbell'] },
+        INTR: [
+          {
+            guard: 'kickNow',
+            actions: ['queueIntr', { type: 'leaveForKick', params: { resumeTo: 'spin' } }],
+            target: 'descheduled',
+          },
+          { actions: ['queueIntr', 'doorbell', 'noteKick'] },
+        ],
       },
     },
     exiting: {
@@ -388,7 +416,10 @@ export const vcpuMachine = setup({
     },
     descheduled: {
       description: 'Kicked out: preempted by the host, or out so KVM can inject an interrupt.',
-      on: { VMRUN: { actions: 'onVmrun', target: 'entered' } },
+      on: {
+        VMRUN: { actions: 'onVmrun', target: 'entered' },
+        STEP: { guard: 'currentStep', actions: 'missStep' },
+      },
     },
     awaitingSync: {
       always: { guard: 'syncArrived', actions: 'takeSyncPlan', target: 'route' },
@@ -401,7 +432,14 @@ export const vcpuMachine = setup({
           },
           { actions: 'noteKick' },
         ],
-        INTR: { actions: ['queueIntr', 'doorbell'] },
+        INTR: [
+          {
+            guard: 'kickNow',
+            actions: ['queueIntr', { type: 'leaveForKick', params: { resumeTo: 'await' } }],
+            target: 'descheduled',
+          },
+          { actions: ['queueIntr', 'doorbell', 'noteKick'] },
+        ],
       },
     },
     idle: {
@@ -415,7 +453,14 @@ export const vcpuMachine = setup({
           },
           { actions: 'noteKick' },
         ],
-        INTR: { actions: ['queueIntr', 'doorbell'] },
+        INTR: [
+          {
+            guard: 'kickNow',
+            actions: ['queueIntr', { type: 'leaveForKick', params: { resumeTo: 'idle' } }],
+            target: 'descheduled',
+          },
+          { actions: ['queueIntr', 'doorbell', 'noteKick'] },
+        ],
       },
     },
   },
@@ -467,4 +512,10 @@ function sendAvic(
       Priority.INTERRUPT,
     );
   });
+}
+
+/** The entry a kick is meant for: a KICK's, or an interrupt's that doubles as one. */
+function kickSeqOf(event: unknown): number | undefined {
+  const e = event as { type: string; seq?: number; kick?: number };
+  return e.type === 'KICK' ? e.seq : e.kick;
 }

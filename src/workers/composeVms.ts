@@ -95,7 +95,7 @@ export function buildVmCoreActors(
     (port) => {
       for (const place of here) {
         const l2 = l2Of(s, topo, all, place);
-        const vIndex = topo.ids.indexOf(vcpuId(place.vm, place.vcpu));
+        const vIndex = actorIndex(topo, vcpuId(place.vm, place.vcpu));
         const kvm = new KvmVcpu({
           port,
           core,
@@ -139,7 +139,7 @@ export function buildVmCoreActors(
     const info = vms[place.vm]!;
     const l2 = l2Of(s, topo, all, place);
     actors.push([
-      topo.ids.indexOf(vcpuId(place.vm, place.vcpu)),
+      actorIndex(topo, vcpuId(place.vm, place.vcpu)),
       guestActor(
         s,
         topo,
@@ -168,13 +168,25 @@ function l2Of(
   const info = vmList(s).find((v) => v.parent === place.vm && place.vcpu < v.vm.vcpus);
   const l2Place = info ? all.find((p) => p.vm === info.index && p.vcpu === place.vcpu) : undefined;
   if (!info || !l2Place) return undefined;
-  return { info, place: l2Place, index: topo.ids.indexOf(vcpuId(l2Place.vm, l2Place.vcpu)) };
+  return { info, place: l2Place, index: actorIndex(topo, vcpuId(l2Place.vm, l2Place.vcpu)) };
+}
+
+const indexCache = new WeakMap<Topology, Map<string, number>>();
+
+/** Actor index of an id, through a per-topology map (a scan per vCPU is quadratic at 192 vCPUs). */
+function actorIndex(topo: Topology, id: string): number {
+  let m = indexCache.get(topo);
+  if (!m) {
+    m = new Map(topo.ids.map((x, i) => [x, i]));
+    indexCache.set(topo, m);
+  }
+  return m.get(id) ?? -1;
 }
 
 /** vCPU actor index → the pCPU actor that runs it. */
 function hostOfActor(topo: Topology, all: readonly VcpuPlacement[]): (actor: number) => number {
   const m = new Map<number, number>();
-  for (const p of all) m.set(topo.ids.indexOf(vcpuId(p.vm, p.vcpu)), topo.coreActor[p.core]!);
+  for (const p of all) m.set(actorIndex(topo, vcpuId(p.vm, p.vcpu)), topo.coreActor[p.core]!);
   return (actor) => {
     const h = m.get(actor);
     if (h === undefined) throw new Error(`actor ${actor} is not a vCPU`);
@@ -211,12 +223,12 @@ function guestActor(
 ): HostedActor {
   const cpuid = guestCpuid(s, info.index);
   const intercepts = KvmVcpu.intercepts(s.host.npt, cpuid);
-  const vmVcpus = all.filter((v) => v.vm === info.index).map((v) => topo.ids.indexOf(vcpuId(v.vm, v.vcpu)));
+  const vmVcpus = all.filter((v) => v.vm === info.index).map((v) => actorIndex(topo, vcpuId(v.vm, v.vcpu)));
   const identity = { world: 'guest' as const, level: info.level, vm: info.index, view: place.vcpu };
   const kernelCtx = encodeContext({ ...identity, process: KERNEL_PROCESS });
   const vmIndexByName = new Map(vmList(s).map((v) => [v.vm.name, v.index]));
   const script = info.vm.guest.script[String(place.vcpu)] ?? [];
-  const coreOfVcpu = new Map(all.map((v) => [topo.ids.indexOf(vcpuId(v.vm, v.vcpu)), v.core]));
+  const coreOfVcpu = new Map(all.map((v) => [actorIndex(topo, vcpuId(v.vm, v.vcpu)), v.core]));
   const hostOf = hostOfActor(topo, all);
   return createMachineActor(
     vcpuId(place.vm, place.vcpu),
@@ -248,7 +260,7 @@ function guestActor(
         const autoEnter = !script.some((op) => op.op === 'vmrun');
         sw = new L1Hypervisor(os, nestedKvm, runs.l2.index, kernelCtx, autoEnter);
       }
-      const peers = all.map((v) => topo.ids.indexOf(vcpuId(v.vm, v.vcpu)));
+      const peers = all.map((v) => actorIndex(topo, vcpuId(v.vm, v.vcpu)));
       return {
         port,
         os: sw,
