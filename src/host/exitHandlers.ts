@@ -1,4 +1,5 @@
 import type { Time } from '../actors/time.js';
+import type { FlushRequest } from '../hw/cpuSoftware.js';
 import type { ExitReason, GuestExit, GuestIpi } from '../hw/exit.js';
 import type { Instruction } from '../hw/instruction.js';
 import { classifyMsr } from '../hw/msr.js';
@@ -14,6 +15,8 @@ export interface ExitOutcome {
   blockFor?: Time;
   /** For KVM_HC_SEND_IPI: the interrupts KVM delivers to the target vCPUs (kvm_pv_send_ipi). */
   send?: GuestIpi;
+  /** For a Hyper-V flush hypercall: the targets whose TLBs KVM flushes (kvm_hv_flush_tlb). */
+  hvFlush?: { targets: number[]; req: FlushRequest };
 }
 
 type Handler = (kvm: Hypervisor, exit: GuestExit) => ExitOutcome;
@@ -39,11 +42,14 @@ export const EXIT_HANDLERS: Record<ExitReason, Handler> = {
   intr: (kvm) => ({ cost: kvm.core.timing.exitHandler }),
   // KVM_HC_SEND_IPI (kvm_pv_send_ipi): one exit for the whole target bitmap; KVM delivers to
   // each target in turn (kvm_apic_set_irq → kvm_vcpu_kick).
+  // Hyper-V's flush hypercall (kvm_hv_flush_tlb): queue the flush on every target and request
+  // KVM_REQ_HV_TLB_FLUSH; running targets are kicked. Same per-target cost as sending IPIs.
   vmmcall: (kvm, exit) => {
-    const targets = exit.ipi?.targets.length ?? 0;
+    const targets = exit.ipi?.targets.length ?? exit.hvFlush?.targets.length ?? 0;
     return {
       cost: kvm.core.timing.exitHandler + targets * kvm.core.timing.ipiSendPerTarget,
       ...(exit.ipi ? { send: exit.ipi } : {}),
+      ...(exit.hvFlush ? { hvFlush: exit.hvFlush } : {}),
     };
   },
   vmrun: (_kvm, _exit) => {

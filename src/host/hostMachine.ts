@@ -2,6 +2,7 @@ import { assign, setup } from 'xstate';
 import type { Port } from '../actors/hostedActor.js';
 import { Priority } from '../actors/priority.js';
 import type { Time } from '../actors/time.js';
+import type { FlushRequest } from '../hw/cpuSoftware.js';
 import type { GuestExit, GuestInterrupt } from '../hw/exit.js';
 import type { HostScheduler, VcpuThread } from './hostScheduler.js';
 
@@ -35,7 +36,15 @@ export interface IntrMessage {
   interrupt: GuestInterrupt;
 }
 
+/** A Hyper-V flush hypercall's request for one target vCPU of this pCPU. */
+export interface HvFlushMessage {
+  type: 'HV_FLUSH';
+  target: number;
+  req: FlushRequest;
+}
+
 export type HostEvent =
+  | HvFlushMessage
   | { type: 'VMEXIT'; exit: GuestExit }
   | { type: 'HANDLED' }
   | { type: 'SLICE'; gen: number }
@@ -64,12 +73,14 @@ export const hostMachine = setup({
       const thread = sched.current!;
       const switchCost = context.switchCost;
       const deferred = sched.recordStealTime(thread);
+      const hv = sched.serviceHvFlush(thread);
+      if (hv.reqs.length > 0) deferred.push(...hv.reqs);
       const e = thread.kvm.enter();
       const entrySeq = context.entrySeq + 1;
       const data: Record<string, unknown> = { seq: entrySeq };
       if (e.reflected) data.reflected = e.reflected;
       if (deferred.length > 0) data.deferred = deferred;
-      port.send(e.target, 'VMRUN', data, switchCost + e.cost, Priority.WORLD_SWITCH);
+      port.send(e.target, 'VMRUN', data, switchCost + hv.cost + e.cost, Priority.WORLD_SWITCH);
       armSlice(context, now);
       return { entrySeq, kicked: false, switchCost: 0 };
     }),
@@ -82,6 +93,18 @@ export const hostMachine = setup({
       const kvm = context.sched.current!.kvm;
       const r = kvm.handleExit(ev.exit, ev.src);
       const now = context.port.now();
+      // Out of guest mode: the Hyper-V flushes that kicked this vCPU out are acknowledged.
+      for (const { to, ack } of context.sched.hvExitAcks(context.sched.current!, now)) {
+        context.port.send(to, 'FLUSH_ACK', { ack }, r.switchCost, Priority.MESSAGE);
+      }
+      if (r.hvFlush) {
+        // kvm_hv_flush_tlb: each target's pCPU queues the flush (and kicks it if it runs).
+        r.hvFlush.targets.forEach((target, i) => {
+          const delay = r.switchCost + kvm.core.timing.exitHandler + i * kvm.core.timing.ipiSendPerTarget;
+          const msg = { target, req: r.hvFlush!.req };
+          context.port.send(context.hostOf(target), 'HV_FLUSH', msg, delay, Priority.INTERRUPT);
+        });
+      }
       if (r.send) {
         // kvm_pv_send_ipi: KVM delivers to each target in turn, before the exit handler returns.
         r.send.targets.forEach((target, i) => {
@@ -139,6 +162,21 @@ export const hostMachine = setup({
       const ev = event as IntrMessage;
       return deliver(context, ev, context.sched.threadOf(ev.target), true) ? { kicked: true } : {};
     }),
+    hvFlush: assign(({ context, event }, params: { inGuest: boolean }) => {
+      const ev = event as HvFlushMessage;
+      const { sched, port } = context;
+      const t = sched.threadOf(ev.target);
+      if (!t) throw new Error(`HV_FLUSH for vCPU actor ${ev.target}, which this pCPU does not run`);
+      const ack = sched.queueHvFlush(t, ev.req, port.now(), params.inGuest);
+      if (ack) {
+        port.send(ev.req.from, 'FLUSH_ACK', { ack }, 0, Priority.MESSAGE);
+        return {};
+      }
+      if (context.kicked) return {};
+      sched.stats.kicks.interrupt++;
+      kick(context);
+      return { kicked: true };
+    }),
     deliverOutsideGuest: ({ context, event }) => {
       const ev = event as IntrMessage;
       deliver(context, ev, context.sched.threadOf(ev.target), false);
@@ -165,6 +203,7 @@ export const hostMachine = setup({
     WAKE: { actions: 'timerWake' },
     SLICE: { actions: 'sliceEnd' },
     INTR: { actions: 'deliverOutsideGuest' },
+    HV_FLUSH: { actions: { type: 'hvFlush', params: { inGuest: false } } },
   },
   states: {
     choosing: {
@@ -184,6 +223,7 @@ export const hostMachine = setup({
         VMEXIT: { actions: 'handleExit', target: 'handlingExit' },
         SLICE: { actions: ['sliceEnd', 'kickForPreemption'] },
         INTR: { actions: 'deliverWhileInGuest' },
+        HV_FLUSH: { actions: { type: 'hvFlush', params: { inGuest: true } } },
       },
     },
     handlingExit: {

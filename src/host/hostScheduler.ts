@@ -7,6 +7,9 @@ import type { GuestInterrupt } from '../hw/exit.js';
 import { type ActionObs, ObsKind } from '../hw/observations.js';
 import type { KvmVcpu } from './kvmVcpu.js';
 
+/** KVM_HV_TLB_FLUSH_FIFO_SIZE (arch/x86/kvm/hyperv.h): entries per vCPU before a flush-all. */
+const HV_TLB_FLUSH_FIFO_SIZE = 16;
+
 /** What the host scheduler keeps per vCPU thread, as reported. */
 export interface VcpuThreadStats {
   /** The VM's name and the vCPU's index in it. */
@@ -22,6 +25,8 @@ export interface VcpuThreadStats {
   wakeups: number;
   /** Shootdowns that skipped it through PV TLB flush (KVM_VCPU_FLUSH_TLB set for it). */
   deferredFlushes: number;
+  /** Hyper-V flush requests queued for it (flushed by the host before its next entry). */
+  hvFlushes: number;
 }
 
 /** One vCPU thread on this pCPU: KVM's state for the vCPU and the scheduler's. */
@@ -36,6 +41,12 @@ export interface VcpuThread {
   preempted: boolean;
   /** KVM_VCPU_FLUSH_TLB was set by these shootdowns while it was preempted. */
   deferred: FlushRequest[];
+  /** Hyper-V flush requests queued for it (KVM's per-vCPU TLB flush FIFO), serviced at entry. */
+  hvFifo: FlushRequest[];
+  /** The FIFO overflowed (or a flush-all was queued): the next entry flushes everything. */
+  hvFlushAll: boolean;
+  /** Flush requests that kicked it out of guest mode; their senders wait for its exit. */
+  hvAckOnExit: { req: FlushRequest; arrivedAt: Time }[];
   /** Generation of its HLT wake-up timer; an early wake-up makes the pending one stale. */
   wakeGen: number;
   blockedAt: Time;
@@ -102,6 +113,9 @@ export class HostScheduler {
       state: 'runnable',
       preempted: false,
       deferred: [],
+      hvFifo: [],
+      hvFlushAll: false,
+      hvAckOnExit: [],
       wakeGen: 0,
       blockedAt: 0,
       queuedAt: 0,
@@ -115,6 +129,7 @@ export class HostScheduler {
         preemptions: 0,
         wakeups: 0,
         deferredFlushes: 0,
+        hvFlushes: 0,
       },
     }));
     this.runQueue.push(...this.threads);
@@ -235,6 +250,54 @@ export class HostScheduler {
     t.deferred.push(intr.req);
     t.stats.deferredFlushes++;
     return { id: intr.req.id, arrivedAt: now, handledAt: now, ackedAt: now, deferred: true };
+  }
+
+  /**
+   * kvm_hv_flush_tlb for one target: the request joins its TLB flush FIFO (16 entries, one per
+   * page here; an overflow becomes a flush of everything) with KVM_REQ_HV_TLB_FLUSH. KVM waits
+   * only for targets in guest mode (KVM_REQUEST_WAIT): those are kicked, and acknowledge when they
+   * exit; any other target acknowledges at once, since it flushes before it next enters.
+   */
+  queueHvFlush(t: VcpuThread, req: FlushRequest, now: Time, inGuest: boolean): FlushAck | undefined {
+    t.hvFifo.push(req);
+    t.stats.hvFlushes++;
+    if (t.hvFifo.reduce((n, r) => n + r.pages.length, 0) > HV_TLB_FLUSH_FIFO_SIZE) t.hvFlushAll = true;
+    if (inGuest && t === this.current) {
+      t.hvAckOnExit.push({ req, arrivedAt: now });
+      return undefined;
+    }
+    return { id: req.id, arrivedAt: now, handledAt: now, ackedAt: now, deferred: true };
+  }
+
+  /** The current thread left guest mode: the Hyper-V flushes that kicked it are acknowledged. */
+  hvExitAcks(t: VcpuThread, now: Time): { to: number; ack: FlushAck }[] {
+    const acks = t.hvAckOnExit.map(({ req, arrivedAt }) => ({
+      to: req.from,
+      ack: { id: req.id, arrivedAt, handledAt: now, ackedAt: now, deferred: false },
+    }));
+    t.hvAckOnExit = [];
+    return acks;
+  }
+
+  /**
+   * kvm_hv_vcpu_flush_tlb before entry: INVLPGA per queued page (svm_flush_tlb_gva: no RAP
+   * clear), or, after an overflow, a guest flush (kvm_vcpu_flush_tlb_guest, which `linux-7.0`
+   * turns into a pending RAP clear). Returns the requests (the guest learns their changes) and
+   * the time spent.
+   */
+  serviceHvFlush(t: VcpuThread): { reqs: FlushRequest[]; cost: Time } {
+    const reqs = t.hvFifo;
+    if (reqs.length === 0) return { reqs, cost: 0 };
+    t.hvFifo = [];
+    let cost = 0;
+    if (t.hvFlushAll) {
+      t.kvm.request('TLB_FLUSH_GUEST');
+      t.hvFlushAll = false;
+    } else {
+      for (const r of reqs)
+        for (const page of r.pages) cost += this.p.core.invlpga(t.kvm.vmcb01.asid, r.pcid, page);
+    }
+    return { reqs, cost };
   }
 
   /** At the end of the run: close the open intervals so the statistics cover the whole run. */

@@ -151,6 +151,15 @@ export class CoreHw {
     return { cost: this.timing.invlpg, effect: this.rapEffect('invlpg') };
   }
 
+  /**
+   * INVLPGA (host mode): invalidates one page of a guest ASID. KVM's svm_flush_tlb_gva uses it
+   * for Hyper-V per-address flushes; it never clears the RAP (not in APM §5.5.3's list).
+   */
+  invlpga(asid: number, pcid: number, page: number): Time {
+    this.tlb.flushPage(asid * 4096 + pcid, page);
+    return this.timing.invlpg;
+  }
+
   /** INVLPGB: broadcast invalidation; never promised to clear the RAP (AMD, 2025-12-11). */
   invlpgb(pcid: number, page: number): { cost: Time; effect: RapEffect } {
     this.tlb.flushPage(this.space(pcid), page);

@@ -32,6 +32,8 @@ export interface GuestExit {
   vmcb12?: { allowLargerRap: boolean; clearRap: boolean };
   /** For `vmmcall` (KVM_HC_SEND_IPI): the IPI the guest sends through the hypervisor. */
   ipi?: GuestIpi;
+  /** For `vmmcall` (Hyper-V HvCallFlushVirtualAddressList/Space): the flush the host performs. */
+  hvFlush?: { targets: number[]; req: FlushRequest };
   /** Encoded context of the guest code that exited (for reports). */
   ctx: number;
   /** Why the guest executed it (the OS path), for reports. */

@@ -47,6 +47,8 @@ export interface Metrics {
     exitsPerShootdown: number;
     /** Targets skipped by PV TLB flush (flushed by the host before their next entry). */
     pvDeferredTargets: number;
+    /** Targets flushed by the host for a Hyper-V flush hypercall. */
+    hvFlushedTargets: number;
   };
   /** Useful work: workload operations (CALL, RET, page access) completed, per simulated second. */
   work: { ops: number; opsPerSecond: number; byVm: { vm: string; ops: number; opsPerSecond: number }[] };
@@ -90,6 +92,7 @@ export function collectMetrics(
       waitNs: { delivery: 0, preemptedWait: 0, handler: 0 },
       exitsPerShootdown: 0,
       pvDeferredTargets: 0,
+      hvFlushedTargets: 0,
     },
     work: { ops: 0, opsPerSecond: 0, byVm: [] },
     scheduler: { vcpuSwitches: 0, ibpbs: 0, kicks: { interrupt: 0, preempt: 0 }, vcpus: [] },
@@ -117,6 +120,7 @@ export function collectMetrics(
       m.scheduler.kicks.preempt += st.sched.kicks.preempt;
       for (const t of st.sched.threads) {
         m.shootdowns.pvDeferredTargets += t.deferredFlushes;
+        m.shootdowns.hvFlushedTargets += t.hvFlushes;
         m.scheduler.vcpus.push({
           vm: t.vm,
           vcpu: t.vcpu,

@@ -32,6 +32,11 @@ const VmFields = strictObject({
   cpuid: CpuidSchema.prefault({}),
   /** KVM_FEATURE_PV_TLB_FLUSH: shootdowns skip preempted vCPUs and flag them instead. */
   pvTlbFlush: bool().default(false),
+  /**
+   * Hyper-V enlightened TLB flush: shootdowns are one flush hypercall; the host flushes the
+   * targets (per address with INVLPGA, or all as a guest flush) before they next enter.
+   */
+  hypervTlbFlush: bool().default(false),
   guest: GuestWorkloadSchema.prefault({}),
   get nested() {
     return NestedSchema.optional();

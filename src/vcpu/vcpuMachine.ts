@@ -21,6 +21,8 @@ export interface VcpuInput {
   hostOf: (vcpuActor: number) => number;
   /** Extra time AVIC hardware needs beyond the interconnect (timing: guestIpiAvic − native IPI). */
   avicDelay: Time;
+  /** Hyper-V enlightened TLB flush: a shootdown is one flush hypercall instead of IPIs. */
+  hypervFlush: boolean;
 }
 
 /** Where a VMRUN leads: more exits, the OS's next decision, or back to what a kick interrupted. */
@@ -221,6 +223,16 @@ export const vcpuMachine = setup({
       };
       const shootdown: Shootdown = { req: plan.request, targets: plan.targets, acks: 0, critical: undefined };
       if (plan.targets.length === 0) return { shootdown, afterExits: { kind: 'spin' as const } };
+      if (context.hypervFlush) {
+        // hyperv_flush_tlb_multi: HvCallFlushVirtualAddressList; the host flushes the targets.
+        const exit: GuestExit = {
+          reason: 'vmmcall',
+          hvFlush: { targets: plan.targets, req: plan.request },
+          ctx: context.kernelCtx,
+          detail: `HvCallFlushVirtualAddressList: shootdown ${plan.request.id} of ${plan.targets.length} vCPUs`,
+        };
+        return { shootdown, exits: [exit], exitDelay: plan.sendDelay, afterExits: { kind: 'spin' as const } };
+      }
       if (context.avic) {
         sendAvic(context, plan.targets, interrupt, plan.sendDelay, plan.sendSpacing);
         return { shootdown, exits: [], afterExits: { kind: 'spin' as const } };

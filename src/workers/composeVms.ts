@@ -270,6 +270,7 @@ function guestActor(
         avic: s.host.avic && info.level === 1,
         hostOf,
         avicDelay: Math.max(0, topo.timing.guestIpiAvic - topo.timing.ipiSameSocket),
+        hypervFlush: info.vm.hypervTlbFlush && info.level === 1,
       };
     },
     (a) => ({ os: a.getSnapshot().context.os.stats(), vm: info.vm.name, vcpu: place.vcpu }),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { collectMetrics, type Metrics } from '../../src/report/metrics.js';
-import { parseScenarioText } from '../../src/scenario/load.js';
+import { loadScenario, parseScenarioText } from '../../src/scenario/load.js';
 import { type RunResult, runSimulation } from '../../src/workers/runSimulation.js';
 import { rapsimJson, writeTempScenario } from '../helpers/cli.js';
 
@@ -22,6 +22,8 @@ interface VmOpts {
   until: string;
   avic?: boolean;
   pvTlbFlush?: boolean | boolean[];
+  hypervTlbFlush?: boolean;
+  shootdownEvery?: string;
   policy?: string;
   workingSetPages?: number;
   ibpbOnVcpuSwitch?: boolean;
@@ -37,10 +39,11 @@ function vmYaml(o: VmOpts): string {
     (_, i) => `  - name: vm${i}
     vcpus: ${o.vcpus}
     pvTlbFlush: ${pv(i)}
+    hypervTlbFlush: ${o.hypervTlbFlush ?? false}
     guest:
       processes: 1
       contextSwitch: { every: 0 }
-      shootdown: { every: 100us, pages: 1 }
+      shootdown: { every: ${o.shootdownEvery ?? '100us'}, pages: 1 }
 ${o.workingSetPages ? `      workingSetPages: ${o.workingSetPages}\n` : ''}`,
   ).join('');
   return `name: t
@@ -188,6 +191,46 @@ describe('overcommit: 2 VMs of 2 vCPUs on 2 cores', () => {
     expect(linux.r.violationCounts['tlb-stale']).toBe(0);
     expect(mutantNoPv.m.shootdowns.pvDeferredTargets).toBe(0);
     expect(mutantNoPv.r.violationCounts['tlb-stale']).toBe(0);
+  });
+});
+
+describe('Hyper-V enlightened TLB flush: one hypercall, the host flushes the targets', () => {
+  const oc = { cores: 2, vms: 2, vcpus: 2, until: '5ms' };
+
+  it('under overcommit no initiator waits for a preempted target, and no stale translation survives', async () => {
+    const [plain, hv] = await Promise.all([run(vmYaml(oc)), run(vmYaml({ ...oc, hypervTlbFlush: true }))]);
+    const h = hv.m.shootdowns;
+    expect(hv.r.violationCounts['tlb-stale']).toBe(0);
+    expect(hv.r.failing).toEqual([]);
+    // One flush hypercall per shootdown, no flush IPI handled by any guest.
+    expect(hv.m.exits.vmmcall).toBe(h.count);
+    expect(hv.m.costNs.flushIpiHandlers).toBe(0);
+    expect(h.hvFlushedTargets).toBeGreaterThanOrEqual(h.count);
+    expect(h.pvDeferredTargets).toBe(0);
+    // KVM waits only for targets in guest mode, which exit at once when kicked.
+    expect(h.latencyNs.p99).toBeLessThan(20_000);
+    expect(h.waitNs.preemptedWait).toBe(0);
+    expect(h.latencyNs.p99).toBeLessThan(plain.m.shootdowns.latencyNs.p99);
+    expect(hv.m.work.opsPerSecond).toBeGreaterThanOrEqual(plain.m.work.opsPerSecond);
+  });
+
+  it('per-address flushes use INVLPGA (no RAP clear); an overflowing FIFO is a guest flush, which linux-7.0 turns into CLEAR_RAP', async () => {
+    // A shootdown every 100 µs from each of 2 vCPUs: a vCPU preempted for a slice collects far more
+    // than the FIFO's 16 entries, so its next entry flushes everything.
+    const sets = ['until=10ms', ...[0, 1, 2].map((v) => `vms.${v}.hypervTlbFlush=true`)];
+    const r = await runSimulation(loadScenario('scenarios/overcommit/overcommit-3x.yaml', { sets }), {
+      workers: 1,
+      inProcess: true,
+    });
+    const overflow = { r, m: collectMetrics(r.actors, r.topology.timing, r.simulatedPs) };
+    expect(overflow.r.violationCounts['tlb-stale']).toBe(0);
+    expect(overflow.m.clearRapVmruns).toBeGreaterThan(0);
+    expect(overflow.m.rap.clears['vmrun-clear-rap']).toBeGreaterThan(0);
+    // Dedicated cores: every target runs, is kicked, and flushes per address: no guest flush.
+    const dedicated = await run(vmYaml({ cores: 2, vms: 1, vcpus: 2, until: '2ms', hypervTlbFlush: true }));
+    expect(dedicated.m.shootdowns.count).toBeGreaterThan(20);
+    expect(dedicated.m.clearRapVmruns).toBe(0);
+    expect(dedicated.r.violationCounts['tlb-stale']).toBe(0);
   });
 });
 
