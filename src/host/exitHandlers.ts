@@ -31,7 +31,11 @@ export const EXIT_HANDLERS: Record<ExitReason, Handler> = {
   'cr0-write': (kvm, exit) => intercepted(kvm, exit),
   invpcid: (kvm, exit) => intercepted(kvm, exit),
   invlpg: (kvm, exit) => intercepted(kvm, exit),
-  msr: (kvm, exit) => intercepted(kvm, exit),
+  // An x2APIC ICR write that sends an IPI (INIT here) is delivered by KVM (kvm_apic_send_ipi).
+  msr: (kvm, exit) =>
+    exit.ipi
+      ? { cost: kvm.core.timing.exitHandler + kvm.core.timing.ipiSendPerTarget, send: exit.ipi }
+      : intercepted(kvm, exit),
   npf: (kvm, exit) => emulated(kvm, exit),
   hlt: (kvm, exit) => {
     // kvm_emulate_halt → kvm_vcpu_block until the guest's timer (its `hlt` duration) fires.

@@ -289,8 +289,10 @@ function deliver(
       return false;
     }
   }
+  if (ev.interrupt.kind === 'init') t.kvm.initReset();
   const running = t === sched.current && inGuest;
-  const mustKick = running && !context.avic && !context.kicked;
+  // AVIC accelerates fixed interrupts only; INIT always needs the vCPU out of guest mode.
+  const mustKick = running && (!context.avic || ev.interrupt.kind === 'init') && !context.kicked;
   const kickHere = mustKick && t.kvm.running === 'l1';
   port.send(
     t.actor,
@@ -298,7 +300,7 @@ function deliver(
     {
       interrupt: ev.interrupt,
       arrivedAt: now,
-      doorbell: running && context.avic,
+      doorbell: running && context.avic && ev.interrupt.kind !== 'init',
       // The target is not running: the interrupt waits for it to be scheduled again.
       waiting: t !== sched.current,
       ...(kickHere ? { kick: context.entrySeq } : {}),

@@ -282,6 +282,26 @@ export class KvmVcpu implements Hypervisor {
     return { ...outcome, switchCost };
   }
 
+  /**
+   * INIT for this vCPU (kvm_apic_accept_events → kvm_vcpu_reset with init_event): the reset marks
+   * CR3 dirty — `linux-7.0` step 2: a pending RAP clear — and raises a guest TLB flush
+   * (docs/domain.md §3). The guest believes in the clear INIT promises (APM §5.5.3).
+   */
+  initReset(): void {
+    const d = this.p.policy.pendingClear('cr3-dirty');
+    if (d.value) this.markPending(d.step);
+    this.request('TLB_FLUSH_GUEST');
+    const exit: GuestExit = {
+      reason: 'intr',
+      ctx: this.guestKernelCtx,
+      detail: 'INIT IPI (an x2APIC ICR write by another vCPU)',
+    };
+    const path = `kvm_vcpu_reset (init_event): CR3 marked dirty, KVM_REQ_TLB_FLUSH_GUEST raised; ${
+      d.value ? d.step : `policy ${this.p.policy.name} leaves no RAP clear pending`
+    }`;
+    this.reportGuestAction(exit, 'init', 'intercepted', path);
+  }
+
   /** Raise a request (kvm_make_request). */
   request(r: KvmRequest): void {
     this.requests.add(r);

@@ -168,6 +168,9 @@ export class L1Hypervisor implements CpuSoftware {
   onIpi(from: number, now: Time): Time {
     return this.os.onIpi(from, now);
   }
+  onInit(from: number, now: Time): Time {
+    return this.os.onInit(from, now);
+  }
   onShootdownComplete(
     req: FlushRequest,
     targets: number[],

@@ -218,6 +218,12 @@ export class CoreHw {
   }
 
   /** Interrupt delivery: eligible for a microarchitectural clear, never promised. */
+  /** INIT: the core resets; APM §5.5.3 lists it among the implicit TLB invalidations. */
+  init(): RapEffect {
+    this.tlb.flushAsid(this.asid);
+    return this.rapEffect('init');
+  }
+
   interrupt(): RapEffect {
     return this.rapEffect('interrupt');
   }

@@ -45,7 +45,8 @@ export type StepPlan =
       /** Time between two IPIs (they leave one after another, in target order). */
       sendSpacing: Time;
     }
-  | { kind: 'ipi'; to: number; sendDelay: Time; at: Time }
+  /** An IPI to another CPU; `init`: an INIT IPI (the target resets). */
+  | { kind: 'ipi'; to: number; sendDelay: Time; at: Time; init?: boolean }
   | { kind: 'syncpoint'; name: string; at: Time }
   | { kind: 'await'; name: string }
   | { kind: 'halt'; until: Time }
@@ -78,6 +79,12 @@ export interface CpuSoftware {
   onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time };
   /** Handles a plain IPI (a wake-up or a script's `ipi`); returns the handler's duration. */
   onIpi(from: number, now: Time): Time;
+  /**
+   * INIT from another CPU: the CPU resets (an implicit TLB invalidation, APM §5.5.3) and its OS
+   * brings it back. On bare metal the hardware applies the spec; in a guest KVM emulated the
+   * reset before this entry. Returns the time until the OS runs again.
+   */
+  onInit(from: number, now: Time): Time;
   /** The initiator saw every acknowledgement. */
   onShootdownComplete(
     req: FlushRequest,

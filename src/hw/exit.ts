@@ -52,7 +52,7 @@ export interface GuestIpi {
 
 /** One interrupt as the target's local APIC receives it. */
 export interface GuestInterrupt {
-  kind: 'flush' | 'ipi';
+  kind: 'flush' | 'ipi' | 'init';
   /** For `flush`: the shootdown request (its `from` is the initiator's vCPU actor). */
   req?: FlushRequest;
   /** Sender's actor index. */

@@ -29,7 +29,7 @@ export type PcpuEvent =
   | { type: 'STEP'; gen: number }
   | { type: 'FLUSH_IPI'; req: FlushRequest }
   | { type: 'FLUSH_ACK'; ack: FlushAck }
-  | { type: 'IPI'; src: number }
+  | { type: 'IPI'; src: number; init?: boolean }
   | { type: 'SYNC'; name: string };
 
 /**
@@ -91,13 +91,15 @@ export const pcpuMachine = setup({
       return { handlerEnd: now + cost };
     }),
     handleIpi: assign(({ context, event }) => {
-      const src = (event as Extract<PcpuEvent, { type: 'IPI' }>).src;
-      const d = context.sw.onIpi(src, context.port.now());
+      const ev = event as Extract<PcpuEvent, { type: 'IPI' }>;
+      const d = ev.init
+        ? context.sw.onInit(ev.src, context.port.now())
+        : context.sw.onIpi(ev.src, context.port.now());
       return { handlerEnd: context.port.now() + d };
     }),
     sendIpi: ({ context }) => {
       const plan = context.plan as Extract<StepPlan, { kind: 'ipi' }>;
-      context.port.send(plan.to, 'IPI', {}, plan.sendDelay, Priority.INTERRUPT);
+      context.port.send(plan.to, 'IPI', plan.init ? { init: true } : {}, plan.sendDelay, Priority.INTERRUPT);
     },
     broadcastSync: ({ context }) => {
       const plan = context.plan as Extract<StepPlan, { kind: 'syncpoint' }>;

@@ -111,6 +111,7 @@ export function describeAction(action: RapAction): string {
     'wrmsr-mtrr': 'WRMSR to an MTRR',
     'wrmsr-msrlist': 'WRMSR to a listed MSR',
     'vmrun-clear-rap': 'VMRUN with CLEAR_RAP',
+    init: 'INIT',
   };
   return names[action] ?? action;
 }

@@ -292,6 +292,19 @@ export class LinuxOs implements CpuSoftware {
     return cost;
   }
 
+  onInit(from: number, now: Time): Time {
+    this.wake(now);
+    this.advanceTo(now);
+    // In a guest the hardware never sees INIT: KVM emulated the reset (and reported it).
+    if (this.p.cpu.identity.world === 'host') {
+      const effect = this.core.init();
+      this.reportAction(effect, 'native', `INIT from CPU ${from} (the CPU resets; the OS brings it back)`);
+    }
+    const cost = this.core.timing.flushIpiHandler;
+    this.pause(now, cost);
+    return cost;
+  }
+
   onShootdownComplete(
     req: FlushRequest,
     targets: number[],
@@ -564,6 +577,8 @@ export class LinuxOs implements CpuSoftware {
       return { kind: 'syncpoint', name: op.name, at: now + cost };
     }
     if (op.op === 'ipi') return { kind: 'ipi', to: this.p.actorOfCore(op.to), sendDelay: 1, at: now + cost };
+    if (op.op === 'init')
+      return { kind: 'ipi', to: this.p.actorOfCore(op.to), sendDelay: 1, at: now + cost, init: true };
     if (op.op === 'hlt') {
       this.cursor = now + op.for;
       this.halted = true;
@@ -630,6 +645,7 @@ export class LinuxOs implements CpuSoftware {
       case 'shootdown':
       case 'syncpoint':
       case 'ipi':
+      case 'init':
       case 'hlt':
         return 1;
       case 'awaitSyncpoint':

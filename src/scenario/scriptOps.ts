@@ -71,6 +71,8 @@ export type ScriptOp =
   | { op: 'emulate'; inner: EmulatedOp }
   | { op: 'shootdown'; pages: number }
   | { op: 'ipi'; to: number }
+  /** An INIT IPI to another CPU (a reset, as CPU hotplug or kexec does): an implicit TLB invalidation. */
+  | { op: 'init'; to: number }
   | { op: 'hlt'; for: Time }
   | { op: 'wait'; for: Time }
   /** Enter the named L2 VM (only in the script of an L1 that hosts it). */
@@ -160,6 +162,9 @@ const operations = {
   ),
   ipi: strictObject({ to: intAtLeast(0, 'a vCPU or core index (0, 1, …)') }, '{ to }').transform(
     (v): ScriptOp => ({ op: 'ipi', to: v.to }),
+  ),
+  init: strictObject({ to: intAtLeast(0, 'a vCPU or core index (0, 1, …)') }, '{ to }').transform(
+    (v): ScriptOp => ({ op: 'init', to: v.to }),
   ),
   hlt: DurationSchema.transform((t): ScriptOp => ({ op: 'hlt', for: t })),
   wait: DurationSchema.transform((t): ScriptOp => ({ op: 'wait', for: t })),

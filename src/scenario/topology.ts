@@ -166,11 +166,12 @@ function opProblems(op: ScriptOp, scope: ScriptScope, syncpoints: ReadonlySet<st
     case 'emulate':
       return processProblems(op.inner, scope).map((p) => ({ ...p, path: ['emulate', ...p.path] }));
     case 'ipi':
+    case 'init':
       return op.to < scope.units
         ? []
         : [
             {
-              path: ['ipi', 'to'],
+              path: [op.op, 'to'],
               expected: indexRange(scope.unit, scope.units),
               found: showFound(op.to),
             },

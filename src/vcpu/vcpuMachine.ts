@@ -264,8 +264,20 @@ export const vcpuMachine = setup({
     sendIpi: assign(({ context }) => {
       const plan = context.plan as Extract<StepPlan, { kind: 'ipi' }>;
       const now = context.port.now();
-      const interrupt: GuestInterrupt = { kind: 'ipi', from: context.port.self, sentAt: now };
+      const kind = plan.init ? 'init' : 'ipi';
+      const interrupt: GuestInterrupt = { kind, from: context.port.self, sentAt: now };
       const after: StepPlan = { kind: 'run', at: plan.at };
+      if (plan.init) {
+        // INIT is not a fixed interrupt: neither KVM_HC_SEND_IPI nor AVIC carries it, so the
+        // x2APIC ICR write exits and KVM delivers it (kvm_apic_send_ipi).
+        const exit: GuestExit = {
+          reason: 'msr',
+          ipi: { targets: [plan.to], interrupt },
+          ctx: context.kernelCtx,
+          detail: 'x2APIC ICR write: INIT IPI',
+        };
+        return { plan: { kind: 'exit', exits: [exit], afterwards: after } as StepPlan };
+      }
       if (context.avic) {
         sendAvic(context, [plan.to], interrupt, plan.sendDelay, 0);
         return { plan: after };
@@ -502,7 +514,7 @@ function takeInterrupts(context: VcpuContext): void {
       acc += r.cost;
       port.send(interrupt.req.from, 'FLUSH_ACK', { ack }, acc, Priority.MESSAGE);
     } else {
-      acc += os.onIpi(interrupt.from, now);
+      acc += interrupt.kind === 'init' ? os.onInit(interrupt.from, now) : os.onIpi(interrupt.from, now);
     }
   }
 }
