@@ -123,27 +123,20 @@ export function checkModelled(file: string, s: Scenario): void {
         found,
       });
     };
-    if ((vm.nested?.vms.length ?? 0) > 1) {
-      refuse(
-        'nested.vms',
-        'one L2 VM per L1 (several need an L1 scheduler)',
-        `${vm.nested!.vms.length} L2 VMs`,
-      );
-    }
     // An L2's flush IPIs would go through its L1's APIC emulation, which is not modelled.
-    for (const l2 of vm.nested?.vms ?? []) {
+    for (const [j, l2] of (vm.nested?.vms ?? []).entries()) {
       if (l2.guest.shootdown.every > 0) {
         refuse(
-          'nested.vms.0.guest.shootdown.every',
+          `nested.vms.${j}.guest.shootdown.every`,
           '0: TLB shootdowns inside an L2 guest',
           String(l2.guest.shootdown.every),
         );
       }
       for (const [k, ops] of Object.entries(l2.guest.script)) {
         ops.forEach((op, i) => {
-          if (op.op === 'shootdown' || op.op === 'ipi') {
+          if (op.op === 'shootdown' || op.op === 'ipi' || op.op === 'init') {
             refuse(
-              `nested.vms.0.guest.script.${k}.${i}.${op.op}`,
+              `nested.vms.${j}.guest.script.${k}.${i}.${op.op}`,
               'an L2 script without IPIs or shootdowns',
               op.op,
             );

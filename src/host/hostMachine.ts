@@ -261,7 +261,7 @@ function armSlice(context: HostContext, now: Time): void {
 /** Forces the running guest out with an INTR exit (a reschedule or posted-interrupt IPI). */
 function kick(context: HostContext): void {
   const t = context.sched.current!;
-  const target = t.kvm.running === 'l2' ? t.kvm.p.nested!.l2Actor : t.actor;
+  const target = t.kvm.guestActor;
   // 1 ps: a kick decided by a timer (priority TIMER) must not sort before that timer.
   context.port.send(target, 'KICK', { seq: context.entrySeq }, 1, Priority.INTERRUPT);
 }

@@ -157,7 +157,7 @@ export class HostScheduler {
 
   /** The thread that owns a vCPU actor (its L1 actor, or the L2 actor it runs). */
   threadOf(actor: number): VcpuThread | undefined {
-    return this.threads.find((t) => t.actor === actor || t.kvm.p.nested?.l2Actor === actor);
+    return this.threads.find((t) => t.actor === actor || t.kvm.p.nested?.some((n) => n.l2Actor === actor));
   }
 
   /**

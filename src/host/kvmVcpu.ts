@@ -45,8 +45,18 @@ export interface KvmVcpuParams {
   level: number;
   /** Actor index of the vCPU actor (where VMRUN is delivered). */
   vcpuActor: number;
-  /** This vCPU is an L1 guest hypervisor running one L2 vCPU on it (nested SVM). */
-  nested?: { l2Actor: number; l2Vm: number; l2Vcpu: number };
+  /**
+   * This vCPU is an L1 guest hypervisor running L2 vCPUs on it (nested SVM): one per L2 VM of
+   * that L1 (vCPU i of each L2 runs on L1 vCPU i).
+   */
+  nested?: NestedTarget[];
+}
+
+/** An L2 vCPU that an L1 vCPU runs. */
+export interface NestedTarget {
+  l2Actor: number;
+  l2Vm: number;
+  l2Vcpu: number;
 }
 
 /** Where the next VMRUN goes and what it carries. */
@@ -97,7 +107,8 @@ export class KvmVcpu implements Hypervisor {
   private reflected: GuestExit | undefined;
   private nestedExitClear = { value: false, step: '' };
   private vmcb02Why = '';
-  private readonly l2KernelCtx: number;
+  /** The L2 that L1's last VMRUN entered (KVM has one vmcb02 per vCPU, refilled from each vmcb12). */
+  private l2: NestedTarget | undefined;
 
   constructor(readonly p: KvmVcpuParams) {
     const allow = p.policy.allowLargerRap({ hostHasEraps: p.hostHasEraps, guestHasEraps: p.cpuid.eraps });
@@ -125,20 +136,10 @@ export class KvmVcpu implements Hypervisor {
       view: p.core.params.index,
       process: KERNEL_PROCESS,
     });
-    const n = p.nested;
-    this.l2KernelCtx = n
-      ? encodeContext({
-          world: 'guest',
-          level: p.level + 1,
-          vm: n.l2Vm,
-          view: n.l2Vcpu,
-          process: KERNEL_PROCESS,
-        })
-      : this.guestKernelCtx;
-    this.vmcb02 = n
+    this.vmcb02 = p.nested?.length
       ? {
           name: 'vmcb02',
-          asid: 1 + n.l2Vm * 1024 + n.l2Vcpu,
+          asid: 0,
           tlbControl: TLB_CONTROL_DO_NOTHING,
           erapCtl: { allowLargerRap: false, clearRap: false },
           intercepts: this.vmcb01.intercepts,
@@ -208,7 +209,7 @@ export class KvmVcpu implements Hypervisor {
     if (v.erapCtl.clearRap) this.stats.clearRapVmruns++;
     const obs: VmrunObs = {
       pcpu: core.params.index,
-      ctx: l2 ? this.l2KernelCtx : this.guestKernelCtx,
+      ctx: l2 ? this.l2KernelCtx(this.l2!) : this.guestKernelCtx,
       vmcb: v.name,
       clearRap: v.erapCtl.clearRap,
       cleared: r.effect?.cleared ?? false,
@@ -224,7 +225,7 @@ export class KvmVcpu implements Hypervisor {
     this.pendingWhy = '';
     const reflected = this.reflected;
     this.reflected = undefined;
-    const target = l2 ? this.p.nested!.l2Actor : this.p.vcpuActor;
+    const target = l2 ? this.l2!.l2Actor : this.p.vcpuActor;
     return reflected ? { cost: r.cost, target, reflected } : { cost: r.cost, target };
   }
 
@@ -234,6 +235,11 @@ export class KvmVcpu implements Hypervisor {
    */
   private nestedVmrun(exit: GuestExit): ExitOutcome {
     const v02 = this.vmcb02!;
+    const target = this.p.nested!.find((n) => n.l2Vm === exit.arg);
+    if (!target) throw new Error(`L1 executed VMRUN of VM ${exit.arg}, which this vCPU does not run`);
+    this.l2 = target;
+    // Each L2 keeps its own ASID, so L2s that share an L1 vCPU never share translations.
+    v02.asid = 1 + target.l2Vm * 1024 + target.l2Vcpu;
     const bits = exit.vmcb12 ?? { allowLargerRap: false, clearRap: false };
     const d = this.p.policy.nestedVmrun({
       vmcb12AllowLargerRap: bits.allowLargerRap,
@@ -270,7 +276,7 @@ export class KvmVcpu implements Hypervisor {
     this.stats.worldSwitches++;
     this.returnHostChain();
     // An L2 exit is reflected to L1, except a physical interrupt, which is L0's own business.
-    const fromL2 = this.p.nested !== undefined && from === this.p.nested.l2Actor && exit.reason !== 'intr';
+    const fromL2 = this.l2 !== undefined && from === this.l2.l2Actor && exit.reason !== 'intr';
     const label = fromL2 ? `l2:${exit.reason}` : exit.reason;
     this.stats.exits[label] = (this.stats.exits[label] ?? 0) + 1;
     const outcome = fromL2
@@ -300,6 +306,21 @@ export class KvmVcpu implements Hypervisor {
       d.value ? d.step : `policy ${this.p.policy.name} leaves no RAP clear pending`
     }`;
     this.reportGuestAction(exit, 'init', 'intercepted', path);
+  }
+
+  /** The actor in guest mode right now: the L2 that L1 entered, or this vCPU. */
+  get guestActor(): number {
+    return this.running === 'l2' ? this.l2!.l2Actor : this.p.vcpuActor;
+  }
+
+  private l2KernelCtx(n: NestedTarget): number {
+    return encodeContext({
+      world: 'guest',
+      level: this.p.level + 1,
+      vm: n.l2Vm,
+      view: n.l2Vcpu,
+      process: KERNEL_PROCESS,
+    });
   }
 
   /** Raise a request (kvm_make_request). */

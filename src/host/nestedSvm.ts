@@ -89,43 +89,64 @@ export class NestedKvm implements Hypervisor {
   }
 }
 
+/** One L2 vCPU that an L1 vCPU runs: its VM index and L1's KVM state for it. */
+export interface L2Slot {
+  index: number;
+  kvm: NestedKvm;
+}
+
 /**
  * The software of an L1 vCPU that is itself a hypervisor: L1's OS (its own processes) and L1's
- * KVM running one L2 vCPU. L1 enters L2 at boot (or at its script's `vmrun`), handles the L2
- * exits L0 reflects to it and re-enters L2; while L2 is blocked in HLT, L1's own processes run.
+ * KVM running L2 vCPUs — one per L2 VM of this L1. L1 enters an L2 at boot (or at its script's
+ * `vmrun`), handles the L2 exits L0 reflects to it and re-enters that L2; L1's scheduler moves to
+ * the next runnable L2 when the current one halts or has used its slice (checked at its exits,
+ * when L1 has the CPU); while every L2 is blocked in HLT, L1's own processes run.
  */
 export class L1Hypervisor implements CpuSoftware {
-  /** L2 is blocked in HLT until this time (L1's processes run meanwhile). */
-  private l2BlockedUntil = Number.POSITIVE_INFINITY;
+  /** Per L2: blocked in HLT until this time (0: runnable; Infinity: not entered by the script yet). */
+  private readonly blockedUntil: number[];
+  private cur = 0;
   private inL2 = false;
+  private ranSince = 0;
 
   constructor(
     private readonly os: LinuxOs,
-    private readonly kvm: NestedKvm,
-    private readonly l2Index: number,
+    private readonly l2s: readonly L2Slot[],
     private readonly l1Ctx: number,
     private readonly autoEnter: boolean,
-  ) {}
+    /** L1's scheduler slice between its L2 vCPU threads. */
+    private readonly slice: Time,
+  ) {
+    // Without autoEnter an L2 runs only once L1's script executes its VMRUN.
+    this.blockedUntil = l2s.map(() => (autoEnter ? 0 : Number.POSITIVE_INFINITY));
+  }
 
   start(now: Time): StepPlan {
     const plan = this.os.start(now);
     if (!this.autoEnter) return plan;
     this.os.suspend(now);
-    return this.enterL2();
+    return this.enterL2(0, now);
   }
 
   step(now: Time): StepPlan {
-    if (!this.inL2 && this.l2BlockedUntil <= now) {
+    const next = this.runnable(now, this.cur);
+    if (!this.inL2 && next !== undefined) {
       this.os.suspend(now);
-      return this.enterL2();
+      return this.enterL2(next, now);
     }
     const plan = this.os.step(now);
     if (plan.kind === 'exit' && plan.exits.some((e) => e.reason === 'vmrun')) {
-      this.inL2 = true;
-      this.l2BlockedUntil = Number.POSITIVE_INFINITY;
       return {
         kind: 'exit',
-        exits: plan.exits.map((e) => (e.reason === 'vmrun' ? { ...e, vmcb12: this.kvm.prepareVmrun() } : e)),
+        exits: plan.exits.map((e) => {
+          if (e.reason !== 'vmrun') return e;
+          const k = this.l2s.findIndex((l) => l.index === e.arg);
+          this.cur = Math.max(0, k);
+          this.inL2 = true;
+          this.ranSince = now;
+          this.blockedUntil[this.cur] = 0;
+          return { ...e, vmcb12: this.l2s[this.cur]!.kvm.prepareVmrun() };
+        }),
       };
     }
     return this.wakeBefore(plan);
@@ -135,22 +156,28 @@ export class L1Hypervisor implements CpuSoftware {
     if (!reflected) {
       if (this.inL2) {
         // L0 resumed L1 after a nested #VMEXIT that L1 has already handled: nothing to do.
-        return this.enterL2();
+        return this.enterL2(this.cur, now);
       }
       return this.wakeBefore(this.os.resume(now));
     }
+    const slot = this.l2s[this.cur]!;
     // An L1 that was not given ERAPS cannot rely on hardware separation from its L2 (both run
     // in guest mode): its KVM fills the RAP on every #VMEXIT (docs/domain.md §3, "If L1's CPUID
     // lacks ERAPS, L1 must stuff the RAP itself").
-    if (!this.kvm.p.l1HasEraps) this.os.stuffForVmexit(now);
-    const blockFor = this.kvm.handleReflected(reflected);
-    if (blockFor > 0) {
-      // L2 executed HLT: L1 blocks that vCPU and runs its own processes until the timer fires.
+    if (!slot.kvm.p.l1HasEraps) this.os.stuffForVmexit(now);
+    const blockFor = slot.kvm.handleReflected(reflected);
+    if (blockFor > 0) this.blockedUntil[this.cur] = now + blockFor;
+    const sliceOver = now - this.ranSince >= this.slice;
+    const next =
+      blockFor > 0 || sliceOver
+        ? (this.runnable(now, this.cur + 1) ?? (blockFor > 0 ? undefined : this.cur))
+        : this.cur;
+    if (next === undefined) {
+      // Every L2 is blocked in HLT: L1 runs its own processes until the first timer fires.
       this.inL2 = false;
-      this.l2BlockedUntil = now + blockFor;
       return this.wakeBefore(this.os.resume(now));
     }
-    return this.enterL2();
+    return this.enterL2(next, now);
   }
 
   onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time } {
@@ -186,23 +213,36 @@ export class L1Hypervisor implements CpuSoftware {
     return this.os.stats();
   }
 
-  /** L1 executes VMRUN of vmcb12: a #VMEXIT to L0, which emulates the nested VMRUN. */
-  private enterL2(): StepPlan {
+  /** L1 executes VMRUN of the chosen L2's vmcb12: a #VMEXIT to L0, which emulates it. */
+  private enterL2(k: number, now: Time): StepPlan {
+    if (k !== this.cur || !this.inL2) this.ranSince = now;
+    this.cur = k;
     this.inL2 = true;
-    this.l2BlockedUntil = Number.POSITIVE_INFINITY;
+    this.blockedUntil[k] = 0;
+    const slot = this.l2s[k]!;
     const exit: GuestExit = {
       reason: 'vmrun',
-      arg: this.l2Index,
-      vmcb12: this.kvm.prepareVmrun(),
+      arg: slot.index,
+      vmcb12: slot.kvm.prepareVmrun(),
       ctx: this.l1Ctx,
-      detail: 'L1 KVM: VMRUN of vmcb12',
+      detail: `L1 KVM: VMRUN of vmcb12 (L2 VM ${slot.index})`,
     };
     return { kind: 'exit', exits: [exit] };
   }
 
-  /** Makes sure L1 gets a step when L2's HLT timer fires. */
+  /** The first L2 not blocked at `now`, in round-robin order from `from`. */
+  private runnable(now: Time, from: number): number | undefined {
+    const n = this.l2s.length;
+    for (let i = 0; i < n; i++) {
+      const k = (from + i) % n;
+      if (this.blockedUntil[k]! <= now) return k;
+    }
+    return undefined;
+  }
+
+  /** Makes sure L1 gets a step when an L2's HLT timer fires. */
   private wakeBefore(plan: StepPlan): StepPlan {
-    const wake = this.l2BlockedUntil;
+    const wake = Math.min(...this.blockedUntil.filter((t) => t > 0 && Number.isFinite(t)));
     if (!Number.isFinite(wake)) return plan;
     if (plan.kind === 'run') return { kind: 'run', at: Math.min(plan.at, wake) };
     if (plan.kind === 'idle') return { kind: 'run', at: wake };

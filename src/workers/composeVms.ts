@@ -94,7 +94,7 @@ export function buildVmCoreActors(
     hostMachine,
     (port) => {
       for (const place of here) {
-        const l2 = l2Of(s, topo, all, place);
+        const l2s = l2Of(s, topo, all, place);
         const vIndex = actorIndex(topo, vcpuId(place.vm, place.vcpu));
         const kvm = new KvmVcpu({
           port,
@@ -108,7 +108,9 @@ export function buildVmCoreActors(
           vcpu: place.vcpu,
           level: 1,
           vcpuActor: vIndex,
-          ...(l2 ? { nested: { l2Actor: l2.index, l2Vm: l2.place.vm, l2Vcpu: l2.place.vcpu } } : {}),
+          ...(l2s.length > 0
+            ? { nested: l2s.map((l2) => ({ l2Actor: l2.index, l2Vm: l2.place.vm, l2Vcpu: l2.place.vcpu })) }
+            : {}),
         });
         const vm = vms[place.vm]!.vm;
         kvms.push({ kvm, actor: vIndex, pvTlbFlush: vm.pvTlbFlush, vmName: vm.name });
@@ -137,38 +139,32 @@ export function buildVmCoreActors(
   actors.push([pcpuIndex, host]);
   for (const place of here) {
     const info = vms[place.vm]!;
-    const l2 = l2Of(s, topo, all, place);
+    const l2s = l2Of(s, topo, all, place);
     actors.push([
       actorIndex(topo, vcpuId(place.vm, place.vcpu)),
-      guestActor(
-        s,
-        topo,
-        core,
-        info,
-        place,
-        all,
-        pcpuIndex,
-        until,
-        l2 ? { l2: l2.info, place: l2.place } : undefined,
-      ),
+      guestActor(s, topo, core, info, place, all, pcpuIndex, until, l2s),
     ]);
-    if (l2)
-      actors.push([l2.index, guestActor(s, topo, core, l2.info, l2.place, all, pcpuIndex, until, undefined)]);
+    for (const l2 of l2s)
+      actors.push([l2.index, guestActor(s, topo, core, l2.info, l2.place, all, pcpuIndex, until, [])]);
   }
   return actors;
 }
 
-/** The L2 vCPU an L1 vCPU runs (nested SVM: L2 vCPU i on L1 vCPU i), if any. */
-function l2Of(
-  s: Scenario,
-  topo: Topology,
-  all: readonly VcpuPlacement[],
-  place: VcpuPlacement,
-): { info: VmInfo; place: VcpuPlacement; index: number } | undefined {
-  const info = vmList(s).find((v) => v.parent === place.vm && place.vcpu < v.vm.vcpus);
-  const l2Place = info ? all.find((p) => p.vm === info.index && p.vcpu === place.vcpu) : undefined;
-  if (!info || !l2Place) return undefined;
-  return { info, place: l2Place, index: actorIndex(topo, vcpuId(l2Place.vm, l2Place.vcpu)) };
+/** An L2 vCPU, where it runs, and its actor. */
+interface L2Run {
+  info: VmInfo;
+  place: VcpuPlacement;
+  index: number;
+}
+
+/** The L2 vCPUs an L1 vCPU runs (nested SVM: vCPU i of each of its L2 VMs on L1 vCPU i). */
+function l2Of(s: Scenario, topo: Topology, all: readonly VcpuPlacement[], place: VcpuPlacement): L2Run[] {
+  return vmList(s)
+    .filter((v) => v.parent === place.vm && place.vcpu < v.vm.vcpus)
+    .map((info) => {
+      const l2Place = all.find((p) => p.vm === info.index && p.vcpu === place.vcpu)!;
+      return { info, place: l2Place, index: actorIndex(topo, vcpuId(l2Place.vm, l2Place.vcpu)) };
+    });
 }
 
 const indexCache = new WeakMap<Topology, Map<string, number>>();
@@ -219,7 +215,7 @@ function guestActor(
   all: readonly VcpuPlacement[],
   pcpuIndex: number,
   until: Time,
-  runs: { l2: VmInfo; place: VcpuPlacement } | undefined,
+  runs: readonly L2Run[],
 ): HostedActor {
   const cpuid = guestCpuid(s, info.index);
   const intercepts = KvmVcpu.intercepts(s.host.npt, cpuid);
@@ -248,17 +244,19 @@ function guestActor(
         l2Index: (name) => vmIndexByName.get(name) ?? -1,
       });
       let sw: CpuSoftware = os;
-      if (runs) {
-        const l2Cpuid = guestCpuid(s, runs.l2.index);
-        const nestedKvm = new NestedKvm(core, {
-          npt: s.host.npt,
-          policy: policyByName(info.vm.nested!.policy),
-          port,
-          l1HasEraps: cpuid.eraps,
-          l2Cpuid,
-        });
+      if (runs.length > 0) {
+        const slots = runs.map((r) => ({
+          index: r.info.index,
+          kvm: new NestedKvm(core, {
+            npt: s.host.npt,
+            policy: policyByName(info.vm.nested!.policy),
+            port,
+            l1HasEraps: cpuid.eraps,
+            l2Cpuid: guestCpuid(s, r.info.index),
+          }),
+        }));
         const autoEnter = !script.some((op) => op.op === 'vmrun');
-        sw = new L1Hypervisor(os, nestedKvm, runs.l2.index, kernelCtx, autoEnter);
+        sw = new L1Hypervisor(os, slots, kernelCtx, autoEnter, s.host.scheduler.slice);
       }
       const peers = all.map((v) => actorIndex(topo, vcpuId(v.vm, v.vcpu)));
       return {
