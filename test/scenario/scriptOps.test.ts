@@ -62,6 +62,7 @@ const CASES: [string, ScriptOp][] = [
   ['{ shootdown: { pages: 3 } }', { op: 'shootdown', pages: 3 }],
   ['{ shootdown: {} }', { op: 'shootdown', pages: 1 }],
   ['{ ipi: { to: 1 } }', { op: 'ipi', to: 1 }],
+  ['{ init: { to: 1 } }', { op: 'init', to: 1 }],
   ['{ hlt: 10us }', { op: 'hlt', for: 10 * US }],
   ['{ wait: 2500 }', { op: 'wait', for: 2500 }],
   ['{ vmrun: l2 }', { op: 'vmrun', vm: 'l2' }],
