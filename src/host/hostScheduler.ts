@@ -1,6 +1,6 @@
 import type { Port } from '../actors/hostedActor.js';
 import type { Time } from '../actors/time.js';
-import { encodeContext, KERNEL_PROCESS } from '../hw/context.js';
+import { hostKernelContext } from '../hw/context.js';
 import type { CoreHw } from '../hw/core.js';
 import type { FlushAck, FlushRequest } from '../hw/cpuSoftware.js';
 import type { GuestInterrupt } from '../hw/exit.js';
@@ -141,13 +141,7 @@ export class HostScheduler {
       kicks: { interrupt: 0, preempt: 0 },
       threads: this.threads.map((t) => t.stats),
     };
-    this.hostCtx = encodeContext({
-      world: 'host',
-      level: 0,
-      vm: 0,
-      view: p.core.params.index,
-      process: KERNEL_PROCESS,
-    });
+    this.hostCtx = hostKernelContext(p.core.params.index);
   }
 
   /** A thread waits for the pCPU. */

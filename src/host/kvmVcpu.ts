@@ -1,6 +1,6 @@
 import type { Port } from '../actors/hostedActor.js';
 import type { Time } from '../actors/time.js';
-import { encodeContext, KERNEL_PROCESS } from '../hw/context.js';
+import { encodeContext, hostKernelContext, KERNEL_PROCESS } from '../hw/context.js';
 import type { CoreHw } from '../hw/core.js';
 import type { GuestExit } from '../hw/exit.js';
 import {
@@ -129,13 +129,7 @@ export class KvmVcpu implements Hypervisor {
       view: p.vcpu,
       process: KERNEL_PROCESS,
     });
-    this.hostCtx = encodeContext({
-      world: 'host',
-      level: 0,
-      vm: 0,
-      view: p.core.params.index,
-      process: KERNEL_PROCESS,
-    });
+    this.hostCtx = hostKernelContext(p.core.params.index);
     this.vmcb02 = p.nested?.length
       ? {
           name: 'vmcb02',

@@ -22,6 +22,11 @@ export function encodeContext(c: RapContext): number {
   return (((w * 4 + c.level) * 256 + c.vm) * 4096 + c.view) * 4096 + c.process;
 }
 
+/** The host kernel's context on a core (KVM's own call chain, the host scheduler). */
+export function hostKernelContext(core: number): number {
+  return encodeContext({ world: 'host', level: 0, vm: 0, view: core, process: KERNEL_PROCESS });
+}
+
 export function decodeContext(x: number): RapContext {
   const process = x % 4096;
   let r = (x - process) / 4096;

@@ -388,22 +388,7 @@ export const vcpuMachine = setup({
       entry: 'scheduleStep',
       on: {
         STEP: { guard: 'currentStep', actions: 'step', target: 'route' },
-        KICK: [
-          {
-            guard: 'kickNow',
-            actions: { type: 'leaveForKick', params: { resumeTo: 'route' } },
-            target: 'descheduled',
-          },
-          { actions: 'noteKick' },
-        ],
-        INTR: [
-          {
-            guard: 'kickNow',
-            actions: ['queueIntr', { type: 'leaveForKick', params: { resumeTo: 'route' } }],
-            target: 'descheduled',
-          },
-          { actions: ['queueIntr', 'doorbell', 'noteKick'] },
-        ],
+        ...inGuestInterrupts('route'),
       },
     },
     shootingDown: {
@@ -415,22 +400,7 @@ export const vcpuMachine = setup({
       description: 'The initiator waits for every acknowledgement, taking interrupts meanwhile.',
       always: { guard: 'allAcked', actions: 'completeShootdown', target: 'route' },
       on: {
-        KICK: [
-          {
-            guard: 'kickNow',
-            actions: { type: 'leaveForKick', params: { resumeTo: 'spin' } },
-            target: 'descheduled',
-          },
-          { actions: 'noteKick' },
-        ],
-        INTR: [
-          {
-            guard: 'kickNow',
-            actions: ['queueIntr', { type: 'leaveForKick', params: { resumeTo: 'spin' } }],
-            target: 'descheduled',
-          },
-          { actions: ['queueIntr', 'doorbell', 'noteKick'] },
-        ],
+        ...inGuestInterrupts('spin'),
       },
     },
     exiting: {
@@ -448,47 +418,33 @@ export const vcpuMachine = setup({
     awaitingSync: {
       always: { guard: 'syncArrived', actions: 'takeSyncPlan', target: 'route' },
       on: {
-        KICK: [
-          {
-            guard: 'kickNow',
-            actions: { type: 'leaveForKick', params: { resumeTo: 'await' } },
-            target: 'descheduled',
-          },
-          { actions: 'noteKick' },
-        ],
-        INTR: [
-          {
-            guard: 'kickNow',
-            actions: ['queueIntr', { type: 'leaveForKick', params: { resumeTo: 'await' } }],
-            target: 'descheduled',
-          },
-          { actions: ['queueIntr', 'doorbell', 'noteKick'] },
-        ],
+        ...inGuestInterrupts('await'),
       },
     },
     idle: {
       description: 'The guest has nothing left to do before the end of the run.',
       on: {
-        KICK: [
-          {
-            guard: 'kickNow',
-            actions: { type: 'leaveForKick', params: { resumeTo: 'idle' } },
-            target: 'descheduled',
-          },
-          { actions: 'noteKick' },
-        ],
-        INTR: [
-          {
-            guard: 'kickNow',
-            actions: ['queueIntr', { type: 'leaveForKick', params: { resumeTo: 'idle' } }],
-            target: 'descheduled',
-          },
-          { actions: ['queueIntr', 'doorbell', 'noteKick'] },
-        ],
+        ...inGuestInterrupts('idle'),
       },
     },
   },
 });
+
+/**
+ * What a vCPU in guest mode does with a kick or an interrupt: a kick meant for this entry (or an
+ * interrupt that doubles as one) takes it out to `descheduled`, to come back to `resumeTo`; any
+ * other interrupt is queued, and taken at once if AVIC rang the doorbell.
+ */
+function inGuestInterrupts(resumeTo: Resume) {
+  const leave = { type: 'leaveForKick', params: { resumeTo } } as const;
+  return {
+    KICK: [{ guard: 'kickNow', actions: leave, target: 'descheduled' }, { actions: 'noteKick' }],
+    INTR: [
+      { guard: 'kickNow', actions: ['queueIntr', leave], target: 'descheduled' },
+      { actions: ['queueIntr', 'doorbell', 'noteKick'] },
+    ],
+  } as const;
+}
 
 /**
  * Takes every pending interrupt, one handler after another; flush handlers acknowledge. The
