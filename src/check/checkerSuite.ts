@@ -4,6 +4,7 @@ import {
   ObsKind,
   type RapUseObs,
   type ShootdownCompleteObs,
+  type ShootdownDeferredObs,
   type ShootdownStartObs,
   type StuffObs,
   type TlbStaleUseObs,
@@ -43,6 +44,9 @@ export class CheckerSuite {
           break;
         case ObsKind.SHOOTDOWN_START:
           this.tlb.onStart(o.t, o.data as ShootdownStartObs);
+          break;
+        case ObsKind.SHOOTDOWN_DEFERRED:
+          this.tlb.onDeferred(o.t, o.data as ShootdownDeferredObs);
           break;
         case ObsKind.SHOOTDOWN_COMPLETE:
           this.tlb.onComplete(o.t, o.data as ShootdownCompleteObs);

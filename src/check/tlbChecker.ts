@@ -1,6 +1,11 @@
 import { formatDuration, type Time, toNs } from '../actors/time.js';
 import { decodeContext } from '../hw/context.js';
-import type { ShootdownCompleteObs, ShootdownStartObs, TlbStaleUseObs } from '../hw/observations.js';
+import type {
+  ShootdownCompleteObs,
+  ShootdownDeferredObs,
+  ShootdownStartObs,
+  TlbStaleUseObs,
+} from '../hw/observations.js';
 import type { Violation } from './violation.js';
 
 interface Completed {
@@ -23,6 +28,15 @@ export class TlbChecker {
 
   /** `vmName` names a VM index in reports. */
   constructor(private readonly vmName: (vm: number) => string = (vm) => `vm${vm}`) {}
+
+  /** Shootdown id → the targets it skipped (their flush left to the host), with when and how. */
+  private readonly deferred = new Map<string, { t: Time; ctx: number; path: 'pv' | 'hyperv' }[]>();
+
+  onDeferred(t: Time, o: ShootdownDeferredObs): void {
+    const list = this.deferred.get(o.id) ?? [];
+    list.push({ t, ctx: o.ctx, path: o.path });
+    this.deferred.set(o.id, list);
+  }
 
   onStart(_t: Time, o: ShootdownStartObs): void {
     this.started.set(o.id, o);
@@ -58,6 +72,16 @@ export class TlbChecker {
       process: o.pcid - 1,
     };
     const where = c.world === 'host' ? `pCPU ${o.pcpu}` : `${who.vm} vCPU ${c.view} (on pCPU ${o.pcpu})`;
+    // A target the shootdown skipped: the host owed it a flush before its next entry.
+    const skipped = (this.deferred.get(sd.id) ?? []).find((d) => {
+      const x = decodeContext(d.ctx);
+      return x.world === c.world && x.vm === c.vm && x.view === c.view;
+    });
+    const how = skipped
+      ? skipped.path === 'pv'
+        ? 'PV TLB flush skipped it while it was preempted (KVM_VCPU_FLUSH_TLB set in its steal-time area)'
+        : 'the Hyper-V flush hypercall queued the flush in its FIFO'
+      : '';
     this.found.set(key, {
       property: 'tlb-stale',
       atNs: toNs(t),
@@ -65,10 +89,15 @@ export class TlbChecker {
       consumer: who,
       producer: { ...who, atNs: toNs(o.filledAt) },
       promise: `shootdown ${sd.id} of page ${o.page} (PCID ${o.pcid}) completed`,
-      because: `${sd.initiator} saw every acknowledgement at ${formatDuration(sd.completedAt)}, but ${where} still held the translation filled at ${formatDuration(o.filledAt)}, before the change at ${formatDuration(sd.changedAt)}`,
+      because: `${sd.initiator} saw every acknowledgement at ${formatDuration(sd.completedAt)}, but ${where} still held the translation filled at ${formatDuration(o.filledAt)}, before the change at ${formatDuration(sd.changedAt)}${
+        skipped ? `: ${how}, and no flush of it reached the TLB before this use` : ''
+      }`,
       events: [
         `${formatDuration(o.filledAt)} ${where}: TLB fill of page ${o.page} (PCID ${o.pcid})`,
         `${formatDuration(sd.changedAt)} ${sd.initiator}: page tables changed, shootdown ${sd.id} begins`,
+        ...(skipped
+          ? [`${formatDuration(skipped.t)} ${where}: ${how}; the host is to flush before its next entry`]
+          : []),
         `${formatDuration(sd.completedAt)} ${sd.initiator}: shootdown ${sd.id} complete`,
         `${formatDuration(t)} ${where}: stale translation used`,
       ],

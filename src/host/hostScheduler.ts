@@ -4,7 +4,7 @@ import { hostKernelContext } from '../hw/context.js';
 import type { CoreHw } from '../hw/core.js';
 import type { FlushAck, FlushRequest } from '../hw/cpuSoftware.js';
 import type { GuestInterrupt } from '../hw/exit.js';
-import { type ActionObs, ObsKind } from '../hw/observations.js';
+import { type ActionObs, ObsKind, type ShootdownDeferredObs } from '../hw/observations.js';
 import type { KvmVcpu } from './kvmVcpu.js';
 
 /** KVM_HV_TLB_FLUSH_FIFO_SIZE (arch/x86/kvm/hyperv.h): entries per vCPU before a flush-all. */
@@ -243,6 +243,7 @@ export class HostScheduler {
     if (!(t.pvTlbFlush && t.preempted && intr.kind === 'flush' && intr.req)) return undefined;
     t.deferred.push(intr.req);
     t.stats.deferredFlushes++;
+    this.observeDeferral(t, intr.req, 'pv');
     return { id: intr.req.id, arrivedAt: now, handledAt: now, ackedAt: now, deferred: true };
   }
 
@@ -255,6 +256,7 @@ export class HostScheduler {
   queueHvFlush(t: VcpuThread, req: FlushRequest, now: Time, inGuest: boolean): FlushAck | undefined {
     t.hvFifo.push(req);
     t.stats.hvFlushes++;
+    this.observeDeferral(t, req, 'hyperv');
     if (t.hvFifo.reduce((n, r) => n + r.pages.length, 0) > HV_TLB_FLUSH_FIFO_SIZE) t.hvFlushAll = true;
     if (inGuest && t === this.current) {
       t.hvAckOnExit.push({ req, arrivedAt: now });
@@ -305,6 +307,17 @@ export class HostScheduler {
         t.queuedAt = now;
       }
     }
+  }
+
+  /** A shootdown left this target's flush to the host (the checker names it if the flush is lost). */
+  private observeDeferral(t: VcpuThread, req: FlushRequest, path: 'pv' | 'hyperv'): void {
+    const obs: ShootdownDeferredObs = {
+      id: req.id,
+      pcpu: this.p.core.params.index,
+      ctx: t.kvm.guestKernelCtx,
+      path,
+    };
+    this.p.port.observe(ObsKind.SHOOTDOWN_DEFERRED, obs);
   }
 
   /** IBPB on vCPU switch: on ERAPS parts with `ibpbClearsRap` it also clears the RAP. */

@@ -99,7 +99,8 @@ export class KvmVcpu implements Hypervisor {
   readonly guestCr4 = { pge: true, pse: true, pae: true, pcide: true, pke: false, smep: true };
   readonly guestCr0 = { pg: true, wp: true };
   readonly stats: KvmStats = { exits: {}, worldSwitches: 0, clearRapVmruns: 0, timeInExitsPs: 0 };
-  private readonly guestKernelCtx: number;
+  /** The guest kernel's context (this VM and vCPU), for reports. */
+  readonly guestKernelCtx: number;
   private readonly hostCtx: number;
   /** Nested SVM: vmcb02 (L2 as L0 runs it), which level runs, and the reflected exit for L1. */
   readonly vmcb02: Vmcb | undefined;

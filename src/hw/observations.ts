@@ -17,6 +17,8 @@ export const ObsKind = {
   SHOOTDOWN_START: 'tlb.shootdown.start',
   /** A shootdown's initiator saw every acknowledgement. */
   SHOOTDOWN_COMPLETE: 'tlb.shootdown.complete',
+  /** A shootdown skipped a target, leaving its flush to the host before the target next enters. */
+  SHOOTDOWN_DEFERRED: 'tlb.shootdown.deferred',
   /** A TLB hit on a translation filled before the last known change of its page. */
   TLB_STALE_USE: 'tlb.stale-use',
   /** A hypervisor executed VMRUN: whether CLEAR_RAP was set, and the policy step that decided. */
@@ -92,6 +94,16 @@ export interface ShootdownCompleteObs {
   latency: Time;
   targets: number;
   crossSocket: boolean;
+}
+
+export interface ShootdownDeferredObs {
+  /** The shootdown's id. */
+  id: string;
+  /** The pCPU of the target, and the target's guest kernel context (VM and vCPU). */
+  pcpu: number;
+  ctx: number;
+  /** PV TLB flush (KVM_VCPU_FLUSH_TLB in the steal-time area) or Hyper-V's flush FIFO. */
+  path: 'pv' | 'hyperv';
 }
 
 export interface TlbStaleUseObs {

@@ -186,6 +186,11 @@ describe('overcommit: 2 VMs of 2 vCPUs on 2 cores', () => {
     const stale = mutant.r.violations.filter((v) => v.property === 'tlb-stale');
     expect(stale.length).toBeGreaterThan(0);
     for (const v of stale) expect(deferred).toContain(`${v.consumer.vm}/${v.consumer.vcpu}`);
+    // The counterexample names the path that lost the flush, in its causal chain.
+    for (const v of stale) {
+      expect(v.because).toMatch(/PV TLB flush skipped it while it was preempted/);
+      expect(v.events.some((e) => e.includes('KVM_VCPU_FLUSH_TLB'))).toBe(true);
+    }
     // The same run with the honest policy, and the mutant without PV TLB flush, are clean.
     expect(linux.m.shootdowns.pvDeferredTargets).toBe(mutant.m.shootdowns.pvDeferredTargets);
     expect(linux.r.violationCounts['tlb-stale']).toBe(0);
