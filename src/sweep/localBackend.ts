@@ -1,6 +1,7 @@
+import { parsedVariant } from './plan.js';
 import { createSweepPool } from './pool.js';
 import { runError } from './runTask.js';
-import type { PlannedRun, RunOutcome, RunTask, SweepPlan } from './types.js';
+import type { LocalRunTask, PlannedRun, RunOutcome, RunTask, SweepPlan } from './types.js';
 
 /** What a backend tells its caller while a sweep runs. */
 export interface SweepHooks {
@@ -20,6 +21,15 @@ export function taskOf(plan: SweepPlan, run: PlannedRun): RunTask {
     seed: run.seed,
     ...(plan.until ? { untilPs: plan.until.ps } : {}),
   };
+}
+
+/**
+ * The local task of a run: {@link taskOf} plus the variant as planning parsed it, so the sweep
+ * thread neither loads the parser nor parses (see {@link LocalRunTask}).
+ */
+export function localTaskOf(plan: SweepPlan, run: PlannedRun): LocalRunTask {
+  const scenario = parsedVariant(plan, run.variant);
+  return scenario ? { ...taskOf(plan, run), scenario } : taskOf(plan, run);
 }
 
 /**
@@ -56,7 +66,7 @@ export async function runLocal(
       const run = order[next++]!;
       let outcome: RunOutcome;
       try {
-        outcome = await pool.run(taskOf(plan, run));
+        outcome = await pool.run(localTaskOf(plan, run));
       } catch (err) {
         if (signal?.aborted) return;
         outcome = {

@@ -5,6 +5,7 @@ import { parseScenarioText } from '../scenario/load.js';
 import { parseOverride } from '../scenario/overrides.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { MatrixValue } from '../scenario/sweep.js';
+import { deepFreeze } from './freeze.js';
 import type { PlannedRun, SweepPlan, VariantSet } from './types.js';
 
 /**
@@ -128,6 +129,22 @@ function crossProduct(vary: Record<string, MatrixValue[]>): VariantSet[] {
 }
 
 /**
+ * Every plan's variants as {@link planSweep} parsed them, by variant index. Kept beside the plan,
+ * not in it: the plan is the plain data that travels (and is hashed) in BullMQ jobs, while these
+ * only spare the embedded backend's threads a parse of their own.
+ */
+const parsedVariants = new WeakMap<SweepPlan, readonly Scenario[]>();
+
+/**
+ * The scenario of a variant of a plan made by {@link planSweep} in this process, exactly as a
+ * sweep thread would parse it from the plan's text and the run's sets; undefined for a plan that
+ * came from elsewhere.
+ */
+export function parsedVariant(plan: SweepPlan, variant: number): Scenario | undefined {
+  return parsedVariants.get(plan)?.[variant];
+}
+
+/**
  * Plans a sweep: reads and checks the base scenario and every variant (bad input is a
  * {@link ScenarioError} before anything runs), and lists the runs with their ids and replay
  * commands.
@@ -151,11 +168,14 @@ export function planSweep(input: PlanInput): SweepPlan {
     });
   }
   const runs: PlannedRun[] = [];
+  const parsed: Scenario[] = [];
   variants.forEach((set, variant) => {
     const variantSets = Object.entries(set).map(([k, v]) => formatSet(k, v));
     const sets = [...input.sets, ...variantSets];
     const scenario = parseVariant(input, sets, set, origin);
     input.check?.(scenario);
+    // Frozen: every run of the variant shares it when it runs on this thread (see runTask.ts).
+    parsed.push(deepFreeze(scenario));
     for (const seed of seeds) {
       runs.push({
         index: runs.length,
@@ -167,7 +187,7 @@ export function planSweep(input: PlanInput): SweepPlan {
       });
     }
   });
-  return {
+  const plan: SweepPlan = {
     rapsim: input.rapsim,
     file: input.file,
     scenario: base.name,
@@ -178,6 +198,8 @@ export function planSweep(input: PlanInput): SweepPlan {
     seeds,
     runs,
   };
+  parsedVariants.set(plan, parsed);
+  return plan;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { workerData } from 'node:worker_threads';
 import { executeRun } from './runTask.js';
-import type { RunOutcome, RunTask } from './types.js';
+import type { LocalRunTask, RunOutcome } from './types.js';
 
 /** What the pool hands every sweep thread: the version of the rapsim that started it. */
 export interface SweepWorkerData {
@@ -12,6 +12,6 @@ export interface SweepWorkerData {
  * {@link executeRun}). The local backend and `rapsim worker` both run their simulations here,
  * so the process's main thread stays free for progress, Ctrl-C and BullMQ lock renewals.
  */
-export default function runSweepTask(task: RunTask): Promise<RunOutcome> {
+export default function runSweepTask(task: LocalRunTask): Promise<RunOutcome> {
   return executeRun(task, (workerData as SweepWorkerData).version);
 }

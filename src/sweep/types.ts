@@ -1,5 +1,6 @@
 import type { Property } from '../check/violation.js';
 import type { Report } from '../report/report.js';
+import type { Scenario } from '../scenario/schema.js';
 import type { MatrixValue } from '../scenario/sweep.js';
 
 /**
@@ -51,6 +52,17 @@ export interface RunTask {
   sets: string[];
   seed: number;
   untilPs?: number;
+}
+
+/**
+ * A task of the embedded backend: a {@link RunTask} plus its variant as the coordinator already
+ * parsed it while planning (`parseScenarioText(text, file, { sets })`, the very call the thread
+ * would make). A sweep thread that receives it needs no YAML parser and no schema: it never loads
+ * them, which is most of its start-up. BullMQ jobs carry text only (any version of any machine
+ * may take them).
+ */
+export interface LocalRunTask extends RunTask {
+  scenario?: Scenario;
 }
 
 /** A run's report without wall-clock fields (`wallMs`, `workers`): identical for any `--threads`. */

@@ -9,7 +9,7 @@ import { SimulationError } from '../actors/simulationError.js';
 import type { Time } from '../actors/time.js';
 import type { Envelope } from '../actors/types.js';
 import type { Scenario } from '../scenario/schema.js';
-import { buildPartitionActors, buildTopology } from './compose.js';
+import { buildPartitionActors, buildTopology, type Topology } from './compose.js';
 import { createRapProbe } from './traceProbe.js';
 
 /** Everything a partition needs to build itself: plain data, so it can cross threads. */
@@ -55,12 +55,20 @@ export interface SerializedSimError {
 export class PartitionTask {
   private partition: Partition | undefined;
 
-  constructor(private readonly setup: PartitionSetup) {}
+  /**
+   * @param topology the run's topology when the caller already built it (a partition on the
+   *   coordinator's thread: building it again is a good part of a short sweep run's setup);
+   *   a worker thread builds its own from the setup
+   */
+  constructor(
+    private readonly setup: PartitionSetup,
+    private readonly topology?: Topology,
+  ) {}
 
   start(): FromPartition {
     return this.guard(() => {
       const { scenario, partition, workers, until, maxEvents } = this.setup;
-      const topo = buildTopology(scenario, workers);
+      const topo = this.topology ?? buildTopology(scenario, workers);
       const actors = buildPartitionActors(scenario, topo, partition, until);
       this.partition = new Partition({
         index: partition,

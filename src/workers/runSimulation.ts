@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import type { ActorSummary, TraceRecord, WindowResult } from '../actors/partition.js';
 import { SimulationError } from '../actors/simulationError.js';
 import type { Time } from '../actors/time.js';
@@ -86,7 +86,7 @@ export async function runSimulation(s: Scenario, opts: RunOptions): Promise<RunR
     ...(window ? { trace: window } : {}),
   }));
   const links = opts.inProcess
-    ? setups.map((x) => new LocalLink(x))
+    ? setups.map((x) => new LocalLink(x, topo))
     : await startThreads(setups, [...topo.partitionOf]);
   try {
     const ready = await Promise.all(links.map((l) => l.ready()));
@@ -184,11 +184,11 @@ function unwrap<K extends FromPartition['kind']>(
   return msg as Extract<FromPartition, { kind: K }>;
 }
 
-/** A partition on the coordinator's own thread. */
+/** A partition on the coordinator's own thread (it shares the coordinator's topology). */
 class LocalLink implements Link {
   private readonly task: PartitionTask;
-  constructor(setup: PartitionSetup) {
-    this.task = new PartitionTask(setup);
+  constructor(setup: PartitionSetup, topo: Topology) {
+    this.task = new PartitionTask(setup, topo);
   }
   async ready(): Promise<Time> {
     return unwrap(this.task.start(), 'ready').next;
@@ -308,6 +308,9 @@ async function startThreads(setups: PartitionSetup[], partitionOf: number[]): Pr
   const ctl = new Int32Array(barrier.buffer);
   if (!pool || poolThreads !== n) {
     await pool?.destroy();
+    // Imported on first need: a sweep thread runs its simulations in-process and never starts a
+    // pool, so it does not pay for loading piscina.
+    const { Piscina } = await import('piscina');
     pool = new Piscina({
       filename: workerFile(),
       minThreads: n,
