@@ -445,3 +445,52 @@ describe('halt polling (halt_poll_ns)', () => {
     expect(pick(f, 30 * US)).toEqual({ thread: a, cost: CTX + IBPB });
   });
 });
+
+describe('Hyper-V flush (kvm_hv_flush_tlb, kvm_hv_vcpu_flush_tlb)', () => {
+  function hvReq(pages: number[], from = 99): FlushRequest {
+    return { id: `hv${reqSeq++}`, pcid: 1, pages, changedAt: 0, from };
+  }
+
+  it('a target not in guest mode acknowledges at once; a running one when it exits', () => {
+    const f = makeSched({ threads: 2 });
+    const running = enter(f, 0);
+    const waiting = f.t.find((t) => t !== running)!;
+    const r1 = hvReq([3]);
+    expect(f.sched.queueHvFlush(waiting, r1, 5, false)).toMatchObject({ id: r1.id, deferred: true });
+    const r2 = hvReq([4]);
+    expect(f.sched.queueHvFlush(running, r2, 6, true)).toBeUndefined();
+    expect(f.sched.hvExitAcks(running, 9)).toEqual([
+      { to: 99, ack: { id: r2.id, arrivedAt: 6, handledAt: 9, ackedAt: 9, deferred: false } },
+    ]);
+    // Acknowledged once only.
+    expect(f.sched.hvExitAcks(running, 10)).toEqual([]);
+  });
+
+  it('per-address entries are flushed by INVLPGA in the target ASID before entry, with no guest flush', () => {
+    const f = makeSched({ threads: 1 });
+    const t = f.t[0]!;
+    const space = t.kvm.vmcb01.asid * 4096 + 1;
+    f.core.tlb.fill(space, 3, 1);
+    f.core.tlb.fill(space, 4, 1);
+    f.sched.queueHvFlush(t, hvReq([3]), 0, false);
+    const { reqs, cost } = f.sched.serviceHvFlush(t);
+    expect(reqs).toHaveLength(1);
+    expect(cost).toBe(timing.invlpg);
+    expect(f.core.tlb.lookup(space, 3)).toBe(-1);
+    expect(f.core.tlb.lookup(space, 4)).toBe(1);
+    expect(t.kvm.requests.has('TLB_FLUSH_GUEST')).toBe(false);
+    // Serviced once: the FIFO is empty now.
+    expect(f.sched.serviceHvFlush(t).reqs).toHaveLength(0);
+  });
+
+  it('more than 16 queued entries overflow the FIFO: the next entry is a guest flush instead', () => {
+    const f = makeSched({ threads: 1 });
+    const t = f.t[0]!;
+    for (let i = 0; i < 17; i++) f.sched.queueHvFlush(t, hvReq([i]), i, false);
+    const { reqs, cost } = f.sched.serviceHvFlush(t);
+    expect(reqs).toHaveLength(17);
+    expect(cost).toBe(0);
+    expect(t.kvm.requests.has('TLB_FLUSH_GUEST')).toBe(true);
+    expect(t.stats.hvFlushes).toBe(17);
+  });
+});
