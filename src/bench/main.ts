@@ -16,6 +16,7 @@ import { createSweepPool, type SweepPool } from '../sweep/pool.js';
 import type { SweepPlan } from '../sweep/types.js';
 import { runSimulation, shutdownWorkers } from '../workers/runSimulation.js';
 import { cleanSample, noise } from './machineLoad.js';
+import { benchOvercommitScale } from './scaleBench.js';
 
 /**
  * `npm run bench`: the figures the foundation is judged by, measured in one run on this machine.
@@ -363,6 +364,7 @@ async function main(): Promise<void> {
   if (wanted('d')) await benchWorkers();
   if (wanted('e')) await benchSweep();
   if (wanted('f')) await benchVm();
+  if (wanted('g')) await benchOvercommitScale();
   if (noise.retaken + noise.keptNoisy > 0) {
     console.log(
       `note: other processes used more than 10% of the machine during ${noise.retaken + noise.keptNoisy} sample(s); ${noise.retaken} retaken, ${noise.keptNoisy} kept after three retries`,
