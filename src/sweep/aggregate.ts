@@ -58,6 +58,9 @@ export function summarize(seeds: readonly number[], outcomes: readonly RunOutcom
       mispredictions: perRun((r) => r.metrics.costNs.mispredictions),
       flushIpiHandlers: perRun((r) => r.metrics.costNs.flushIpiHandlers),
     },
+    // Reports without these metrics (hand-built, or from before they existed) count as none.
+    workOpsPerSecond: median(reports.map((r) => r.metrics.work?.opsPerSecond ?? 0)),
+    stealShare: stealShare(reports),
   };
 }
 
@@ -110,4 +113,17 @@ export function assemble(
 /** Whether an entry of a variant's `reports` is a crashed run. */
 export function isFailedRun(r: SweepReport | FailedRun): r is FailedRun {
   return 'error' in r;
+}
+
+/** Steal over steal + run, summed over every vCPU of every run (null when no run had a VM). */
+function stealShare(reports: readonly SweepReport[]): number | null {
+  let steal = 0;
+  let run = 0;
+  for (const r of reports) {
+    for (const v of r.metrics.scheduler?.vcpus ?? []) {
+      steal += v.stealNs;
+      run += v.runNs;
+    }
+  }
+  return steal + run > 0 ? steal / (steal + run) : null;
 }

@@ -33,6 +33,8 @@ export function variantsCsv(doc: SweepDocument): string {
     'stuffing_ns_per_run',
     'mispredictions_ns_per_run',
     'flush_ipi_handlers_ns_per_run',
+    'work_ops_per_second',
+    'steal_share',
     'failing_seeds',
   );
   const rows = doc.variants.map((v) => {
@@ -54,6 +56,8 @@ export function variantsCsv(doc: SweepDocument): string {
       s.costNsPerRun.stuffing,
       s.costNsPerRun.mispredictions,
       s.costNsPerRun.flushIpiHandlers,
+      s.workOpsPerSecond,
+      s.stealShare,
       s.failingSeeds.join(' '),
     );
     return row;

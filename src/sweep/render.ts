@@ -55,7 +55,15 @@ export function renderSweep(doc: SweepDocument, o: { wallMs?: number; threads?: 
   }
   out.push('');
   const header = [...(keys.length ? keys : ['variant']), 'runs', 'failing', 'violations (runs)'];
-  header.push('shootdown p50', 'p99', 'mispredicted', 'stuffing/run', 'mispredict cost/run');
+  header.push(
+    'shootdown p50',
+    'p99',
+    'mispredicted',
+    'stuffing/run',
+    'mispredict cost/run',
+    'work/s',
+    'steal',
+  );
   const rows = doc.variants.map((v) => {
     const s = v.summary;
     const failing = s.failingSeeds.length
@@ -71,10 +79,22 @@ export function renderSweep(doc: SweepDocument, o: { wallMs?: number; threads?: 
       s.mispredictionRate === null ? '–' : `${(100 * s.mispredictionRate).toFixed(2)}%`,
       ns(s.costNsPerRun.stuffing),
       ns(s.costNsPerRun.mispredictions),
+      s.workOpsPerSecond ? `${(s.workOpsPerSecond / 1e6).toFixed(1)} M` : '–',
+      s.stealShare === null ? '–' : `${(100 * s.stealShare).toFixed(1)}%`,
     ];
   });
   const first = keys.length || 1;
-  const right = new Set([first, first + 1, first + 3, first + 4, first + 5, first + 6, first + 7]);
+  const right = new Set([
+    first,
+    first + 1,
+    first + 3,
+    first + 4,
+    first + 5,
+    first + 6,
+    first + 7,
+    first + 8,
+    first + 9,
+  ]);
   out.push(...textTable(header, rows, right));
   out.push('');
   out.push(

@@ -119,6 +119,10 @@ export interface VariantSummary {
   mispredictionRate: number | null;
   /** Simulated cost per run (mean over the runs that produced a report), in ns. */
   costNsPerRun: { stuffing: number; mispredictions: number; flushIpiHandlers: number };
+  /** Useful work: median over the runs of workload operations per simulated second. */
+  workOpsPerSecond: number;
+  /** Share of vCPU time spent runnable but not running (steal), over all runs; null without VMs. */
+  stealShare: number | null;
 }
 
 /** One variant of the sweep document. */
