@@ -131,38 +131,10 @@ export const vcpuMachine = setup({
       const seq = kickSeqOf(event);
       return seq !== undefined && seq > context.entrySeq ? { kickPending: true, kickSeq: seq } : {};
     }),
-    leaveForKick: assign(({ context }, params: { resumeTo: Resume }) => {
-      const now = context.port.now();
-      context.os.deschedule(now);
-      const exit: GuestExit = {
-        reason: 'intr',
-        ctx: context.kernelCtx,
-        detail: 'physical interrupt (host tick, reschedule or posted-interrupt IPI)',
-      };
-      context.port.send(context.host, 'VMEXIT', { exit }, 0, Priority.WORLD_SWITCH);
-      // A STEP still pending stays valid; if it fires while the vCPU is out it is missed
-      // (`missStep`) and scheduled again at the next entry.
-      return {
-        resumeTo: params.resumeTo,
-        where: 'descheduled' as const,
-        kickPending: false,
-      };
-    }),
-    leaveAfterEntry: assign(({ context }) => {
-      const now = context.port.now();
-      context.os.deschedule(now);
-      const exit: GuestExit = {
-        reason: 'intr',
-        ctx: context.kernelCtx,
-        detail: 'physical interrupt at entry',
-      };
-      context.port.send(context.host, 'VMEXIT', { exit }, 0, Priority.WORLD_SWITCH);
-      return {
-        resumeTo: context.next,
-        where: 'descheduled' as const,
-        kickPending: false,
-      };
-    }),
+    leaveForKick: assign(({ context }, params: { resumeTo: Resume }) =>
+      leave(context, params.resumeTo, 'physical interrupt (host tick, reschedule or posted-interrupt IPI)'),
+    ),
+    leaveAfterEntry: assign(({ context }) => leave(context, context.next, 'physical interrupt at entry')),
     queueIntr: assign(({ context, event }) => {
       const ev = event as Extract<VcpuEvent, { type: 'INTR' }>;
       const entry = { interrupt: ev.interrupt, arrivedAt: ev.arrivedAt, waiting: ev.waiting };
@@ -429,6 +401,18 @@ export const vcpuMachine = setup({
     },
   },
 });
+
+/**
+ * Leaves guest mode for a kick: the workload stops at now and an INTR #VMEXIT goes to KVM; the
+ * next VMRUN comes back to `resumeTo`. A STEP still pending stays valid; if it fires while the
+ * vCPU is out it is missed (`missStep`) and scheduled again at the next entry.
+ */
+function leave(context: VcpuContext, resumeTo: Resume, detail: string) {
+  context.os.deschedule(context.port.now());
+  const exit: GuestExit = { reason: 'intr', ctx: context.kernelCtx, detail };
+  context.port.send(context.host, 'VMEXIT', { exit }, 0, Priority.WORLD_SWITCH);
+  return { resumeTo, where: 'descheduled' as const, kickPending: false };
+}
 
 /**
  * What a vCPU in guest mode does with a kick or an interrupt: a kick meant for this entry (or an
