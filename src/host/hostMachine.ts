@@ -4,15 +4,19 @@ import { Priority } from '../actors/priority.js';
 import type { Time } from '../actors/time.js';
 import type { FlushRequest } from '../hw/cpuSoftware.js';
 import type { GuestExit, GuestInterrupt } from '../hw/exit.js';
+import { type Route, sendRouted } from '../vcpu/route.js';
 import type { HostScheduler, VcpuThread } from './hostScheduler.js';
+import type { MigrationDomain } from './migrationDomain.js';
 
 export interface HostInput {
   port: Port;
   sched: HostScheduler;
   /** AVIC: interrupts reach a running vCPU without an exit (doorbell). */
   avic: boolean;
-  /** pCPU actor that runs each vCPU actor (where a guest IPI is delivered). */
-  hostOf: (vcpuActor: number) => number;
+  /** Where a message for a vCPU goes: the pCPU that runs it, or (across domains) a relay. */
+  route: (vcpuActor: number) => Route;
+  /** The migration domain of this pCPU, when its vCPU threads may move. */
+  domain: MigrationDomain | undefined;
 }
 
 interface HostContext extends HostInput {
@@ -26,6 +30,8 @@ interface HostContext extends HostInput {
   sliceGen: number;
   /** Cost of getting the chosen thread running (context switch, IBPB), paid before its VMRUN. */
   switchCost: Time;
+  /** Generation of this pCPU's own balancing timer (end of a halt poll, a hot thread cooling). */
+  balanceGen: number;
 }
 
 /** A guest interrupt for a vCPU of this pCPU, from another host, this one, or a vCPU's AVIC. */
@@ -49,6 +55,8 @@ export type HostEvent =
   | { type: 'HANDLED' }
   | { type: 'SLICE'; gen: number }
   | { type: 'WAKE'; thread: number; gen: number }
+  /** Pull work: this pCPU's own timer (`gen`), or another pCPU's reschedule IPI (no `gen`). */
+  | { type: 'BALANCE'; gen?: number }
   | IntrMessage;
 
 /**
@@ -86,9 +94,29 @@ export const hostMachine = setup({
       return { entrySeq, kicked: false, switchCost: 0 };
     }),
     choose: assign(({ context }) => {
-      const next = context.sched.pickNext(context.port.now());
-      return { switchCost: next?.cost ?? 0 };
+      const { sched, port, domain } = context;
+      const now = port.now();
+      let next = sched.pickNext(now);
+      let balanceGen = context.balanceGen;
+      if (!next && domain) {
+        // newidle_balance — unless the vCPU that just halted here still polls (then the pCPU
+        // is not idle yet: look again when the poll gives up).
+        const pollEnd = sched.pollEnd(now);
+        const pull = pollEnd === undefined ? domain.pull(port.self, now) : undefined;
+        if (pull?.kind === 'pulled') next = sched.pickNext(now);
+        const at = pollEnd ?? (pull?.kind === 'hot' ? pull.at : undefined);
+        if (at !== undefined) {
+          balanceGen++;
+          port.schedule(Math.max(1, at - now), 'BALANCE', { gen: balanceGen }, Priority.TIMER);
+        }
+      }
+      if (next) offerWork(context, now);
+      return { switchCost: next?.cost ?? 0, balanceGen };
     }),
+    unclaim: ({ context, event }) => {
+      if ((event as Extract<HostEvent, { type: 'BALANCE' }>).gen === undefined)
+        context.domain?.unclaim(context.port.self);
+    },
     handleExit: assign(({ context, event }) => {
       const ev = event as Extract<HostEvent, { type: 'VMEXIT' }> & { src: number };
       const kvm = context.sched.current!.kvm;
@@ -103,7 +131,7 @@ export const hostMachine = setup({
         r.hvFlush.targets.forEach((target, i) => {
           const delay = r.switchCost + kvm.core.timing.exitHandler + i * kvm.core.timing.ipiSendPerTarget;
           const msg = { target, req: r.hvFlush!.req };
-          context.port.send(context.hostOf(target), 'HV_FLUSH', msg, delay, Priority.INTERRUPT);
+          sendRouted(context.port, context.route(target), 'HV_FLUSH', msg, delay, Priority.INTERRUPT);
         });
       }
       if (r.send) {
@@ -111,7 +139,7 @@ export const hostMachine = setup({
         r.send.targets.forEach((target, i) => {
           const delay = r.switchCost + kvm.core.timing.exitHandler + i * kvm.core.timing.ipiSendPerTarget;
           const msg = { target, interrupt: r.send!.interrupt };
-          context.port.send(context.hostOf(target), 'INTR', msg, delay, Priority.INTERRUPT);
+          sendRouted(context.port, context.route(target), 'INTR', msg, delay, Priority.INTERRUPT);
         });
       }
       return { handledAt: now + r.switchCost + r.cost, blockFor: r.blockFor ?? 0 };
@@ -129,7 +157,7 @@ export const hostMachine = setup({
       context.port.schedule(
         Math.max(1, context.blockFor),
         'WAKE',
-        { thread: t.index, gen: t.wakeGen },
+        { thread: t.actor, gen: t.wakeGen },
         Priority.TIMER,
       );
     },
@@ -138,10 +166,12 @@ export const hostMachine = setup({
     },
     timerWake: ({ context, event }) => {
       const ev = event as Extract<HostEvent, { type: 'WAKE' }>;
-      const t = context.sched.threads[ev.thread]!;
-      if (t.wakeGen !== ev.gen) return;
+      const t = context.sched.threadOf(ev.thread);
+      // A thread that was woken early may have moved to another pCPU since.
+      if (!t || t.wakeGen !== ev.gen) return;
       context.sched.wake(t, context.port.now(), false);
       armSlice(context, context.port.now());
+      offerWork(context, context.port.now());
     },
     sliceEnd: assign(({ context, event }) => {
       const ev = event as Extract<HostEvent, { type: 'SLICE' }>;
@@ -161,13 +191,16 @@ export const hostMachine = setup({
     }),
     deliverWhileInGuest: assign(({ context, event }) => {
       const ev = event as IntrMessage;
-      return deliver(context, ev, context.sched.threadOf(ev.target), true) ? { kicked: true } : {};
+      return deliver(context, ev, true) ? { kicked: true } : {};
     }),
     hvFlush: assign(({ context, event }, params: { inGuest: boolean }) => {
       const ev = event as HvFlushMessage;
       const { sched, port } = context;
       const t = sched.threadOf(ev.target);
-      if (!t) throw new Error(`HV_FLUSH for vCPU actor ${ev.target}, which this pCPU does not run`);
+      if (!t) {
+        forwardMoved(context, ev);
+        return {};
+      }
       const ack = sched.queueHvFlush(t, ev.req, port.now(), params.inGuest);
       if (ack) {
         port.send(ev.req.from, 'FLUSH_ACK', { ack }, 0, Priority.MESSAGE);
@@ -179,14 +212,18 @@ export const hostMachine = setup({
       return { kicked: true };
     }),
     deliverOutsideGuest: ({ context, event }) => {
-      const ev = event as IntrMessage;
-      deliver(context, ev, context.sched.threadOf(ev.target), false);
+      deliver(context, event as IntrMessage, false);
     },
   },
   guards: {
     blocks: ({ context }) => context.blockFor > 0,
     resched: ({ context }) => context.sched.needResched && context.sched.contended,
     hasCurrent: ({ context }) => context.sched.current !== undefined,
+    /** A reschedule IPI, or this pCPU's own balancing timer that is still current. */
+    balanceDue: ({ context, event }) => {
+      const gen = (event as Extract<HostEvent, { type: 'BALANCE' }>).gen;
+      return gen === undefined || gen === context.balanceGen;
+    },
   },
 }).createMachine({
   id: 'host',
@@ -198,6 +235,7 @@ export const hostMachine = setup({
     kicked: false,
     sliceGen: 0,
     switchCost: 0,
+    balanceGen: 0,
   }),
   initial: 'choosing',
   on: {
@@ -205,6 +243,8 @@ export const hostMachine = setup({
     SLICE: { actions: 'sliceEnd' },
     INTR: { actions: 'deliverOutsideGuest' },
     HV_FLUSH: { actions: { type: 'hvFlush', params: { inGuest: false } } },
+    // Busy again by the time the reschedule IPI or the timer arrived: nothing to pull.
+    BALANCE: { actions: 'unclaim' },
   },
   states: {
     choosing: {
@@ -236,10 +276,12 @@ export const hostMachine = setup({
       },
     },
     idle: {
-      description: 'Nothing runnable: the pCPU polls for a halted vCPU (halt_poll_ns), then sleeps.',
+      description:
+        'Nothing runnable: the pCPU polls for a halted vCPU (halt_poll_ns), then sleeps; it pulls waiting vCPUs of its domain.',
       on: {
         WAKE: { actions: 'timerWake', target: 'choosing' },
         INTR: { actions: 'deliverOutsideGuest', target: 'choosing' },
+        BALANCE: [{ guard: 'balanceDue', actions: 'unclaim', target: 'choosing' }, { actions: 'unclaim' }],
       },
     },
   },
@@ -256,6 +298,31 @@ function armSlice(context: HostContext, now: Time): void {
   context.port.schedule(end - now, 'SLICE', { gen: context.sliceGen }, Priority.TIMER);
 }
 
+/**
+ * A thread now waits behind a running one: an idle pCPU of the domain gets a reschedule IPI and
+ * pulls it (select_idle_sibling on wake-up; the idle-balance kick on preemption).
+ */
+function offerWork(context: HostContext, now: Time): void {
+  const { sched, domain, port } = context;
+  if (!domain || !sched.contended || sched.queuedMigratable().length === 0) return;
+  const idle = domain.claimIdle(port.self, now);
+  if (idle) port.send(idle.actor, 'BALANCE', {}, 0, Priority.INTERRUPT);
+}
+
+/**
+ * A message for a vCPU that moved to another pCPU of the domain while the message was on its
+ * way: passed on (KVM would have kicked the vCPU where it is now, vcpu->cpu).
+ */
+function forwardMoved(context: HostContext, ev: IntrMessage | HvFlushMessage): void {
+  const { domain, port } = context;
+  if (!domain?.members.has(ev.target)) {
+    throw new Error(`${ev.type} for vCPU actor ${ev.target}, which this pCPU does not run`);
+  }
+  const { type, ...data } = ev as IntrMessage & { src?: number };
+  delete (data as { src?: number }).src;
+  port.send(domain.hostOf(ev.target), type, data, 0, Priority.INTERRUPT);
+}
+
 /** Forces the running guest out with an INTR exit (a reschedule or posted-interrupt IPI). */
 function kick(context: HostContext): void {
   const t = context.sched.current!;
@@ -270,14 +337,13 @@ function kick(context: HostContext): void {
  * (it carries the entry it kicks), or, while an L2 runs, a separate kick to the L2. Returns
  * whether it kicked.
  */
-function deliver(
-  context: HostContext,
-  ev: IntrMessage,
-  t: VcpuThread | undefined,
-  inGuest: boolean,
-): boolean {
-  if (!t) throw new Error(`INTR for vCPU actor ${ev.target}, which this pCPU does not run`);
+function deliver(context: HostContext, ev: IntrMessage, inGuest: boolean): boolean {
   const { sched, port } = context;
+  const t: VcpuThread | undefined = sched.threadOf(ev.target);
+  if (!t) {
+    forwardMoved(context, ev);
+    return false;
+  }
   const now = port.now();
   if (t !== sched.current) {
     const ack = sched.deferFlush(t, ev.interrupt, now);
@@ -306,7 +372,10 @@ function deliver(
     0,
     Priority.INTERRUPT,
   );
-  if (sched.wake(t, now, true)) armSlice(context, now);
+  if (sched.wake(t, now, true)) {
+    armSlice(context, now);
+    offerWork(context, now);
+  }
   if (mustKick && !kickHere) kick(context);
   if (mustKick) sched.stats.kicks.interrupt++;
   return mustKick;

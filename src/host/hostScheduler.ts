@@ -27,15 +27,18 @@ export interface VcpuThreadStats {
   deferredFlushes: number;
   /** Hyper-V flush requests queued for it (flushed by the host before its next entry). */
   hvFlushes: number;
+  /** Times the host scheduler moved it to another pCPU of its migration domain. */
+  migrations: number;
 }
 
 /** One vCPU thread on this pCPU: KVM's state for the vCPU and the scheduler's. */
 export interface VcpuThread {
-  readonly index: number;
   readonly kvm: KvmVcpu;
   /** Actor index of the vCPU (L1) machine. */
   readonly actor: number;
   readonly pvTlbFlush: boolean;
+  /** Unpinned, and the host balances its migration domain: it may move to another pCPU. */
+  readonly migratable: boolean;
   state: 'runnable' | 'running' | 'blocked';
   /** KVM_VCPU_PREEMPTED in the steal-time area: set at vcpu_put when scheduled out runnable. */
   preempted: boolean;
@@ -54,6 +57,8 @@ export interface VcpuThread {
   queuedAt: Time;
   /** When it last got the pCPU. */
   ranSince: Time;
+  /** When it last left the pCPU (task_hot: it stays cache-hot for `migrationCost` after). */
+  stoppedAt: Time;
   /** Where its current slice began (its slice ends at sliceFrom + slice). */
   sliceFrom: Time;
   readonly stats: VcpuThreadStats;
@@ -73,7 +78,7 @@ export interface HostSchedStats {
 export interface HostSchedulerParams {
   port: Port;
   core: CoreHw;
-  threads: { kvm: KvmVcpu; actor: number; pvTlbFlush: boolean; vmName: string }[];
+  threads: { kvm: KvmVcpu; actor: number; pvTlbFlush: boolean; vmName: string; migratable: boolean }[];
   slice: Time;
   haltPoll: Time;
   ibpbOnVcpuSwitch: boolean;
@@ -89,9 +94,11 @@ export interface HostSchedulerParams {
  * PV TLB flush bit). The xstate machine in `hostMachine.ts` drives it; this class holds the
  * state and decisions so the machine's chart shows only the control flow.
  *
- * Placement is static (pinned, or spread by the composition root); migration is not modelled.
+ * Threads start where the composition root placed them; `MigrationDomain` moves waiting ones
+ * between the pCPUs of a last-level cache or socket (idle balancing).
  */
 export class HostScheduler {
+  /** The vCPU threads on this pCPU now (migration moves them between schedulers). */
   readonly threads: VcpuThread[];
   private readonly runQueue: VcpuThread[] = [];
   current: VcpuThread | undefined;
@@ -105,11 +112,11 @@ export class HostScheduler {
   private readonly hostCtx: number;
 
   constructor(readonly p: HostSchedulerParams) {
-    this.threads = p.threads.map((t, index) => ({
-      index,
+    this.threads = p.threads.map((t) => ({
       kvm: t.kvm,
       actor: t.actor,
       pvTlbFlush: t.pvTlbFlush,
+      migratable: t.migratable,
       state: 'runnable',
       preempted: false,
       deferred: [],
@@ -120,6 +127,7 @@ export class HostScheduler {
       blockedAt: 0,
       queuedAt: 0,
       ranSince: 0,
+      stoppedAt: 0,
       sliceFrom: 0,
       stats: {
         vm: t.vmName,
@@ -130,6 +138,7 @@ export class HostScheduler {
         wakeups: 0,
         deferredFlushes: 0,
         hvFlushes: 0,
+        migrations: 0,
       },
     }));
     this.runQueue.push(...this.threads);
@@ -149,8 +158,50 @@ export class HostScheduler {
     return this.runQueue.length > 0;
   }
 
+  /**
+   * The vCPU thread that last ran here blocked in HLT less than `haltPoll` ago: it is still on
+   * the pCPU polling (kvm_vcpu_halt), so the pCPU is not idle.
+   */
+  polling(now: Time): boolean {
+    const t = this.lastVcpu;
+    return t !== undefined && t.state === 'blocked' && t.blockedAt > 0 && now - t.blockedAt < this.p.haltPoll;
+  }
+
+  /** When the current halt poll gives up (the pCPU then idles), if one is going on. */
+  pollEnd(now: Time): Time | undefined {
+    return this.polling(now) ? this.lastVcpu!.blockedAt + this.p.haltPoll : undefined;
+  }
+
+  /** Nothing runs, nothing waits, no vCPU polls: an idle pCPU that would pull work. */
+  idle(now: Time): boolean {
+    return this.current === undefined && this.runQueue.length === 0 && !this.polling(now);
+  }
+
+  /** Waiting threads that may move to another pCPU, in queue order. */
+  queuedMigratable(): readonly VcpuThread[] {
+    return this.runQueue.filter((t) => t.migratable);
+  }
+
+  /** detach_task: a waiting thread leaves this pCPU's run queue for another pCPU. */
+  detach(t: VcpuThread): void {
+    const q = this.runQueue.indexOf(t);
+    const i = this.threads.indexOf(t);
+    if (q < 0 || i < 0)
+      throw new Error(`vCPU actor ${t.actor} is not waiting on pCPU ${this.p.core.params.index}`);
+    this.runQueue.splice(q, 1);
+    this.threads.splice(i, 1);
+  }
+
+  /** attach_task: a thread another pCPU gave up joins this run queue, still waiting (steal time). */
+  attach(t: VcpuThread): void {
+    t.stats.migrations++;
+    this.threads.push(t);
+    this.runQueue.push(t);
+  }
+
   /** The thread that owns a vCPU actor (its L1 actor, or the L2 actor it runs). */
   threadOf(actor: number): VcpuThread | undefined {
+    // A handful of threads per pCPU: a scan is cheaper than keeping a map in step with migration.
     return this.threads.find((t) => t.actor === actor || t.kvm.p.nested?.some((n) => n.l2Actor === actor));
   }
 
@@ -203,6 +254,7 @@ export class HostScheduler {
   preemptCurrent(now: Time): void {
     const t = this.current!;
     t.stats.runPs += now - t.ranSince;
+    t.stoppedAt = now;
     t.stats.preemptions++;
     t.state = 'runnable';
     t.preempted = true;
@@ -215,6 +267,7 @@ export class HostScheduler {
   blockCurrent(now: Time): VcpuThread {
     const t = this.current!;
     t.stats.runPs += now - t.ranSince;
+    t.stoppedAt = now;
     t.state = 'blocked';
     t.blockedAt = now;
     t.wakeGen++;
@@ -298,6 +351,7 @@ export class HostScheduler {
 
   /** At the end of the run: close the open intervals so the statistics cover the whole run. */
   finish(now: Time): void {
+    this.stats.threads = this.threads.map((t) => t.stats);
     for (const t of this.threads) {
       if (t.state === 'running') {
         t.stats.runPs += now - t.ranSince;

@@ -101,7 +101,9 @@ export class KvmVcpu implements Hypervisor {
   readonly stats: KvmStats = { exits: {}, worldSwitches: 0, clearRapVmruns: 0, timeInExitsPs: 0 };
   /** The guest kernel's context (this VM and vCPU), for reports. */
   readonly guestKernelCtx: number;
-  private readonly hostCtx: number;
+  private hostCtx: number;
+  /** The pCPU this vCPU runs on (vcpu->cpu); it changes when the host scheduler migrates it. */
+  private core_: CoreHw;
   /** Nested SVM: vmcb02 (L2 as L0 runs it), which level runs, and the reflected exit for L1. */
   readonly vmcb02: Vmcb | undefined;
   running: 'l1' | 'l2' = 'l1';
@@ -130,6 +132,7 @@ export class KvmVcpu implements Hypervisor {
       view: p.vcpu,
       process: KERNEL_PROCESS,
     });
+    this.core_ = p.core;
     this.hostCtx = hostKernelContext(p.core.params.index);
     this.vmcb02 = p.nested?.length
       ? {
@@ -163,7 +166,20 @@ export class KvmVcpu implements Hypervisor {
   }
 
   get core(): CoreHw {
-    return this.p.core;
+    return this.core_;
+  }
+
+  /**
+   * The host scheduler moved this vCPU's thread to another pCPU. svm_vcpu_load on a new CPU makes
+   * pre_svm_run assign a fresh ASID there (new_asid; "KVM's asid assignments are per logical
+   * CPU"), so nothing this vCPU left in that pCPU's TLB on an earlier visit is reachable again:
+   * rapsim keeps the vCPU's ASID and drops its entries on the new pCPU instead, the same
+   * effect. No TLB_CONTROL flush and no RAP clear come with it.
+   */
+  migrate(to: CoreHw): void {
+    this.core_ = to;
+    this.hostCtx = hostKernelContext(to.params.index);
+    to.tlb.flushAsid(this.vmcb01.asid);
   }
 
   /**
@@ -172,7 +188,8 @@ export class KvmVcpu implements Hypervisor {
    * After VMRUN KVM resets CLEAR_RAP and TLB_CONTROL. Returns the VMRUN's cost.
    */
   enter(): Entry {
-    const { core, policy } = this.p;
+    const { policy } = this.p;
+    const core = this.core_;
     const l2 = this.running === 'l2';
     const v = l2 ? this.vmcb02! : this.vmcb01;
     // Both requests are consumed here (no short-circuit: a leftover would flush on a later VMRUN).
@@ -199,6 +216,9 @@ export class KvmVcpu implements Hypervisor {
     const depth = core.timing.kvmCallDepth;
     for (let i = 0; i < depth; i++)
       core.rapHost.push(0x7f000000 + i, this.hostCtx, core.candidateEpoch, this.p.port.now(), false);
+    // VMRUN loads the guest's CR3 from the save area: with NPT the CPU runs on it directly, and
+    // another vCPU may have run on this pCPU since this one last exited.
+    if (!l2 && this.p.npt) core.pcid = this.guestCr3;
     const r = core.vmrun(v);
     this.stats.worldSwitches++;
     if (v.erapCtl.clearRap) this.stats.clearRapVmruns++;
@@ -245,7 +265,7 @@ export class KvmVcpu implements Hypervisor {
     v02.erapCtl.clearRap = d.clearRap.value;
     this.vmcb02Why = d.clearRap.step;
     this.running = 'l2';
-    return { cost: this.p.core.timing.exitHandler };
+    return { cost: this.core_.timing.exitHandler };
   }
 
   /**
@@ -256,12 +276,12 @@ export class KvmVcpu implements Hypervisor {
     this.nestedExitClear = this.p.policy.nestedVmexit();
     this.running = 'l1';
     this.reflected = exit;
-    return { cost: this.p.core.timing.nestedExitReflect };
+    return { cost: this.core_.timing.nestedExitReflect };
   }
 
   /** #VMEXIT: back to host mode, return up KVM's call chain, dispatch the exit. */
   handleExit(exit: GuestExit, from?: number): ExitOutcome & { switchCost: Time } {
-    const core = this.p.core;
+    const core = this.core_;
     const { cost: switchCost } = core.vmexit(this.p.autoIbrs);
     if (this.p.npt) this.guestCr3 = core.pcid;
     // The exit may carry an action the guest believes cleared the RAP (an intercepted MOV CR3,
@@ -337,7 +357,7 @@ export class KvmVcpu implements Hypervisor {
     path: string,
   ): void {
     const obs: ActionObs = {
-      pcpu: this.p.core.params.index,
+      pcpu: this.core_.params.index,
       ctx: exit.ctx,
       action,
       handling,
@@ -350,7 +370,7 @@ export class KvmVcpu implements Hypervisor {
 
   /** KVM's RETs after #VMEXIT: on legacy hardware they may consume guest-pushed entries. */
   private returnHostChain(): void {
-    const core = this.p.core;
+    const core = this.core_;
     const rap = core.rapHost;
     for (let i = core.timing.kvmCallDepth - 1; i >= 0; i--) {
       const actual = 0x7f000000 + i;

@@ -1,4 +1,5 @@
 import type { Time } from '../actors/time.js';
+import type { CoreHw } from './core.js';
 import type { GuestExit } from './exit.js';
 
 /** A TLB-shootdown request as it travels in a flush IPI (plain data). */
@@ -96,6 +97,8 @@ export interface CpuSoftware {
   deschedule(now: Time): void;
   /** The host scheduled the vCPU in again. */
   reschedule(now: Time): void;
+  /** The vCPU's thread moved to another pCPU (only a guest OS on a vCPU is ever migrated). */
+  migrate?(core: CoreHw): void;
   /** PV TLB flush: a change another vCPU made while this one was preempted (host flushed it). */
   learnDeferredFlush(req: FlushRequest): void;
   /** A sync point was announced; returns a plan if this CPU was waiting for it. */

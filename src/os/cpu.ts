@@ -18,7 +18,8 @@ export interface CpuResult {
  * `core` directly, in the mode the CPU is in.
  */
 export interface Cpu {
-  readonly core: CoreHw;
+  /** The core the CPU runs on now; a vCPU's changes when its host thread migrates. */
+  core: CoreHw;
   /** Who this CPU is to the contexts that run on it (the RAP "view"). */
   readonly identity: Omit<RapContext, 'process'>;
   exec(insn: Instruction): CpuResult;

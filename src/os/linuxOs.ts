@@ -92,7 +92,7 @@ const SILENT: ReadonlySet<string> = new Set(['invlpg', 'invpcid-0', 'invlpgb', '
  * (`flush_tlb_mm_range` → `native_flush_tlb_multi`), waiting for every acknowledgement.
  */
 export class LinuxOs implements CpuSoftware {
-  private readonly core: CoreHw;
+  private core: CoreHw;
   private readonly cpu: Cpu;
   private readonly ctxBase: number;
   /** #VMEXITs caused by this step's instructions, in order (always empty on bare metal). */
@@ -204,6 +204,16 @@ export class LinuxOs implements CpuSoftware {
   reschedule(now: Time): void {
     this.offCpu = false;
     if (!this.waiting && !this.halted) this.cursor = Math.max(this.cursor, now);
+  }
+
+  /**
+   * The host migrated this vCPU to another pCPU while it was scheduled out: its CALL/RET stream
+   * and page accesses continue on that core's RAP and TLB. The PCID the guest runs on comes
+   * along (VMRUN loads CR3 from the VMCB).
+   */
+  migrate(core: CoreHw): void {
+    this.cpu.core = core;
+    this.core = core;
   }
 
   /**

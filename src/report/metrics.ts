@@ -57,6 +57,8 @@ export interface Metrics {
     vcpuSwitches: number;
     ibpbs: number;
     kicks: { interrupt: number; preempt: number };
+    /** vCPU threads moved between pCPUs of a migration domain. */
+    migrations: number;
     vcpus: {
       vm: string;
       vcpu: number;
@@ -65,6 +67,7 @@ export interface Metrics {
       preemptions: number;
       wakeups: number;
       pvDeferredFlushes: number;
+      migrations: number;
     }[];
   };
   /** Simulated time spent on safety and its side effects, in ns. */
@@ -95,7 +98,7 @@ export function collectMetrics(
       hvFlushedTargets: 0,
     },
     work: { ops: 0, opsPerSecond: 0, byVm: [] },
-    scheduler: { vcpuSwitches: 0, ibpbs: 0, kicks: { interrupt: 0, preempt: 0 }, vcpus: [] },
+    scheduler: { vcpuSwitches: 0, ibpbs: 0, kicks: { interrupt: 0, preempt: 0 }, migrations: 0, vcpus: [] },
     costNs: { stuffing: 0, mispredictions: 0, flushIpiHandlers: 0, exits: 0 },
   };
   const latencies: number[] = [];
@@ -121,6 +124,7 @@ export function collectMetrics(
       for (const t of st.sched.threads) {
         m.shootdowns.pvDeferredTargets += t.deferredFlushes;
         m.shootdowns.hvFlushedTargets += t.hvFlushes;
+        m.scheduler.migrations += t.migrations;
         m.scheduler.vcpus.push({
           vm: t.vm,
           vcpu: t.vcpu,
@@ -129,6 +133,7 @@ export function collectMetrics(
           preemptions: t.preemptions,
           wakeups: t.wakeups,
           pvDeferredFlushes: t.deferredFlushes,
+          migrations: t.migrations,
         });
       }
     }

@@ -102,7 +102,7 @@ export function renderSummary(r: Report, opts: { maxViolations?: number } = {}):
     const run = sch.vcpus.reduce((n, v) => n + v.runNs, 0);
     const worst = sch.vcpus.reduce((a, b) => (b.stealNs > a.stealNs ? b : a));
     out.push(
-      `host scheduler: vCPU switches ${fmt(sch.vcpuSwitches)}, IBPBs ${fmt(sch.ibpbs)}, kicks ${fmt(sch.kicks.interrupt)} to inject + ${fmt(sch.kicks.preempt)} to preempt; steal ${pct(steal, steal + run)} of vCPU time (most: ${worst.vm} vCPU ${worst.vcpu}, ${ns(worst.stealNs)})`,
+      `host scheduler: vCPU switches ${fmt(sch.vcpuSwitches)}, IBPBs ${fmt(sch.ibpbs)}, kicks ${fmt(sch.kicks.interrupt)} to inject + ${fmt(sch.kicks.preempt)} to preempt, migrations ${fmt(sch.migrations)}; steal ${pct(steal, steal + run)} of vCPU time (most: ${worst.vm} vCPU ${worst.vcpu}, ${ns(worst.stealNs)})`,
     );
   }
   if (r.expect) {

@@ -21,6 +21,12 @@ const HardwareFields = strictObject({
   cores: intIn(0, LIMITS.cores).optional(),
   sockets: intIn(1, LIMITS.sockets).optional(),
   coresPerSocket: intIn(1, LIMITS.cores).optional(),
+  /**
+   * Cores that share a last-level cache (a Zen CCX): the host scheduler's migration domain
+   * (`host.scheduler.migration: llc`). Defaults to the largest divisor of `coresPerSocket` up
+   * to 8, the CCX size of Zen 3–5.
+   */
+  coresPerLlc: intIn(1, LIMITS.cores).optional(),
   clockHz: intIn(1_000_000, 1_000_000_000_000, 'a clock in Hz, 1e6..1e12').default(3_000_000_000),
   spec: oneOf(SPECS).default('eraps-amd'),
   rapEntries: intIn(1, LIMITS.rapEntries).optional(),
@@ -42,14 +48,35 @@ const HardwareFields = strictObject({
  */
 export const HardwareSchema = HardwareFields.superRefine((hw, ctx) => {
   const problem = topologyProblem(hw.cores, hw.sockets, hw.coresPerSocket);
-  if (problem)
+  if (problem) {
     ctx.addIssue({ code: 'custom', path: [problem.key], input: hw[problem.key], message: problem.expected });
-}).transform(({ cores, sockets, coresPerSocket, rapEntries, ...rest }) => ({
-  ...resolveTopology(cores, sockets, coresPerSocket),
-  ...rest,
-  rapEntries: rapEntries ?? defaultRapEntries(rest.spec),
-}));
+    return;
+  }
+  const perSocket = resolveTopology(hw.cores, hw.sockets, hw.coresPerSocket).coresPerSocket;
+  if (hw.coresPerLlc !== undefined && perSocket > 0 && perSocket % hw.coresPerLlc !== 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['coresPerLlc'],
+      input: hw.coresPerLlc,
+      message: `a divisor of coresPerSocket (${perSocket}): a last-level cache does not span sockets`,
+    });
+  }
+}).transform(({ cores, sockets, coresPerSocket, coresPerLlc, rapEntries, ...rest }) => {
+  const topo = resolveTopology(cores, sockets, coresPerSocket);
+  return {
+    ...topo,
+    coresPerLlc: coresPerLlc ?? defaultCoresPerLlc(topo.coresPerSocket),
+    ...rest,
+    rapEntries: rapEntries ?? defaultRapEntries(rest.spec),
+  };
+});
 export type Hardware = z.output<typeof HardwareSchema>;
+
+/** The largest divisor of a socket's core count up to 8 (a Zen 3–5 CCX has 8 cores). */
+function defaultCoresPerLlc(perSocket: number): number {
+  for (let d = Math.min(8, perSocket); d > 1; d--) if (perSocket % d === 0) return d;
+  return 1;
+}
 
 type CoreKey = 'cores' | 'sockets' | 'coresPerSocket';
 

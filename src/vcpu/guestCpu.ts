@@ -12,7 +12,8 @@ import type { Cpu, CpuResult } from '../os/cpu.js';
  */
 export class GuestCpu implements Cpu {
   constructor(
-    readonly core: CoreHw,
+    /** The pCPU under this vCPU now (the host scheduler may migrate the vCPU's thread). */
+    public core: CoreHw,
     readonly identity: Omit<RapContext, 'process'>,
     private readonly intercepts: Intercepts,
   ) {}

@@ -2,8 +2,10 @@ import { assign, setup } from 'xstate';
 import type { Port } from '../actors/hostedActor.js';
 import { Priority } from '../actors/priority.js';
 import type { Time } from '../actors/time.js';
+import type { CoreHw } from '../hw/core.js';
 import type { CpuSoftware, FlushAck, FlushRequest, StepPlan } from '../hw/cpuSoftware.js';
 import type { GuestExit, GuestInterrupt } from '../hw/exit.js';
+import { type Route, sendRouted } from './route.js';
 
 export interface VcpuInput {
   port: Port;
@@ -17,8 +19,13 @@ export interface VcpuInput {
   kernelCtx: number;
   /** AVIC: the guest writes the ICR without an exit; the interrupt goes straight to the target's pCPU. */
   avic: boolean;
-  /** pCPU actor that runs each vCPU actor (where an AVIC interrupt is delivered). */
-  hostOf: (vcpuActor: number) => number;
+  /** Where a message for a vCPU goes (an AVIC interrupt): its pCPU, or a relay through it. */
+  route: (vcpuActor: number) => Route;
+  /**
+   * When this vCPU's thread may migrate: the pCPU that runs it now (relayed messages go there)
+   * and the hardware of a pCPU of its domain (the guest follows its thread at VMRUN).
+   */
+  migration?: { hostNow: () => number; coreOf: (pcpuActor: number) => CoreHw };
   /** Extra time AVIC hardware needs beyond the interconnect (timing: guestIpiAvic − native IPI). */
   avicDelay: Time;
   /** Hyper-V enlightened TLB flush: a shootdown is one flush hypercall instead of IPIs. */
@@ -76,7 +83,9 @@ export type VcpuEvent =
       /** The posted-interrupt IPI kicks this entry out (no AVIC): the host injects at the next VMRUN. */
       kick?: number;
     }
-  | { type: 'FLUSH_ACK'; ack: FlushAck };
+  | { type: 'FLUSH_ACK'; ack: FlushAck }
+  /** A message for this vCPU's pCPU from outside its migration domain (see route.ts). */
+  | { type: 'RELAY'; msg: string; data: Record<string, unknown> };
 
 /**
  * The guest side of a vCPU. `outside` until the hypervisor's first VMRUN; `inGuest` while the
@@ -94,10 +103,21 @@ export type VcpuEvent =
 export const vcpuMachine = setup({
   types: { input: {} as VcpuInput, context: {} as VcpuContext, events: {} as VcpuEvent },
   actions: {
+    relay: ({ context, event }) => {
+      const ev = event as Extract<VcpuEvent, { type: 'RELAY' }>;
+      const host = context.migration ? context.migration.hostNow() : context.host;
+      context.port.send(host, ev.msg, ev.data, 0, Priority.INTERRUPT);
+    },
     onVmrun: assign(({ context, event }) => {
-      const ev = event as Extract<VcpuEvent, { type: 'VMRUN' }>;
+      const ev = event as Extract<VcpuEvent, { type: 'VMRUN' }> & { src: number };
       const { os, port } = context;
       const now = port.now();
+      // The host migrated this vCPU's thread: from now on it runs on that pCPU's RAP and TLB.
+      let host = context.host;
+      if (ev.src !== host && context.migration) {
+        host = ev.src;
+        os.migrate?.(context.migration.coreOf(host));
+      }
       // record_steal_time flushed for these shootdowns: the guest knows their page-table changes.
       for (const req of ev.deferred ?? []) os.learnDeferredFlush(req);
       let plan = context.plan;
@@ -124,7 +144,16 @@ export const vcpuMachine = setup({
       takeInterrupts(context);
       // A kick meant for this entry: leave again at once, unless an exit is due anyway.
       const kickPending = context.kickPending && ev.seq >= context.kickSeq && next !== 'exiting';
-      return { plan, next, afterExits, entrySeq: ev.seq, where: 'guest' as const, pending: [], kickPending };
+      return {
+        plan,
+        next,
+        afterExits,
+        entrySeq: ev.seq,
+        where: 'guest' as const,
+        pending: [],
+        kickPending,
+        host,
+      };
     }),
     noteKick: assign(({ context, event }) => {
       // A kick for an entry whose VMRUN has not arrived yet: leave again right after it.
@@ -317,6 +346,7 @@ export const vcpuMachine = setup({
     KICK: { actions: 'noteKick' },
     INTR: { actions: ['queueIntr', 'noteKick'] },
     FLUSH_ACK: { actions: 'countAck' },
+    RELAY: { actions: 'relay' },
   },
   states: {
     outside: {
@@ -468,8 +498,9 @@ function sendAvic(
   spacing: Time,
 ): void {
   targets.forEach((target, i) => {
-    context.port.send(
-      context.hostOf(target),
+    sendRouted(
+      context.port,
+      context.route(target),
       'INTR',
       { target, interrupt },
       delay + i * spacing + context.avicDelay,

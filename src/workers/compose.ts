@@ -4,6 +4,7 @@ import type { PartitionTopology } from '../actors/partition.js';
 import { Stream } from '../actors/prng.js';
 import type { Time } from '../actors/time.js';
 import type { RapCheckerConfig } from '../check/rapChecker.js';
+import { MigrationDomain } from '../host/migrationDomain.js';
 import { decodeContext } from '../hw/context.js';
 import { CoreHw } from '../hw/core.js';
 import { pcpuMachine } from '../hw/pcpuMachine.js';
@@ -13,6 +14,7 @@ import { LinuxOs } from '../os/linuxOs.js';
 import type { WorkloadParams } from '../os/workload.js';
 import type { Scenario } from '../scenario/schema.js';
 import { buildVmCoreActors, guestCpuid, vmList } from './composeVms.js';
+import { type MigrationPlan, partitionCores, planMigration } from './migrationPlan.js';
 import type { RapEntryView } from './traceProbe.js';
 
 /** The wired shape of a run: actors, where they live, and the links between them. */
@@ -24,6 +26,17 @@ export interface Topology extends PartitionTopology {
   coreActor: number[];
   socketOfCore: number[];
   timing: Timing;
+  /** Which vCPUs may migrate, between which cores (see migrationPlan.ts). */
+  migration: MigrationPlan;
+  /**
+   * The core an actor is on now (a vCPU follows its thread; pCPUs never move). Link latencies
+   * read it, so a migrated vCPU is 0 ps from its new pCPU. Only a migration domain's own
+   * partition writes its vCPUs' entries; any other reader only needs their socket, which
+   * migration never changes.
+   */
+  coreNow: number[];
+  /** The core each actor starts on. */
+  readonly homeCore: readonly number[];
 }
 
 /** Actor id of a physical core; zero-padded so that the sorted order is the core order. */
@@ -50,7 +63,8 @@ export interface VcpuPlacement {
  * Places every vCPU on a core: its `pin` if given, else the least-loaded core (ties to the lowest
  * index), counting pinned vCPUs first — so VMs of N vCPUs on N cores put vCPU i of every VM on
  * core i, and a core runs several vCPUs only when there are more vCPUs than cores (overcommit,
- * served by the host scheduler). Placement is fixed for the run; migration is not modelled.
+ * served by the host scheduler). Unpinned vCPUs may migrate later within their domain
+ * (`host.scheduler.migration`, see migrationPlan.ts).
  */
 export function placeVcpus(s: Scenario): VcpuPlacement[] {
   const out: VcpuPlacement[] = [];
@@ -81,8 +95,9 @@ export function placeVcpus(s: Scenario): VcpuPlacement[] {
 /**
  * Builds the topology of a scenario for `workers` partitions. Cores are split into contiguous,
  * balanced blocks (so a block boundary falls on a socket boundary whenever the counts allow it,
- * which makes the lookahead the cross-socket latency). A vCPU lives in its core's partition and
- * talks to that core's KVM over a zero-latency link (the world switch carries its own cost).
+ * which makes the lookahead the cross-socket latency), keeping every active migration domain in
+ * one block. A vCPU lives in its core's partition and talks to the core that runs it over a
+ * zero-latency link (the world switch carries its own cost).
  */
 export function buildTopology(s: Scenario, workers: number): Topology {
   const n = s.hardware.cores;
@@ -92,13 +107,15 @@ export function buildTopology(s: Scenario, workers: number): Topology {
   for (let c = 0; c < n; c++) coreOfId.set(pcpuId(c), c);
   for (const v of vcpus) coreOfId.set(vcpuId(v.vm, v.vcpu), v.core);
   const ids = [...coreOfId.keys()].sort();
-  const coreOfActor = ids.map((id) => coreOfId.get(id)!);
+  const homeCore = ids.map((id) => coreOfId.get(id)!);
+  const coreOfActor = homeCore.slice();
   const coreActor = Array.from({ length: n }, (_, c) => ids.indexOf(pcpuId(c)));
   const socketOfCore = Array.from({ length: n }, (_, c) => Math.floor(c / s.hardware.coresPerSocket));
-  const partitions = Math.max(1, Math.min(workers, n));
-  const partitionOfCore = Array.from({ length: n }, (_, c) => Math.floor((c * partitions) / n));
-  const partitionOf = coreOfActor.map((c) => partitionOfCore[c]!);
-  const socketOfActor = coreOfActor.map((c) => socketOfCore[c]!);
+  const migration = planMigration(s, vcpus);
+  const partitionOfCore = partitionCores(n, workers, migration.activeDomainOfCore);
+  const partitions = n === 0 ? 1 : Math.max(...partitionOfCore) + 1;
+  const partitionOf = homeCore.map((c) => partitionOfCore[c]!);
+  const socketOfActor = homeCore.map((c) => socketOfCore[c]!);
   const latency = (src: number, dst: number): Time =>
     src === dst || coreOfActor[src] === coreOfActor[dst]
       ? 0
@@ -114,7 +131,19 @@ export function buildTopology(s: Scenario, workers: number): Topology {
   if (partitions > 1 && !(lookahead > 0)) {
     throw new Error(`lookahead must be > 0 across partitions, found ${lookahead} ps`);
   }
-  return { ids, partitionOf, latency, partitions, lookahead, coreActor, socketOfCore, timing };
+  return {
+    ids,
+    partitionOf,
+    latency,
+    partitions,
+    lookahead,
+    coreActor,
+    socketOfCore,
+    timing,
+    migration,
+    coreNow: coreOfActor,
+    homeCore,
+  };
 }
 
 /** The processes (address spaces) with a thread on each core, and each process's cores. */
@@ -180,9 +209,15 @@ export function buildPartitionActors(
   const actors = new Map<number, HostedActor>();
   const vcpus = placeVcpus(s);
   const vmCores = new Set(vcpus.map((v) => v.core));
+  // Every run starts from the placement (a topology may serve several runs of a sweep).
+  topo.partitionOf.forEach((p, a) => {
+    if (p === partition) topo.coreNow[a] = topo.homeCore[a]!;
+  });
+  const domains = migrationDomains(s, topo, partition, vcpus);
   for (const c of vmCores) {
     if (topo.partitionOf[topo.coreActor[c]!] !== partition) continue;
-    for (const [index, actor] of buildVmCoreActors(s, topo, c, vcpus, until)) actors.set(index, actor);
+    for (const [index, actor] of buildVmCoreActors(s, topo, c, vcpus, until, domains))
+      actors.set(index, actor);
   }
   const { onCore, coresOf } = placeHostProcesses(s, vmCores);
   const cpuid = hostCpuid(s);
@@ -219,6 +254,34 @@ export function buildPartitionActors(
     actors.set(index, actor);
   }
   return actors;
+}
+
+/** The migration domains this partition owns, by domain index, with their member vCPU actors. */
+function migrationDomains(
+  s: Scenario,
+  topo: Topology,
+  partition: number,
+  vcpus: readonly VcpuPlacement[],
+): Map<number, MigrationDomain> {
+  const out = new Map<number, MigrationDomain>();
+  const { activeDomainOfCore } = topo.migration;
+  const index = new Map(topo.ids.map((id, i) => [id, i]));
+  for (const d of new Set(activeDomainOfCore)) {
+    if (d < 0) continue;
+    const first = activeDomainOfCore.indexOf(d);
+    if (topo.partitionOf[topo.coreActor[first]!] !== partition) continue;
+    const members = new Set(
+      vcpus.filter((v) => activeDomainOfCore[v.core] === d).map((v) => index.get(vcpuId(v.vm, v.vcpu))!),
+    );
+    const size = activeDomainOfCore.filter((x) => x === d).length;
+    out.set(
+      d,
+      new MigrationDomain(members, size, s.host.scheduler.migrationCost, (actor, core) => {
+        topo.coreNow[actor] = core;
+      }),
+    );
+  }
+  return out;
 }
 
 /**

@@ -4,6 +4,7 @@ import type { Time } from '../actors/time.js';
 import { hostMachine } from '../host/hostMachine.js';
 import { HostScheduler } from '../host/hostScheduler.js';
 import { type EffectiveCpuid, type KvmStats, KvmVcpu } from '../host/kvmVcpu.js';
+import type { MigrationDomain } from '../host/migrationDomain.js';
 import { L1Hypervisor, NestedKvm } from '../host/nestedSvm.js';
 import { policyByName } from '../host/policies/index.js';
 import { encodeContext, KERNEL_PROCESS } from '../hw/context.js';
@@ -13,8 +14,10 @@ import { LinuxOs } from '../os/linuxOs.js';
 import type { WorkloadParams } from '../os/workload.js';
 import type { Scenario } from '../scenario/schema.js';
 import { GuestCpu } from '../vcpu/guestCpu.js';
+import type { Route } from '../vcpu/route.js';
 import { vcpuMachine } from '../vcpu/vcpuMachine.js';
 import { buildCore, coreStats, pcpuId, type Topology, type VcpuPlacement, vcpuId } from './compose.js';
+import { vcpuKey } from './migrationPlan.js';
 
 type Vm = Scenario['vms'][number];
 
@@ -81,14 +84,18 @@ export function buildVmCoreActors(
   c: number,
   all: readonly VcpuPlacement[],
   until: Time,
+  domains: ReadonlyMap<number, MigrationDomain>,
 ): [number, HostedActor][] {
   const pcpuIndex = topo.coreActor[c]!;
   const core = buildCore(s, topo, c);
   const vms = vmList(s);
-  const hostOf = hostOfActor(topo, all);
+  const domainIndex = topo.migration.activeDomainOfCore[c]!;
+  const domain = domains.get(domainIndex);
+  const route = routeFrom(topo, all, domains, domainIndex);
   const here = all.filter((p) => p.core === c && p.level === 1);
   const actors: [number, HostedActor][] = [];
-  const kvms: { kvm: KvmVcpu; actor: number; pvTlbFlush: boolean; vmName: string }[] = [];
+  const kvms: { kvm: KvmVcpu; actor: number; pvTlbFlush: boolean; vmName: string; migratable: boolean }[] =
+    [];
   const host = createMachineActor(
     pcpuId(c),
     hostMachine,
@@ -113,7 +120,8 @@ export function buildVmCoreActors(
             : {}),
         });
         const vm = vms[place.vm]!.vm;
-        kvms.push({ kvm, actor: vIndex, pvTlbFlush: vm.pvTlbFlush, vmName: vm.name });
+        const migratable = topo.migration.migratable.has(vcpuKey(place.vm, place.vcpu));
+        kvms.push({ kvm, actor: vIndex, pvTlbFlush: vm.pvTlbFlush, vmName: vm.name, migratable });
       }
       const sched = new HostScheduler({
         port,
@@ -124,7 +132,8 @@ export function buildVmCoreActors(
         ibpbOnVcpuSwitch: s.host.ibpbOnVcpuSwitch,
         until,
       });
-      return { port, sched, avic: s.host.avic, hostOf };
+      domain?.register({ core: c, actor: pcpuIndex, hw: core, sched });
+      return { port, sched, avic: s.host.avic, route, domain };
     },
     (a) => {
       const ctx = a.getSnapshot().context;
@@ -142,10 +151,13 @@ export function buildVmCoreActors(
     const l2s = l2Of(s, topo, all, place);
     actors.push([
       actorIndex(topo, vcpuId(place.vm, place.vcpu)),
-      guestActor(s, topo, core, info, place, all, pcpuIndex, until, l2s),
+      guestActor(s, topo, core, info, place, all, pcpuIndex, until, l2s, domain, route),
     ]);
     for (const l2 of l2s)
-      actors.push([l2.index, guestActor(s, topo, core, l2.info, l2.place, all, pcpuIndex, until, [])]);
+      actors.push([
+        l2.index,
+        guestActor(s, topo, core, l2.info, l2.place, all, pcpuIndex, until, [], undefined, route),
+      ]);
   }
   return actors;
 }
@@ -177,6 +189,32 @@ function actorIndex(topo: Topology, id: string): number {
     indexCache.set(topo, m);
   }
   return m.get(id) ?? -1;
+}
+
+/**
+ * How a sender in migration domain `from` (-1: none) reaches a vCPU: a vCPU that never moves at
+ * its pCPU; one that moves inside the sender's own domain at the pCPU that runs it now; one
+ * that moves inside another domain through its own actor (see route.ts).
+ */
+function routeFrom(
+  topo: Topology,
+  all: readonly VcpuPlacement[],
+  domains: ReadonlyMap<number, MigrationDomain>,
+  from: number,
+): (vcpuActor: number) => Route {
+  const hostOf = hostOfActor(topo, all);
+  const moving = new Map<number, number>();
+  for (const p of all) {
+    if (topo.migration.migratable.has(vcpuKey(p.vm, p.vcpu)))
+      moving.set(actorIndex(topo, vcpuId(p.vm, p.vcpu)), topo.migration.activeDomainOfCore[p.core]!);
+  }
+  const own = domains.get(from);
+  return (target) => {
+    const d = moving.get(target);
+    if (d === undefined) return { to: hostOf(target), relay: false };
+    if (d === from && own) return { to: own.hostOf(target), relay: false };
+    return { to: target, relay: true };
+  };
 }
 
 /** vCPU actor index → the pCPU actor that runs it. */
@@ -216,6 +254,8 @@ function guestActor(
   pcpuIndex: number,
   until: Time,
   runs: readonly L2Run[],
+  domain: MigrationDomain | undefined,
+  route: (vcpuActor: number) => Route,
 ): HostedActor {
   const cpuid = guestCpuid(s, info.index);
   const intercepts = KvmVcpu.intercepts(s.host.npt, cpuid);
@@ -225,7 +265,8 @@ function guestActor(
   const vmIndexByName = new Map(vmList(s).map((v) => [v.vm.name, v.index]));
   const script = info.vm.guest.script[String(place.vcpu)] ?? [];
   const coreOfVcpu = new Map(all.map((v) => [actorIndex(topo, vcpuId(v.vm, v.vcpu)), v.core]));
-  const hostOf = hostOfActor(topo, all);
+  const self = actorIndex(topo, vcpuId(place.vm, place.vcpu));
+  const moves = domain !== undefined && topo.migration.migratable.has(vcpuKey(place.vm, place.vcpu));
   return createMachineActor(
     vcpuId(place.vm, place.vcpu),
     vcpuMachine,
@@ -266,7 +307,10 @@ function guestActor(
         peers,
         kernelCtx,
         avic: s.host.avic && info.level === 1,
-        hostOf,
+        route,
+        ...(moves
+          ? { migration: { hostNow: () => domain.hostOf(self), coreOf: (a: number) => domain.coreOf(a) } }
+          : {}),
         avicDelay: Math.max(0, topo.timing.guestIpiAvic - topo.timing.ipiSameSocket),
         hypervFlush: info.vm.hypervTlbFlush && info.level === 1,
       };

@@ -89,6 +89,7 @@ function makeSched(threads: number, ibpbOnVcpuSwitch: boolean): HostScheduler {
       actor: 10 + i,
       pvTlbFlush: true,
       vmName: `vm${i}`,
+      migratable: false,
     })),
     slice: 2_800 * US,
     haltPoll: HALT_POLL,
@@ -153,28 +154,31 @@ class Model {
 function checkInvariants(s: HostScheduler, m: Model, now: Time): void {
   const q = runQueue(s);
   // FIFO, and the queue holds exactly the model's runnable threads in the model's order.
-  expect(q.map((t) => t.index)).toEqual(m.queue);
-  expect(s.current?.index).toBe(m.current);
+  expect(q.map((t) => t.actor - 10)).toEqual(m.queue);
+  expect(s.current ? s.current.actor - 10 : undefined).toBe(m.current);
   // A thread is in at most one place: current, run queue, or blocked — and its state says which.
   const seen = new Map<number, string>();
   const place = (t: VcpuThread, where: string) => {
-    expect(seen.get(t.index), `thread ${t.index} both ${seen.get(t.index)} and ${where}`).toBeUndefined();
-    seen.set(t.index, where);
+    expect(
+      seen.get(t.actor - 10),
+      `thread ${t.actor - 10} both ${seen.get(t.actor - 10)} and ${where}`,
+    ).toBeUndefined();
+    seen.set(t.actor - 10, where);
   };
   if (s.current) place(s.current, 'current');
   for (const t of q) place(t, 'queued');
   for (const t of s.threads) if (t.state === 'blocked') place(t, 'blocked');
   expect(seen.size, 'every thread is somewhere').toBe(s.threads.length);
   for (const t of s.threads) {
-    const where = seen.get(t.index);
+    const where = seen.get(t.actor - 10);
     expect(t.state).toBe(where === 'current' ? 'running' : where === 'queued' ? 'runnable' : 'blocked');
-    expect(t.state === 'blocked').toBe(m.blocked.has(t.index));
+    expect(t.state === 'blocked').toBe(m.blocked.has(t.actor - 10));
     // Time: run + steal never exceeds the elapsed time.
     expect(t.stats.runPs).toBeGreaterThanOrEqual(0);
     expect(t.stats.stealPs).toBeGreaterThanOrEqual(0);
-    expect(t.stats.runPs + t.stats.stealPs + m.blockedPs[t.index]!).toBeLessThanOrEqual(now);
+    expect(t.stats.runPs + t.stats.stealPs + m.blockedPs[t.actor - 10]!).toBeLessThanOrEqual(now);
     // KVM_VCPU_PREEMPTED only on a runnable thread scheduled out; a flush flag only with it.
-    expect(t.preempted).toBe(m.preempted[t.index]);
+    expect(t.preempted).toBe(m.preempted[t.actor - 10]);
     if (t.preempted) expect(t.state).toBe('runnable');
     if (t.deferred.length > 0) expect(t.preempted).toBe(true);
   }
@@ -194,7 +198,7 @@ describe('HostScheduler under random operation sequences', () => {
         const pick = () => {
           const want = m.pick(now);
           const got = s.pickNext(now);
-          expect(got && { thread: got.thread.index, cost: got.cost }).toEqual(want);
+          expect(got && { thread: got.thread.actor - 10, cost: got.cost }).toEqual(want);
           if (got) s.recordStealTime(got.thread);
         };
         for (const o of ops) {
@@ -252,8 +256,8 @@ describe('HostScheduler under random operation sequences', () => {
         // Close the run: run + steal + blocked is exactly the elapsed time of every thread.
         s.finish(now);
         for (const t of s.threads) {
-          const blocked = m.blocked.has(t.index) ? now - m.blockedAt[t.index]! : 0;
-          expect(t.stats.runPs + t.stats.stealPs + m.blockedPs[t.index]! + blocked).toBe(now);
+          const blocked = m.blocked.has(t.actor - 10) ? now - m.blockedAt[t.actor - 10]! : 0;
+          expect(t.stats.runPs + t.stats.stealPs + m.blockedPs[t.actor - 10]! + blocked).toBe(now);
         }
 
         // No starvation: wake everybody; within one round of slices every thread gets the pCPU
@@ -261,8 +265,8 @@ describe('HostScheduler under random operation sequences', () => {
         for (const t of s.threads) {
           if (t.state === 'blocked') {
             s.wake(t, now, true);
-            m.blocked.delete(t.index);
-            m.queue.push(t.index);
+            m.blocked.delete(t.actor - 10);
+            m.queue.push(t.actor - 10);
           }
         }
         m.picks = m.current === undefined ? [] : [m.current];

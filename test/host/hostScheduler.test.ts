@@ -78,6 +78,7 @@ function makeSched(
       actor: 10 + i,
       pvTlbFlush: o.pvTlbFlush ?? true,
       vmName: `vm${i}`,
+      migratable: false,
     })),
     slice: SLICE,
     haltPoll: o.haltPoll ?? HALT_POLL,

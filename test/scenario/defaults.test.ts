@@ -22,6 +22,7 @@ describe('defaults', () => {
       cores: 4,
       sockets: 1,
       coresPerSocket: 4,
+      coresPerLlc: 4,
       clockHz: 3_000_000_000,
       spec: 'eraps-amd',
       rapEntries: 64,
@@ -35,7 +36,7 @@ describe('defaults', () => {
       avic: false,
       policy: 'linux-7.0',
       ibpbOnVcpuSwitch: true,
-      scheduler: { slice: 2_800 * US, haltPoll: 200 * US },
+      scheduler: { slice: 2_800 * US, haltPoll: 200 * US, migration: 'llc', migrationCost: 500 * US },
       latency: {},
     });
     expect(s.hostProcesses).toEqual({
@@ -98,6 +99,10 @@ describe('hardware topology', () => {
       16,
     );
     expect(parse('name: x\nhardware: { sockets: 2, cores: 12 }\n').hardware.coresPerSocket).toBe(6);
+    // A last-level cache: the largest divisor of the socket up to 8 (a Zen CCX), unless given.
+    expect(parse('name: x\nhardware: { sockets: 2, cores: 12 }\n').hardware.coresPerLlc).toBe(6);
+    expect(parse('name: x\nhardware: { sockets: 2, coresPerSocket: 32 }\n').hardware.coresPerLlc).toBe(8);
+    expect(parse('name: x\nhardware: { cores: 12, coresPerLlc: 4 }\n').hardware.coresPerLlc).toBe(4);
     expect(parse('name: x\nhardware: { coresPerSocket: 3, cores: 12 }\n').hardware.sockets).toBe(4);
   });
 
@@ -114,7 +119,12 @@ describe('values', () => {
   it('reads times with units and integer picoseconds', () => {
     const s = parse('name: x\nuntil: 250ns\nhost: { scheduler: { slice: 3ms, haltPoll: 1500 } }\n');
     expect(s.until).toBe(250_000);
-    expect(s.host.scheduler).toEqual({ slice: 3 * MS, haltPoll: 1500 });
+    expect(s.host.scheduler).toEqual({
+      slice: 3 * MS,
+      haltPoll: 1500,
+      migration: 'llc',
+      migrationCost: 500 * US,
+    });
   });
 
   it('reads the host processes and their spans', () => {

@@ -8,8 +8,12 @@ import { buildTopology, pcpuId, placeVcpus, type VcpuPlacement, vcpuId } from '.
  * lowest index; several vCPUs per core only under overcommit; an L2's vCPU i on its L1's vCPU i.
  */
 
-function scenario(cores: number, vms: string): Scenario {
-  return parseScenarioText(`name: t\nuntil: 10us\nhardware: { cores: ${cores} }\nvms:\n${vms}`, 'test.yaml');
+function scenario(cores: number, vms: string, coresPerLlc?: number): Scenario {
+  const llc = coresPerLlc ? `, coresPerLlc: ${coresPerLlc}` : '';
+  return parseScenarioText(
+    `name: t\nuntil: 10us\nhardware: { cores: ${cores}${llc} }\nvms:\n${vms}`,
+    'test.yaml',
+  );
 }
 
 /** VM index → core of each of its vCPUs, in vCPU order. */
@@ -100,7 +104,7 @@ describe('placeVcpus', () => {
   });
 
   it('every vCPU lives in the partition of the core it runs on (it shares that core’s hardware)', () => {
-    const s = scenario(4, '  - { name: a, vcpus: 4 }\n  - { name: b, vcpus: 4 }\n');
+    const s = scenario(4, '  - { name: a, vcpus: 4 }\n  - { name: b, vcpus: 4 }\n', 2);
     const topo = buildTopology(s, 2);
     expect(topo.partitions).toBe(2);
     for (const x of placeVcpus(s)) {
@@ -110,5 +114,32 @@ describe('placeVcpus', () => {
       expect(topo.partitionOf[v]).toBe(topo.partitionOf[c]);
       expect(topo.latency(v, c), 'a vCPU talks to its own core over a zero-latency link').toBe(0);
     }
+  });
+
+  it('keeps an active migration domain in one partition and cuts the rest as before', () => {
+    // Cores 0–3 start with two vCPUs each (a queue can form there): that LLC is active. Cores
+    // 4–7 have one each: nothing can ever queue there, so they are cut core by core.
+    const s = scenario(8, '  - { name: a, vcpus: 12 }\n', 4);
+    const topo = buildTopology(s, 4);
+    expect(topo.migration.activeDomainOfCore).toEqual([0, 0, 0, 0, -1, -1, -1, -1]);
+    expect(topo.migration.migratable.size, 'the 8 vCPUs of the active LLC').toBe(8);
+    const part = (c: number) => topo.partitionOf[topo.ids.indexOf(pcpuId(c))]!;
+    expect([0, 1, 2, 3].map(part)).toEqual([0, 0, 0, 0]);
+    expect([4, 5, 6, 7].map(part)).toEqual([1, 1, 2, 2]);
+    expect(topo.partitions).toBe(3);
+    expect(topo.lookahead).toBeGreaterThan(0);
+    // Off, or pinned: no domain is active and the cores split as always.
+    const off = parseScenarioText(
+      'name: t\nuntil: 10us\nhardware: { cores: 8, coresPerLlc: 4 }\nhost: { scheduler: { migration: off } }\nvms:\n  - { name: a, vcpus: 12 }\n',
+      'test.yaml',
+    );
+    expect(buildTopology(off, 4).partitions).toBe(4);
+    expect(buildTopology(off, 4).migration.migratable.size).toBe(0);
+  });
+
+  it('refuses a last-level cache that does not divide the socket', () => {
+    expect(() => scenario(8, '  - { name: a, vcpus: 2 }\n', 3)).toThrow(
+      /coresPerLlc[\s\S]*divisor of coresPerSocket \(8\)/,
+    );
   });
 });
