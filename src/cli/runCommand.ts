@@ -18,7 +18,7 @@ import {
   traceSettings,
   writeRunOutputs,
 } from '../viz/runOutputs.js';
-import { buildTopology } from '../workers/compose.js';
+import { buildTopology, placeVcpus } from '../workers/compose.js';
 import { runSimulation, shutdownWorkers } from '../workers/runSimulation.js';
 import { parseInteger, parseTimeFlag, prepareOutDir, UsageError } from './flags.js';
 import { replayCommand } from './replay.js';
@@ -144,6 +144,38 @@ export function checkModelled(file: string, s: Scenario): void {
         });
       }
     }
+  });
+  checkHostTasks(file, s);
+}
+
+/**
+ * Host tasks share pCPUs with vCPU threads; a core without vCPUs is a bare-metal core, whose host
+ * runs `hostProcesses` instead (a task there would be silently idle, so it is refused).
+ */
+function checkHostTasks(file: string, s: Scenario): void {
+  if (s.host.tasks.length === 0) return;
+  if (s.vms.length === 0) {
+    throw new ScenarioError({
+      file,
+      path: 'host.tasks',
+      expected: 'VMs whose vCPU threads the tasks share pCPUs with (bare-metal hosts run hostProcesses)',
+      found: `${s.host.tasks.length} task(s) and no VM`,
+    });
+  }
+  const vmCores = new Set(placeVcpus(s).map((p) => p.core));
+  s.host.tasks.forEach((t, i) => {
+    (t.cores ?? []).forEach((c, j) => {
+      if (c < s.hardware.cores && vmCores.has(c)) return;
+      throw new ScenarioError({
+        file,
+        path: `host.tasks.${i}.cores.${j}`,
+        expected:
+          c < s.hardware.cores
+            ? `a core that runs vCPUs (${[...vmCores].sort((a, b) => a - b).join(', ')}); core ${c} runs only hostProcesses`
+            : `a core index below ${s.hardware.cores}`,
+        found: String(c),
+      });
+    });
   });
 }
 

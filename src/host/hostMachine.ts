@@ -32,6 +32,8 @@ interface HostContext extends HostInput {
   switchCost: Time;
   /** Generation of this pCPU's own balancing timer (end of a halt poll, a hot thread cooling). */
   balanceGen: number;
+  /** The host tasks' first wake-ups are scheduled (at the first `choose`, time 0). */
+  tasksArmed: boolean;
 }
 
 /** A guest interrupt for a vCPU of this pCPU, from another host, this one, or a vCPU's AVIC. */
@@ -57,6 +59,9 @@ export type HostEvent =
   | { type: 'WAKE'; thread: number; gen: number }
   /** Pull work: this pCPU's own timer (`gen`), or another pCPU's reschedule IPI (no `gen`). */
   | { type: 'BALANCE'; gen?: number }
+  /** A host task's period began (`task`: its index on this pCPU), or its burst is done. */
+  | { type: 'TASK_WAKE'; task: number }
+  | { type: 'TASK_DONE' }
   | IntrMessage;
 
 /**
@@ -96,6 +101,11 @@ export const hostMachine = setup({
     choose: assign(({ context }) => {
       const { sched, port, domain } = context;
       const now = port.now();
+      if (!context.tasksArmed) {
+        for (const { task, at } of sched.taskPhases()) {
+          port.schedule(at, 'TASK_WAKE', { task: sched.tasks.indexOf(task) }, Priority.TIMER);
+        }
+      }
       let next = sched.pickNext(now);
       let balanceGen = context.balanceGen;
       if (!next && domain) {
@@ -111,8 +121,25 @@ export const hostMachine = setup({
         }
       }
       if (next) offerWork(context, now);
-      return { switchCost: next?.cost ?? 0, balanceGen };
+      return { switchCost: next?.cost ?? 0, balanceGen, tasksArmed: true };
     }),
+    startTask: ({ context }) => {
+      const { sched, port } = context;
+      const now = port.now();
+      const end = sched.task!.start(now + context.switchCost, port);
+      port.schedule(end - now, 'TASK_DONE', {}, Priority.TIMER);
+    },
+    endTask: ({ context }) => {
+      const { task, wakeAt } = context.sched.sleepTask(context.port.now());
+      const delay = wakeAt - context.port.now();
+      context.port.schedule(delay, 'TASK_WAKE', { task: context.sched.tasks.indexOf(task) }, Priority.TIMER);
+    },
+    taskWake: ({ context, event }) => {
+      const { sched, port } = context;
+      const ev = event as Extract<HostEvent, { type: 'TASK_WAKE' }>;
+      sched.wakeTask(sched.tasks[ev.task]!, port.now());
+      armSlice(context, port.now());
+    },
     unclaim: ({ context, event }) => {
       if ((event as Extract<HostEvent, { type: 'BALANCE' }>).gen === undefined)
         context.domain?.unclaim(context.port.self);
@@ -219,6 +246,7 @@ export const hostMachine = setup({
     blocks: ({ context }) => context.blockFor > 0,
     resched: ({ context }) => context.sched.needResched && context.sched.contended,
     hasCurrent: ({ context }) => context.sched.current !== undefined,
+    hasTask: ({ context }) => context.sched.task !== undefined,
     /** A reschedule IPI, or this pCPU's own balancing timer that is still current. */
     balanceDue: ({ context, event }) => {
       const gen = (event as Extract<HostEvent, { type: 'BALANCE' }>).gen;
@@ -236,6 +264,7 @@ export const hostMachine = setup({
     sliceGen: 0,
     switchCost: 0,
     balanceGen: 0,
+    tasksArmed: false,
   }),
   initial: 'choosing',
   on: {
@@ -245,6 +274,7 @@ export const hostMachine = setup({
     HV_FLUSH: { actions: { type: 'hvFlush', params: { inGuest: false } } },
     // Busy again by the time the reschedule IPI or the timer arrived: nothing to pull.
     BALANCE: { actions: 'unclaim' },
+    TASK_WAKE: { actions: 'taskWake' },
   },
   states: {
     choosing: {
@@ -253,7 +283,15 @@ export const hostMachine = setup({
       // The VMRUN action is vcpu_enter_guest: vcpu_load (IBPB on a vCPU switch),
       // record_steal_time, request servicing, CLEAR_RAP, VMRUN. (A transition action, not a
       // pass-through state: a state would cost every world switch an extra machine step.)
-      always: [{ guard: 'hasCurrent', actions: 'vmrun', target: 'inGuest' }, { target: 'idle' }],
+      always: [
+        { guard: 'hasCurrent', actions: 'vmrun', target: 'inGuest' },
+        { guard: 'hasTask', actions: 'startTask', target: 'inTask' },
+        { target: 'idle' },
+      ],
+    },
+    inTask: {
+      description: 'A host kernel thread (host.tasks) has the pCPU until its burst is done.',
+      on: { TASK_DONE: { actions: 'endTask', target: 'choosing' } },
     },
     inGuest: {
       description: 'The vCPU runs; slices end and interrupts arrive (kick, or AVIC doorbell).',
@@ -282,6 +320,7 @@ export const hostMachine = setup({
         WAKE: { actions: 'timerWake', target: 'choosing' },
         INTR: { actions: 'deliverOutsideGuest', target: 'choosing' },
         BALANCE: [{ guard: 'balanceDue', actions: 'unclaim', target: 'choosing' }, { actions: 'unclaim' }],
+        TASK_WAKE: { actions: 'taskWake', target: 'choosing' },
       },
     },
   },
@@ -294,7 +333,7 @@ function armSlice(context: HostContext, now: Time): void {
   if (!t || sched.sliceArmed || !sched.contended) return;
   sched.sliceArmed = true;
   context.sliceGen++;
-  const end = Math.max(now + 1, t.sliceFrom + sched.p.slice);
+  const end = Math.max(now + 1, sched.sliceEnd(t, now));
   context.port.schedule(end - now, 'SLICE', { gen: context.sliceGen }, Priority.TIMER);
 }
 

@@ -5,6 +5,7 @@ import type { CoreHw } from '../hw/core.js';
 import type { FlushAck, FlushRequest } from '../hw/cpuSoftware.js';
 import type { GuestInterrupt } from '../hw/exit.js';
 import { type ActionObs, ObsKind, type ShootdownDeferredObs } from '../hw/observations.js';
+import type { HostTaskStats, HostTaskThread } from './hostTask.js';
 import type { KvmVcpu } from './kvmVcpu.js';
 
 /** KVM_HV_TLB_FLUSH_FIFO_SIZE (arch/x86/kvm/hyperv.h): entries per vCPU before a flush-all. */
@@ -33,6 +34,7 @@ export interface VcpuThreadStats {
 
 /** One vCPU thread on this pCPU: KVM's state for the vCPU and the scheduler's. */
 export interface VcpuThread {
+  readonly kind: 'vcpu';
   readonly kvm: KvmVcpu;
   /** Actor index of the vCPU (L1) machine. */
   readonly actor: number;
@@ -73,12 +75,16 @@ export interface HostSchedStats {
   /** Kicks that forced a running vCPU out: to deliver an interrupt, or to preempt it. */
   kicks: { interrupt: number; preempt: number };
   threads: VcpuThreadStats[];
+  /** Host kernel threads bound to this pCPU (`host.tasks`). */
+  tasks: HostTaskStats[];
 }
 
 export interface HostSchedulerParams {
   port: Port;
   core: CoreHw;
   threads: { kvm: KvmVcpu; actor: number; pvTlbFlush: boolean; vmName: string; migratable: boolean }[];
+  /** Host kernel threads bound to this pCPU, competing with the vCPU threads. */
+  tasks?: HostTaskThread[];
   slice: Time;
   haltPoll: Time;
   ibpbOnVcpuSwitch: boolean;
@@ -100,8 +106,12 @@ export interface HostSchedulerParams {
 export class HostScheduler {
   /** The vCPU threads on this pCPU now (migration moves them between schedulers). */
   readonly threads: VcpuThread[];
-  private readonly runQueue: VcpuThread[] = [];
+  private readonly runQueue: (VcpuThread | HostTaskThread)[] = [];
+  /** The vCPU thread on the pCPU (in guest mode or in KVM for it). */
   current: VcpuThread | undefined;
+  /** The host task on the pCPU instead. */
+  task: HostTaskThread | undefined;
+  readonly tasks: readonly HostTaskThread[];
   /** The vCPU whose state is loaded on this pCPU (per_cpu last_vcpu). */
   private lastVcpu: VcpuThread | undefined;
   /** A waiting thread should get the pCPU at the next opportunity (need_resched). */
@@ -112,7 +122,9 @@ export class HostScheduler {
   private readonly hostCtx: number;
 
   constructor(readonly p: HostSchedulerParams) {
+    this.tasks = p.tasks ?? [];
     this.threads = p.threads.map((t) => ({
+      kind: 'vcpu' as const,
       kvm: t.kvm,
       actor: t.actor,
       pvTlbFlush: t.pvTlbFlush,
@@ -149,8 +161,21 @@ export class HostScheduler {
       ibpbs: 0,
       kicks: { interrupt: 0, preempt: 0 },
       threads: this.threads.map((t) => t.stats),
+      tasks: this.tasks.map((t) => t.stats),
     };
     this.hostCtx = hostKernelContext(p.core.params.index);
+  }
+
+  /**
+   * When the running thread's slice ends. A thread that ran alone past its slice got a new one
+   * each time (EEVDF's update_deadline), so a thread that starts waiting meets the current
+   * slice's end, not an instant preemption.
+   */
+  sliceEnd(t: VcpuThread, now: Time): Time {
+    const { slice } = this.p;
+    const end = t.sliceFrom + slice;
+    if (end > now || slice <= 0) return end;
+    return t.sliceFrom + (Math.floor((now - t.sliceFrom) / slice) + 1) * slice;
   }
 
   /** A thread waits for the pCPU. */
@@ -174,12 +199,17 @@ export class HostScheduler {
 
   /** Nothing runs, nothing waits, no vCPU polls: an idle pCPU that would pull work. */
   idle(now: Time): boolean {
-    return this.current === undefined && this.runQueue.length === 0 && !this.polling(now);
+    return (
+      this.current === undefined &&
+      this.task === undefined &&
+      this.runQueue.length === 0 &&
+      !this.polling(now)
+    );
   }
 
   /** Waiting threads that may move to another pCPU, in queue order. */
   queuedMigratable(): readonly VcpuThread[] {
-    return this.runQueue.filter((t) => t.migratable);
+    return this.runQueue.filter((t): t is VcpuThread => t.kind === 'vcpu' && t.migratable);
   }
 
   /** detach_task: a waiting thread leaves this pCPU's run queue for another pCPU. */
@@ -210,10 +240,15 @@ export class HostScheduler {
    * thread and the cost of getting it running: a context switch unless it is the thread that was
    * halt-polling here, plus IBPB when a different vCPU last ran (kvm_arch_vcpu_load).
    */
-  pickNext(now: Time): { thread: VcpuThread; cost: Time } | undefined {
+  pickNext(now: Time): { thread: VcpuThread; cost: Time } | { task: HostTaskThread; cost: Time } | undefined {
     const t = this.runQueue.shift();
     if (!t) return undefined;
     this.needResched = false;
+    if (t.kind === 'task') {
+      // A kernel thread: a context switch, no vcpu_load (last_vcpu stays), no halt poll to reuse.
+      this.task = t;
+      return { task: t, cost: this.p.core.timing.contextSwitch };
+    }
     t.stats.stealPs += now - t.queuedAt;
     // Halt polling: the vCPU thread never left the pCPU. Once polling gave up, the pCPU went
     // to sleep and coming back to the same thread is a context switch again.
@@ -232,7 +267,9 @@ export class HostScheduler {
       // a point drawn from this pCPU's stream. Without it every core would switch at the same
       // instants and the VMs would be gang-scheduled by accident.
       this.started = true;
-      if (this.threads.length > 1) t.sliceFrom = now - this.p.port.rng.int(0, this.p.slice - 1);
+      // Only where another thread may ever share the pCPU (a draw shifts this pCPU's stream).
+      const shared = this.threads.length + this.tasks.length > 1 || this.threads.some((x) => x.migratable);
+      if (shared) t.sliceFrom = now - this.p.port.rng.int(0, this.p.slice - 1);
     }
     t.blockedAt = 0;
     this.current = t;
@@ -273,6 +310,27 @@ export class HostScheduler {
     t.wakeGen++;
     this.current = undefined;
     return t;
+  }
+
+  /**
+   * The first wake-up of each host task: a point of its first period drawn from this pCPU's
+   * stream (the run starts in steady state, and tasks on different pCPUs are not in phase).
+   */
+  taskPhases(): { task: HostTaskThread; at: Time }[] {
+    return this.tasks.map((task) => ({ task, at: this.p.port.rng.int(0, task.spec.every - 1) }));
+  }
+
+  /** A host task's timer fired: it joins the run queue. */
+  wakeTask(t: HostTaskThread, now: Time): void {
+    t.wake(now);
+    this.runQueue.push(t);
+  }
+
+  /** The running host task used its burst: it sleeps. Returns when it wakes next. */
+  sleepTask(now: Time): { task: HostTaskThread; wakeAt: Time } {
+    const task = this.task!;
+    this.task = undefined;
+    return { task, wakeAt: task.sleep(now) };
   }
 
   /** kvm_vcpu_wake_up: a blocked thread becomes runnable. Returns false if it was not blocked. */
@@ -352,6 +410,7 @@ export class HostScheduler {
   /** At the end of the run: close the open intervals so the statistics cover the whole run. */
   finish(now: Time): void {
     this.stats.threads = this.threads.map((t) => t.stats);
+    for (const t of this.tasks) t.finish(now);
     for (const t of this.threads) {
       if (t.state === 'running') {
         t.stats.runPs += now - t.ranSince;

@@ -7,11 +7,11 @@ import {
   type ActionHandling,
   type ActionObs,
   ObsKind,
-  type RapUseObs,
   type VmrunObs,
 } from '../hw/observations.js';
 import type { Intercepts, TlbControl, Vmcb } from '../hw/vmcb.js';
 import { EXIT_HANDLERS, type ExitOutcome } from './exitHandlers.js';
+import { pushHostChain, returnHostChain } from './hostChain.js';
 import type { Hypervisor, KvmRequest } from './hypervisor.js';
 import type { ErapsPolicy } from './policies/index.js';
 
@@ -20,6 +20,9 @@ export type { KvmRequest } from './hypervisor.js';
 /** KVM's own TLB_CONTROL names (arch/x86/include/asm/svm.h). */
 const TLB_CONTROL_DO_NOTHING = 0 as TlbControl;
 const TLB_CONTROL_FLUSH_ASID = 3 as TlbControl;
+
+/** Return addresses of KVM's own call chain (vcpu_enter_guest → svm_vcpu_run → __svm_vcpu_run). */
+const KVM_CHAIN = 0x7f000000;
 
 /** What the guest's CPUID says after KVM_SET_CPUID2, limited by what the policy advertises. */
 export interface EffectiveCpuid {
@@ -213,9 +216,7 @@ export class KvmVcpu implements Hypervisor {
     this.nestedExitClear = { value: false, step: '' };
     v.erapCtl.clearRap = clear.value;
     // KVM's own call chain is on the host RAP while the guest runs; it returns after #VMEXIT.
-    const depth = core.timing.kvmCallDepth;
-    for (let i = 0; i < depth; i++)
-      core.rapHost.push(0x7f000000 + i, this.hostCtx, core.candidateEpoch, this.p.port.now(), false);
+    pushHostChain(core, this.hostCtx, KVM_CHAIN, core.timing.kvmCallDepth, this.p.port.now());
     // VMRUN loads the guest's CR3 from the save area: with NPT the CPU runs on it directly, and
     // another vCPU may have run on this pCPU since this one last exited.
     if (!l2 && this.p.npt) core.pcid = this.guestCr3;
@@ -289,7 +290,8 @@ export class KvmVcpu implements Hypervisor {
     // reported to the checkers, who judge them.
     core.candidateEpoch++;
     this.stats.worldSwitches++;
-    this.returnHostChain();
+    // KVM's RETs after #VMEXIT: on legacy hardware they may consume guest-pushed entries.
+    returnHostChain(core, this.hostCtx, KVM_CHAIN, core.timing.kvmCallDepth, this.p.port);
     // An L2 exit is reflected to L1, except a physical interrupt, which is L0's own business.
     const fromL2 = this.l2 !== undefined && from === this.l2.l2Actor && exit.reason !== 'intr';
     const label = fromL2 ? `l2:${exit.reason}` : exit.reason;
@@ -366,26 +368,5 @@ export class KvmVcpu implements Hypervisor {
       detail: `${exit.detail}; ${path}`,
     };
     this.p.port.observe(ObsKind.ACTION, obs);
-  }
-
-  /** KVM's RETs after #VMEXIT: on legacy hardware they may consume guest-pushed entries. */
-  private returnHostChain(): void {
-    const core = this.core_;
-    const rap = core.rapHost;
-    for (let i = core.timing.kvmCallDepth - 1; i >= 0; i--) {
-      const actual = 0x7f000000 + i;
-      const slot = rap.pop(actual);
-      if (slot < 0 || rap.stuff[slot] === 1) continue;
-      if (rap.ctx[slot] !== this.hostCtx) {
-        const obs: RapUseObs = {
-          pcpu: core.params.index,
-          consumer: this.hostCtx,
-          producer: rap.ctx[slot]!,
-          pushedAt: rap.pushedAt[slot]!,
-          predicted: rap.addr[slot] === actual,
-        };
-        this.p.port.observe(ObsKind.RAP_USE, obs);
-      }
-    }
   }
 }

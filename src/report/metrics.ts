@@ -69,6 +69,15 @@ export interface Metrics {
       pvDeferredFlushes: number;
       migrations: number;
     }[];
+    /** Host kernel threads beside the vCPUs (`host.tasks`): CPU time and scheduling latency. */
+    hostTasks: {
+      name: string;
+      core: number;
+      bursts: number;
+      runNs: number;
+      waitNs: number;
+      maxWaitNs: number;
+    }[];
   };
   /** Simulated time spent on safety and its side effects, in ns. */
   costNs: { stuffing: number; mispredictions: number; flushIpiHandlers: number; exits: number };
@@ -98,7 +107,14 @@ export function collectMetrics(
       hvFlushedTargets: 0,
     },
     work: { ops: 0, opsPerSecond: 0, byVm: [] },
-    scheduler: { vcpuSwitches: 0, ibpbs: 0, kicks: { interrupt: 0, preempt: 0 }, migrations: 0, vcpus: [] },
+    scheduler: {
+      vcpuSwitches: 0,
+      ibpbs: 0,
+      kicks: { interrupt: 0, preempt: 0 },
+      migrations: 0,
+      vcpus: [],
+      hostTasks: [],
+    },
     costNs: { stuffing: 0, mispredictions: 0, flushIpiHandlers: 0, exits: 0 },
   };
   const latencies: number[] = [];
@@ -121,6 +137,16 @@ export function collectMetrics(
       m.scheduler.ibpbs += st.sched.ibpbs;
       m.scheduler.kicks.interrupt += st.sched.kicks.interrupt;
       m.scheduler.kicks.preempt += st.sched.kicks.preempt;
+      for (const t of st.sched.tasks) {
+        m.scheduler.hostTasks.push({
+          name: t.name,
+          core: t.core,
+          bursts: t.bursts,
+          runNs: toNs(t.runPs),
+          waitNs: toNs(t.waitPs),
+          maxWaitNs: toNs(t.maxWaitPs),
+        });
+      }
       for (const t of st.sched.threads) {
         m.shootdowns.pvDeferredTargets += t.deferredFlushes;
         m.shootdowns.hvFlushedTargets += t.hvFlushes;
@@ -199,6 +225,7 @@ export function collectMetrics(
   m.work.opsPerSecond = perSecond(m.work.ops);
   m.work.byVm = [...workByVm.entries()].map(([vm, ops]) => ({ vm, ops, opsPerSecond: perSecond(ops) }));
   m.scheduler.vcpus.sort((a, b) => a.vm.localeCompare(b.vm) || a.vcpu - b.vcpu);
+  m.scheduler.hostTasks.sort((a, b) => a.core - b.core || a.name.localeCompare(b.name));
   m.costNs.stuffing = Math.round((m.rap.stuffingCalls * timing.rapStuff) / 32 / NS);
   m.costNs.mispredictions = Math.round((m.rap.mispredicted * timing.retMispredict) / NS);
   m.costNs.flushIpiHandlers = Math.round((ipis * timing.flushIpiHandler) / NS);

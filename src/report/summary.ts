@@ -104,6 +104,15 @@ export function renderSummary(r: Report, opts: { maxViolations?: number } = {}):
     out.push(
       `host scheduler: vCPU switches ${fmt(sch.vcpuSwitches)}, IBPBs ${fmt(sch.ibpbs)}, kicks ${fmt(sch.kicks.interrupt)} to inject + ${fmt(sch.kicks.preempt)} to preempt, migrations ${fmt(sch.migrations)}; steal ${pct(steal, steal + run)} of vCPU time (most: ${worst.vm} vCPU ${worst.vcpu}, ${ns(worst.stealNs)})`,
     );
+    if (sch.hostTasks.length > 0) {
+      const tRun = sch.hostTasks.reduce((n, t) => n + t.runNs, 0);
+      const bursts = sch.hostTasks.reduce((n, t) => n + t.bursts, 0);
+      const tWait = sch.hostTasks.reduce((n, t) => n + t.waitNs, 0);
+      const late = sch.hostTasks.reduce((a, b) => (b.maxWaitNs > a.maxWaitNs ? b : a));
+      out.push(
+        `host tasks: ${fmt(sch.hostTasks.length)} thread(s), ${fmt(bursts)} bursts, ran ${ns(tRun)}, waited ${ns(tWait)} for the pCPU (worst: ${late.name} on core ${late.core}, ${ns(late.maxWaitNs)})`,
+      );
+    }
   }
   if (r.expect) {
     out.push('');

@@ -1,7 +1,8 @@
-import type { z } from 'zod';
-import { durationOr } from './duration.js';
+import { z } from 'zod';
+import { durationOr, PositiveDurationSchema } from './duration.js';
 import { LatencySchema } from './latency.js';
-import { bool, oneOf } from './numbers.js';
+import { LIMITS } from './limits.js';
+import { bool, intIn, oneOf } from './numbers.js';
 import { strictObject } from './strictObject.js';
 
 /**
@@ -17,6 +18,24 @@ export type MigrationDomainKind = (typeof MIGRATION_DOMAINS)[number];
 
 /** A hypervisor RAP policy, by its scenario name. */
 export const PolicySchema = oneOf(POLICIES);
+
+/**
+ * A host kernel thread that shares pCPUs with vCPU threads (a vhost worker, a kworker): one per
+ * listed core, bound to it. It wakes every `every`, needs `run` of CPU time, and sleeps again.
+ *
+ * @example
+ * HostTaskSchema.parse({ name: 'vhost', every: '1ms', run: '100us' }).callDepth // 8
+ */
+export const HostTaskSchema = strictObject({
+  name: z.string().min(1, { error: 'a non-empty name' }),
+  /** Cores with a thread of it; absent: every core that runs vCPUs. */
+  cores: z.array(intIn(0, LIMITS.cores - 1, 'a core index (0, 1, …)')).optional(),
+  every: PositiveDurationSchema,
+  run: PositiveDurationSchema,
+  /** Depth of its call chain into schedule(): what it returns through when it runs again. */
+  callDepth: intIn(1, LIMITS.callDepth).default(8),
+}).refine((t) => t.run < t.every, { error: 'run shorter than every', path: ['run'] });
+export type HostTask = z.output<typeof HostTaskSchema>;
 
 /**
  * The host hypervisor: paging mode, interrupt virtualization, RAP policy and scheduler.
@@ -43,5 +62,7 @@ export const HostSchema = strictObject({
     migrationCost: durationOr('500us'),
   }).prefault({}),
   latency: LatencySchema.prefault({}),
+  /** Host kernel threads beside the vCPU threads on their pCPUs. */
+  tasks: z.array(HostTaskSchema).default([]),
 });
 export type Host = z.output<typeof HostSchema>;

@@ -3,6 +3,7 @@ import { createMachineActor } from '../actors/machineActor.js';
 import type { Time } from '../actors/time.js';
 import { hostMachine } from '../host/hostMachine.js';
 import { HostScheduler } from '../host/hostScheduler.js';
+import { HostTaskThread } from '../host/hostTask.js';
 import { type EffectiveCpuid, type KvmStats, KvmVcpu } from '../host/kvmVcpu.js';
 import type { MigrationDomain } from '../host/migrationDomain.js';
 import { L1Hypervisor, NestedKvm } from '../host/nestedSvm.js';
@@ -123,10 +124,15 @@ export function buildVmCoreActors(
         const migratable = topo.migration.migratable.has(vcpuKey(place.vm, place.vcpu));
         kvms.push({ kvm, actor: vIndex, pvTlbFlush: vm.pvTlbFlush, vmName: vm.name, migratable });
       }
+      // host.tasks: a thread of each task that lists this core (or lists none: every vCPU core).
+      const tasks = s.host.tasks
+        .filter((t) => t.cores === undefined || t.cores.includes(c))
+        .map((t, k) => new HostTaskThread(t, core, k));
       const sched = new HostScheduler({
         port,
         core,
         threads: kvms,
+        tasks,
         slice: s.host.scheduler.slice,
         haltPoll: s.host.scheduler.haltPoll,
         ibpbOnVcpuSwitch: s.host.ibpbOnVcpuSwitch,

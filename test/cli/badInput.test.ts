@@ -33,6 +33,30 @@ interface FileCase {
 
 const fileCases: FileCase[] = [
   {
+    title: 'a host task on a core that runs no vCPU',
+    yaml: 'name: x\nhardware: { cores: 4 }\nhost:\n  tasks: [ { name: vhost, every: 1ms, run: 100us, cores: [3] } ]\nvms:\n  - { name: a, vcpus: 2 }\n',
+    path: 'host.tasks.0.cores.0',
+    mentions: [/a core that runs vCPUs \(0, 1\)/, /found 3|3/],
+  },
+  {
+    title: 'host tasks without a VM',
+    yaml: 'name: x\nhardware: { cores: 2 }\nhost:\n  tasks: [ { name: vhost, every: 1ms, run: 100us } ]\nhostProcesses: { count: 1 }\n',
+    path: 'host.tasks',
+    mentions: [/VMs whose vCPU threads/],
+  },
+  {
+    title: 'a host task that runs longer than its period',
+    yaml: 'name: x\nhardware: { cores: 2 }\nhost:\n  tasks: [ { name: vhost, every: 100us, run: 1ms } ]\nvms:\n  - { name: a, vcpus: 2 }\n',
+    path: 'host.tasks.0.run',
+    mentions: [/run shorter than every/],
+  },
+  {
+    title: 'a last-level cache that does not divide the socket',
+    yaml: 'name: x\nhardware: { cores: 8, coresPerLlc: 3 }\n',
+    path: 'hardware.coresPerLlc',
+    mentions: [/divisor of coresPerSocket \(8\)/],
+  },
+  {
     title: 'malformed YAML',
     yaml: 'name: x\nhardware:\n  cores: 4\n   spec: legacy\n',
     mentions: [/YAML syntax error/i, /line 3/],

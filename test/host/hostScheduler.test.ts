@@ -97,8 +97,8 @@ function flushIntr(at: Time, from = 99): GuestInterrupt & { req: FlushRequest } 
 /** pickNext, expecting a thread (the machine's `choose` with something runnable). */
 function pick(f: Fixture, now: Time): { thread: VcpuThread; cost: Time } {
   const next = f.sched.pickNext(now);
-  expect(next, `something runnable at ${now}`).toBeDefined();
-  return next!;
+  expect(next && 'thread' in next, `a vCPU thread runnable at ${now}`).toBe(true);
+  return next as { thread: VcpuThread; cost: Time };
 }
 
 /** pickNext and the VMRUN's record_steal_time, as the host machine does them. */

@@ -38,6 +38,7 @@ describe('defaults', () => {
       ibpbOnVcpuSwitch: true,
       scheduler: { slice: 2_800 * US, haltPoll: 200 * US, migration: 'llc', migrationCost: 500 * US },
       latency: {},
+      tasks: [],
     });
     expect(s.hostProcesses).toEqual({
       count: 0,

@@ -95,7 +95,7 @@ describe('--set key=value', () => {
     expect(scenarioError('name: x\nmatrix:\n  host.polcy: [naive]\n')).toMatchObject({
       path: 'matrix.host.polcy',
       line: 3,
-      expected: 'one of npt, avic, policy, ibpbOnVcpuSwitch, scheduler, latency',
+      expected: 'one of npt, avic, policy, ibpbOnVcpuSwitch, scheduler, latency, tasks',
     });
   });
 });

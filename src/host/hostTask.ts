@@ -1,0 +1,99 @@
+import type { Time } from '../actors/time.js';
+import { hostKernelContext } from '../hw/context.js';
+import type { CoreHw } from '../hw/core.js';
+import { pushHostChain, returnHostChain } from './hostChain.js';
+
+/** What a host task is, as the scenario gives it (`host.tasks[]`). */
+export interface HostTaskSpec {
+  name: string;
+  every: Time;
+  run: Time;
+  callDepth: number;
+}
+
+/** What the report shows per host task thread. */
+export interface HostTaskStats {
+  name: string;
+  core: number;
+  /** Wake-ups that got the pCPU and ran their burst. */
+  bursts: number;
+  runPs: number;
+  /** Time runnable but waiting for the pCPU (its scheduling latency), total and worst. */
+  waitPs: number;
+  maxWaitPs: number;
+}
+
+/** Return addresses of task k's frames inside schedule(), apart from KVM's and other tasks'. */
+const TASK_CHAIN = 0x7e000000;
+
+/**
+ * A host kernel thread bound to one pCPU that also runs vCPU threads (a vhost worker, a
+ * kworker): it wakes every `every`, needs `run` of CPU time and sleeps again, competing in the
+ * same run queue as the vCPU threads, so they wait for it (steal time, a preempted flag) and it
+ * waits for them. Its code is a kernel call chain: it resumes by returning out of schedule(),
+ * through whatever the host RAP holds by then, and goes to sleep by calling into it. A kernel
+ * thread keeps the previous mm (lazy TLB), so switching to it writes no CR3 and clears nothing.
+ * It shoots nothing down and sends no IPIs.
+ */
+export class HostTaskThread {
+  readonly kind = 'task' as const;
+  state: 'runnable' | 'running' | 'blocked' = 'blocked';
+  /** The period it is in began here (its wake-up); the next one begins `every` later. */
+  wokeAt: Time = 0;
+  queuedAt: Time = 0;
+  ranSince: Time = 0;
+  readonly stats: HostTaskStats;
+  private readonly ctx: number;
+  private readonly chain: number;
+
+  constructor(
+    readonly spec: HostTaskSpec,
+    private readonly core: CoreHw,
+    index: number,
+  ) {
+    this.ctx = hostKernelContext(core.params.index);
+    this.chain = TASK_CHAIN + index * 256;
+    this.stats = { name: spec.name, core: core.params.index, bursts: 0, runPs: 0, waitPs: 0, maxWaitPs: 0 };
+  }
+
+  /** The period's timer fired: runnable, waiting for the pCPU. */
+  wake(now: Time): void {
+    this.state = 'runnable';
+    this.wokeAt = now;
+    this.queuedAt = now;
+  }
+
+  /** It got the pCPU: it returns out of schedule(); the burst ends `run` later. */
+  start(now: Time, port: { observe(kind: string, data: unknown): void }): Time {
+    const wait = now - this.queuedAt;
+    this.stats.waitPs += wait;
+    this.stats.maxWaitPs = Math.max(this.stats.maxWaitPs, wait);
+    this.state = 'running';
+    this.ranSince = now;
+    returnHostChain(this.core, this.ctx, this.chain, this.spec.callDepth, port);
+    return now + this.spec.run;
+  }
+
+  /**
+   * The burst is done: it calls into schedule() and sleeps until its next period (at once, if it
+   * ran so late that the next period has begun). Returns when it wakes.
+   */
+  sleep(now: Time): Time {
+    this.stats.bursts++;
+    this.stats.runPs += now - this.ranSince;
+    this.state = 'blocked';
+    pushHostChain(this.core, this.ctx, this.chain, this.spec.callDepth, now);
+    return Math.max(now + 1, this.wokeAt + this.spec.every);
+  }
+
+  /** At the end of the run: a waiting or running task's open interval counts up to `now`. */
+  finish(now: Time): void {
+    if (this.state === 'runnable') {
+      this.stats.waitPs += now - this.queuedAt;
+      this.queuedAt = now;
+    } else if (this.state === 'running') {
+      this.stats.runPs += now - this.ranSince;
+      this.ranSince = now;
+    }
+  }
+}

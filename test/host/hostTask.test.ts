@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import { HostScheduler } from '../../src/host/hostScheduler.js';
+import { HostTaskThread } from '../../src/host/hostTask.js';
+import { KvmVcpu } from '../../src/host/kvmVcpu.js';
+import { policyByName } from '../../src/host/policies/index.js';
+import { hostKernelContext } from '../../src/hw/context.js';
+import { ObsKind, type RapUseObs } from '../../src/hw/observations.js';
+import { FULL_CPUID, fakePort, makeCore } from './kvmHelpers.js';
+
+/**
+ * HostTaskThread (src/host/hostTask.ts) and its place in the HostScheduler's run queue: a host
+ * kernel thread bound to a pCPU, which sleeps inside schedule() and resumes by returning out of
+ * it through the host RAP, and which competes with vCPU threads in FIFO order.
+ */
+
+const US = 1_000_000;
+const spec = { name: 'vhost', every: 1000 * US, run: 300 * US, callDepth: 4 };
+
+describe('HostTaskThread', () => {
+  it('returns through its own frames when nothing ran in between, and reports anything else it uses', () => {
+    const core = makeCore('legacy');
+    const port = fakePort();
+    const task = new HostTaskThread(spec, core, 0);
+    task.wake(10 * US);
+    expect(task.start(50 * US, port)).toBe(350 * US);
+    // Nothing on the RAP yet: its RETs underflow, nothing is reported.
+    expect(port.of(ObsKind.RAP_USE)).toEqual([]);
+    expect(task.sleep(350 * US)).toBe(1010 * US);
+    task.wake(1010 * US);
+    task.start(1010 * US, port);
+    expect(port.of(ObsKind.RAP_USE), 'its own frames, its own context').toEqual([]);
+    task.sleep(1310 * US);
+    // Something else runs on this (legacy, untagged) RAP and leaves 2 entries above its frames.
+    const other = 12345;
+    core.rapHost.push(0x1000, other, core.candidateEpoch, 1400 * US, false);
+    core.rapHost.push(0x1001, other, core.candidateEpoch, 1400 * US, false);
+    task.wake(2010 * US);
+    task.start(2010 * US, port);
+    const uses = port.of<RapUseObs>(ObsKind.RAP_USE);
+    expect(uses).toHaveLength(2);
+    expect(
+      uses.every((u) => u.producer === other && u.consumer === hostKernelContext(0) && !u.predicted),
+    ).toBe(true);
+    expect(task.stats).toMatchObject({ bursts: 2, runPs: 600 * US, waitPs: 40 * US, maxWaitPs: 40 * US });
+  });
+
+  it('wakes at once when its burst ended after its next period began', () => {
+    const task = new HostTaskThread(spec, makeCore('eraps-amd'), 0);
+    task.wake(0);
+    task.start(2000 * US, fakePort());
+    expect(task.sleep(2300 * US)).toBe(2300 * US + 1);
+    expect(task.stats.maxWaitPs).toBe(2000 * US);
+  });
+});
+
+describe('HostScheduler with a host task', () => {
+  function fixture() {
+    const port = fakePort();
+    const core = makeCore('eraps-amd');
+    const kvm = new KvmVcpu({
+      port,
+      core,
+      policy: policyByName('linux-7.0'),
+      npt: true,
+      autoIbrs: true,
+      hostHasEraps: true,
+      cpuid: FULL_CPUID,
+      vm: 0,
+      vcpu: 0,
+      level: 1,
+      vcpuActor: 10,
+    });
+    const task = new HostTaskThread(spec, core, 0);
+    const sched = new HostScheduler({
+      port,
+      core,
+      threads: [{ kvm, actor: 10, pvTlbFlush: true, vmName: 'vm0', migratable: false }],
+      tasks: [task],
+      slice: 2_800 * US,
+      haltPoll: 200 * US,
+      ibpbOnVcpuSwitch: true,
+      until: 100_000 * US,
+    });
+    return { sched, task, core };
+  }
+
+  it('queues the task behind the vCPU, marks the vCPU preempted for it, and returns without IBPB', () => {
+    const { sched, task, core } = fixture();
+    const first = sched.pickNext(1);
+    expect(first && 'thread' in first).toBe(true);
+    sched.wakeTask(task, 100 * US);
+    expect(sched.contended).toBe(true);
+    // Its slice runs out: the vCPU goes to the tail, preempted; the task gets the pCPU.
+    sched.preemptCurrent(2_800 * US);
+    const next = sched.pickNext(2_800 * US);
+    expect(next && 'task' in next && next.task).toBe(task);
+    expect(next?.cost).toBe(core.timing.contextSwitch);
+    expect(sched.idle(2_900 * US)).toBe(false);
+    expect(sched.threads[0]!.preempted).toBe(true);
+    expect(sched.taskPhases().map((p) => p.at < spec.every)).toEqual([true]);
+    const end = task.start(2_800 * US, fakePort());
+    const { wakeAt } = sched.sleepTask(end);
+    expect(wakeAt).toBe(end + 1);
+    // Back to the same vCPU: a context switch, no vCPU switch, so no IBPB.
+    const back = sched.pickNext(end);
+    expect(back && 'thread' in back).toBe(true);
+    expect(back?.cost).toBe(core.timing.contextSwitch);
+    expect(sched.stats.vcpuSwitches).toBe(0);
+    expect(sched.stats.ibpbs).toBe(0);
+    sched.finish(end + 10);
+    expect(sched.stats.tasks).toEqual([task.stats]);
+  });
+
+  it('renews a lone thread’s slice: a task that starts waiting meets the current slice’s end', () => {
+    const { sched } = fixture();
+    const first = sched.pickNext(0);
+    const t = first && 'thread' in first ? first.thread : undefined;
+    expect(t).toBeDefined();
+    const from = t!.sliceFrom;
+    expect(sched.sliceEnd(t!, from + 100 * US)).toBe(from + 2_800 * US);
+    expect(sched.sliceEnd(t!, from + 7_000 * US)).toBe(from + 8_400 * US);
+  });
+});
