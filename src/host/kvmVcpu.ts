@@ -3,12 +3,7 @@ import type { Time } from '../actors/time.js';
 import { encodeContext, hostKernelContext, KERNEL_PROCESS } from '../hw/context.js';
 import type { CoreHw } from '../hw/core.js';
 import type { GuestExit } from '../hw/exit.js';
-import {
-  type ActionHandling,
-  type ActionObs,
-  ObsKind,
-  type VmrunObs,
-} from '../hw/observations.js';
+import { type ActionHandling, type ActionObs, ObsKind, type VmrunObs } from '../hw/observations.js';
 import type { Intercepts, TlbControl, Vmcb } from '../hw/vmcb.js';
 import { EXIT_HANDLERS, type ExitOutcome } from './exitHandlers.js';
 import { pushHostChain, returnHostChain } from './hostChain.js';

@@ -6,8 +6,10 @@ import type { VcpuPlacement } from './compose.js';
  * domains). A domain is the cores of one last-level cache or one socket
  * (`host.scheduler.migration`). It is *active* when a queue can ever form on one of its cores
  * behind a thread that may leave it — a core that starts with two threads or more, one of them
- * migratable — and it has another core to go to. Only active domains constrain partitioning:
- * their cores share one partition, whatever the worker count.
+ * migratable —, it has another core to go to, and one of its vCPUs can halt (only a pCPU whose
+ * vCPUs all sleep becomes idle and pulls; vCPUs that never block keep every pCPU busy). Only
+ * active domains constrain partitioning and routing: their cores share one partition, whatever
+ * the worker count.
  */
 export interface MigrationPlan {
   /** Cores per domain. */
@@ -39,17 +41,31 @@ export function planMigration(s: Scenario, placement: readonly VcpuPlacement[]):
       })
       .map((p) => vcpuKey(p.vm, p.vcpu)),
   );
-  const threads = Array.from({ length: n }, () => ({ all: 0, migratable: 0 }));
+  const halts = (vm: number): boolean => {
+    const v = s.vms[vm];
+    if (!v) return false;
+    const guests = [v, ...(v.nested?.vms ?? [])];
+    return guests.some(
+      (g) =>
+        g.guest.hlt.every > 0 ||
+        Object.values(g.guest.script).some((ops) => ops.some((op) => op.op === 'hlt')),
+    );
+  };
+  const threads = Array.from({ length: n }, () => ({ all: 0, migratable: 0, halts: false }));
   for (const p of placement) {
     if (p.level !== 1) continue;
     threads[p.core]!.all++;
+    if (halts(p.vm)) threads[p.core]!.halts = true;
     if (candidates.has(vcpuKey(p.vm, p.vcpu))) threads[p.core]!.migratable++;
   }
   const activeDomainOfCore = Array(n).fill(-1);
   const migratable = new Set<string>();
   for (let d = 0; d * size < n; d++) {
     const cores = Array.from({ length: Math.min(size, n - d * size) }, (_, k) => d * size + k);
-    const active = cores.length > 1 && cores.some((c) => threads[c]!.all >= 2 && threads[c]!.migratable > 0);
+    const active =
+      cores.length > 1 &&
+      cores.some((c) => threads[c]!.all >= 2 && threads[c]!.migratable > 0) &&
+      cores.some((c) => threads[c]!.halts);
     if (!active) continue;
     for (const c of cores) activeDomainOfCore[c] = d;
     for (const p of placement)

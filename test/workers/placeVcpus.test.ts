@@ -119,7 +119,8 @@ describe('placeVcpus', () => {
   it('keeps an active migration domain in one partition and cuts the rest as before', () => {
     // Cores 0–3 start with two vCPUs each (a queue can form there): that LLC is active. Cores
     // 4–7 have one each: nothing can ever queue there, so they are cut core by core.
-    const s = scenario(8, '  - { name: a, vcpus: 12 }\n', 4);
+    // A guest that halts: only a pCPU whose vCPUs sleep goes idle and pulls.
+    const s = scenario(8, '  - { name: a, vcpus: 12, guest: { hlt: { every: 1ms } } }\n', 4);
     const topo = buildTopology(s, 4);
     expect(topo.migration.activeDomainOfCore).toEqual([0, 0, 0, 0, -1, -1, -1, -1]);
     expect(topo.migration.migratable.size, 'the 8 vCPUs of the active LLC').toBe(8);
@@ -135,6 +136,9 @@ describe('placeVcpus', () => {
     );
     expect(buildTopology(off, 4).partitions).toBe(4);
     expect(buildTopology(off, 4).migration.migratable.size).toBe(0);
+    // vCPUs that never block keep every pCPU busy: nothing can ever be pulled.
+    const busy = scenario(8, '  - { name: a, vcpus: 12 }\n', 4);
+    expect(buildTopology(busy, 4).migration.activeDomainOfCore).toEqual(Array(8).fill(-1));
   });
 
   it('refuses a last-level cache that does not divide the socket', () => {
