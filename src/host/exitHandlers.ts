@@ -44,6 +44,12 @@ export const EXIT_HANDLERS: Record<ExitReason, Handler> = {
   // A physical interrupt (the host's timer tick, a reschedule or kick IPI) took the vCPU out; the
   // host handles it and its scheduler decides what runs next (src/host/hostScheduler.ts).
   intr: (kvm) => ({ cost: kvm.core.timing.exitHandler }),
+  // AVIC could not deliver an IPI the guest wrote to the ICR: its target was not running
+  // (IsRunning clear in the physical APIC ID table). avic_incomplete_ipi_interception →
+  // avic_kick_target_vcpus: KVM kicks (or wakes) the target; the interrupt is already in its IRR.
+  'avic-incomplete-ipi': (kvm) => ({
+    cost: kvm.core.timing.exitHandler + kvm.core.timing.ipiSendPerTarget,
+  }),
   // KVM_HC_SEND_IPI (kvm_pv_send_ipi): one exit for the whole target bitmap; KVM delivers to
   // each target in turn (kvm_apic_set_irq → kvm_vcpu_kick).
   // Hyper-V's flush hypercall (kvm_hv_flush_tlb): queue the flush on every target and request

@@ -42,6 +42,8 @@ export interface IntrMessage {
   /** vCPU actor the interrupt is for. */
   target: number;
   interrupt: GuestInterrupt;
+  /** Sent by the guest through AVIC (no exit), not delivered by KVM. */
+  avic?: boolean;
 }
 
 /** A Hyper-V flush hypercall's request for one target vCPU of this pCPU. */
@@ -59,6 +61,11 @@ export type HostEvent =
   | { type: 'WAKE'; thread: number; gen: number }
   /** Pull work: this pCPU's own timer (`gen`), or another pCPU's reschedule IPI (no `gen`). */
   | { type: 'BALANCE'; gen?: number }
+  /**
+   * An AVIC IPI of the vCPU `target` (running here) found its destination not running: the
+   * sender takes an AVIC_INCOMPLETE_IPI exit.
+   */
+  | { type: 'AVIC_INCOMPLETE'; target: number }
   /** A host task's period began (`task`: its index on this pCPU), or its burst is done. */
   | { type: 'TASK_WAKE'; task: number }
   | { type: 'TASK_DONE' }
@@ -210,6 +217,21 @@ export const hostMachine = setup({
       sched.needResched = true;
       return {};
     }),
+    avicIncomplete: assign(({ context, event }) => {
+      const ev = event as Extract<HostEvent, { type: 'AVIC_INCOMPLETE' }>;
+      const { sched, port } = context;
+      const t = sched.threadOf(ev.target);
+      // The sender left guest mode meanwhile (or is being kicked anyway): that exit is the one.
+      if (!t || t !== sched.current || context.kicked) return {};
+      port.send(
+        t.kvm.guestActor,
+        'KICK',
+        { seq: context.entrySeq, reason: 'avic-incomplete-ipi' },
+        0,
+        Priority.INTERRUPT,
+      );
+      return { kicked: true };
+    }),
     kickForPreemption: assign(({ context }) => {
       if (!context.sched.needResched || context.kicked) return {};
       context.sched.stats.kicks.preempt++;
@@ -300,6 +322,7 @@ export const hostMachine = setup({
         SLICE: { actions: ['sliceEnd', 'kickForPreemption'] },
         INTR: { actions: 'deliverWhileInGuest' },
         HV_FLUSH: { actions: { type: 'hvFlush', params: { inGuest: true } } },
+        AVIC_INCOMPLETE: { actions: 'avicIncomplete' },
       },
     },
     handlingExit: {
@@ -390,6 +413,19 @@ function deliver(context: HostContext, ev: IntrMessage, inGuest: boolean): boole
       // The initiator's cmpxchg on the steal-time word succeeded: it reads this at once.
       port.send(ev.interrupt.from, 'FLUSH_ACK', { ack }, 0, Priority.MESSAGE);
       return false;
+    }
+    // AVIC found IsRunning clear for this target (it is not loaded on a pCPU): the interrupt is in
+    // its IRR, and the sender takes an AVIC_INCOMPLETE_IPI exit for KVM to kick it. The sender's
+    // exit is charged when this news reaches its pCPU, a link's latency after the hardware's.
+    if (ev.avic) {
+      sendRouted(
+        port,
+        context.route(ev.interrupt.from),
+        'AVIC_INCOMPLETE',
+        { target: ev.interrupt.from },
+        0,
+        Priority.INTERRUPT,
+      );
     }
   }
   if (ev.interrupt.kind === 'init') t.kvm.initReset();

@@ -18,6 +18,7 @@ export const EXIT_REASONS = [
   'vmrun',
   'intr',
   'vmmcall',
+  'avic-incomplete-ipi',
 ] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];
 

@@ -218,8 +218,10 @@ export function collectMetrics(
     preemptedWait: toNs(waitPs.preemptedWait),
     handler: toNs(waitPs.handler),
   };
-  // A shootdown's exits: its IPI hypercall, and the kicks that let KVM inject its interrupts.
-  const sdExits = (m.exits.vmmcall ?? 0) + m.scheduler.kicks.interrupt;
+  // A shootdown's exits: its IPI hypercall, the kicks that let KVM inject its interrupts, and
+  // AVIC's incomplete-IPI exits for targets that were not running.
+  const sdExits =
+    (m.exits.vmmcall ?? 0) + m.scheduler.kicks.interrupt + (m.exits['avic-incomplete-ipi'] ?? 0);
   m.shootdowns.exitsPerShootdown =
     latencies.length > 0 ? Math.round((sdExits / latencies.length) * 100) / 100 : 0;
   m.work.opsPerSecond = perSecond(m.work.ops);

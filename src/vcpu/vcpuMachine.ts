@@ -60,6 +60,8 @@ interface VcpuContext extends VcpuInput {
   kickPending: boolean;
   /** The entry that kick was meant for. */
   kickSeq: number;
+  /** Why the pending kick takes the vCPU out (the exit it causes). */
+  kickReason: 'intr' | 'avic-incomplete-ipi';
   /** Interrupts in the vAPIC, not yet taken (injected at the next VMRUN, or by the doorbell). */
   pending: { interrupt: GuestInterrupt; arrivedAt: Time; waiting: boolean }[];
   shootdown: Shootdown | undefined;
@@ -73,7 +75,8 @@ export type VcpuEvent =
   | { type: 'VMRUN'; seq: number; reflected?: GuestExit; deferred?: FlushRequest[] }
   | { type: 'STEP'; gen: number }
   | { type: 'SYNC'; name: string }
-  | { type: 'KICK'; seq: number }
+  /** The host takes the vCPU out: a physical interrupt, or AVIC's incomplete-IPI exit. */
+  | { type: 'KICK'; seq: number; reason?: 'avic-incomplete-ipi' }
   | {
       type: 'INTR';
       interrupt: GuestInterrupt;
@@ -158,12 +161,14 @@ export const vcpuMachine = setup({
     noteKick: assign(({ context, event }) => {
       // A kick for an entry whose VMRUN has not arrived yet: leave again right after it.
       const seq = kickSeqOf(event);
-      return seq !== undefined && seq > context.entrySeq ? { kickPending: true, kickSeq: seq } : {};
+      return seq !== undefined && seq > context.entrySeq
+        ? { kickPending: true, kickSeq: seq, kickReason: kickReasonOf(event) }
+        : {};
     }),
-    leaveForKick: assign(({ context }, params: { resumeTo: Resume }) =>
-      leave(context, params.resumeTo, 'physical interrupt (host tick, reschedule or posted-interrupt IPI)'),
+    leaveForKick: assign(({ context, event }, params: { resumeTo: Resume }) =>
+      leave(context, params.resumeTo, kickReasonOf(event)),
     ),
-    leaveAfterEntry: assign(({ context }) => leave(context, context.next, 'physical interrupt at entry')),
+    leaveAfterEntry: assign(({ context }) => leave(context, context.next, context.kickReason, ' at entry')),
     queueIntr: assign(({ context, event }) => {
       const ev = event as Extract<VcpuEvent, { type: 'INTR' }>;
       const entry = { interrupt: ev.interrupt, arrivedAt: ev.arrivedAt, waiting: ev.waiting };
@@ -335,6 +340,7 @@ export const vcpuMachine = setup({
     entrySeq: 0,
     kickPending: false,
     kickSeq: 0,
+    kickReason: 'intr',
     pending: [],
     shootdown: undefined,
     resumeTo: 'route',
@@ -437,11 +443,21 @@ export const vcpuMachine = setup({
  * next VMRUN comes back to `resumeTo`. A STEP still pending stays valid; if it fires while the
  * vCPU is out it is missed (`missStep`) and scheduled again at the next entry.
  */
-function leave(context: VcpuContext, resumeTo: Resume, detail: string) {
+function leave(context: VcpuContext, resumeTo: Resume, reason: VcpuContext['kickReason'], when = '') {
   context.os.deschedule(context.port.now());
-  const exit: GuestExit = { reason: 'intr', ctx: context.kernelCtx, detail };
+  const detail =
+    reason === 'intr'
+      ? `physical interrupt (host tick, reschedule or posted-interrupt IPI)${when}`
+      : `AVIC incomplete IPI: a target of this vCPU's ICR write was not running${when}`;
+  const exit: GuestExit = { reason, ctx: context.kernelCtx, detail };
   context.port.send(context.host, 'VMEXIT', { exit }, 0, Priority.WORLD_SWITCH);
-  return { resumeTo, where: 'descheduled' as const, kickPending: false };
+  return { resumeTo, where: 'descheduled' as const, kickPending: false, kickReason: 'intr' as const };
+}
+
+/** The exit a kick causes: an INTR exit, unless the host says AVIC could not deliver an IPI. */
+function kickReasonOf(event: unknown): VcpuContext['kickReason'] {
+  const e = event as { type: string; reason?: 'avic-incomplete-ipi' };
+  return e.type === 'KICK' && e.reason ? e.reason : 'intr';
 }
 
 /**
@@ -502,7 +518,7 @@ function sendAvic(
       context.port,
       context.route(target),
       'INTR',
-      { target, interrupt },
+      { target, interrupt, avic: true },
       delay + i * spacing + context.avicDelay,
       Priority.INTERRUPT,
     );

@@ -169,6 +169,21 @@ describe('overcommit: 2 VMs of 2 vCPUs on 2 cores', () => {
     expect(plain.m.rap.clears['vmrun-clear-rap'] ?? 0).toBe(0);
   });
 
+  it('with AVIC, an IPI for a target that is not running costs its sender an AVIC_INCOMPLETE_IPI exit; PV TLB flush spares it', async () => {
+    const [avic, avicPv] = await Promise.all([
+      run(vmYaml({ ...oc, avic: true })),
+      run(vmYaml({ ...oc, avic: true, pvTlbFlush: true })),
+    ]);
+    for (const x of [avic, avicPv]) expect(x.r.violationCounts['tlb-stale']).toBe(0);
+    // Preempted targets: IsRunning is clear, the sender exits and KVM kicks the target.
+    const incomplete = avic.m.exits['avic-incomplete-ipi'] ?? 0;
+    expect(incomplete).toBeGreaterThan(0);
+    expect(avic.m.exits.vmmcall ?? 0, 'AVIC sends without a hypercall').toBe(0);
+    expect(avic.m.shootdowns.exitsPerShootdown).toBeGreaterThan(0);
+    // With PV TLB flush the guest skips preempted targets: no IPI, so no incomplete one either.
+    expect(avicPv.m.exits['avic-incomplete-ipi'] ?? 0).toBeLessThan(incomplete / 10);
+  });
+
   it('a PV path that forgets the deferred flush (mutant-forget-pv-flush) is caught by tlb-stale; linux-7.0 is not', async () => {
     const small = { ...oc, pvTlbFlush: true, workingSetPages: 4 };
     const [mutant, linux, mutantNoPv] = await Promise.all([
