@@ -1,11 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { HostScheduler } from '../../src/host/hostScheduler.js';
 import { HostTaskThread } from '../../src/host/hostTask.js';
-import { KvmVcpu } from '../../src/host/kvmVcpu.js';
-import { policyByName } from '../../src/host/policies/index.js';
 import { hostKernelContext } from '../../src/hw/context.js';
 import { ObsKind, type RapUseObs } from '../../src/hw/observations.js';
-import { FULL_CPUID, fakePort, makeCore } from './kvmHelpers.js';
+import { fakePort, makeCore, makeKvm } from './kvmHelpers.js';
 
 /**
  * HostTaskThread (src/host/hostTask.ts) and its place in the HostScheduler's run queue: a host
@@ -55,26 +53,12 @@ describe('HostTaskThread', () => {
 
 describe('HostScheduler with a host task', () => {
   function fixture() {
-    const port = fakePort();
-    const core = makeCore('eraps-amd');
-    const kvm = new KvmVcpu({
-      port,
-      core,
-      policy: policyByName('linux-7.0'),
-      npt: true,
-      autoIbrs: true,
-      hostHasEraps: true,
-      cpuid: FULL_CPUID,
-      vm: 0,
-      vcpu: 0,
-      level: 1,
-      vcpuActor: 10,
-    });
+    const { kvm, core, port } = makeKvm();
     const task = new HostTaskThread(spec, core, 0);
     const sched = new HostScheduler({
       port,
       core,
-      threads: [{ kvm, actor: 10, pvTlbFlush: true, vmName: 'vm0', migratable: false }],
+      threads: [{ kvm, actor: 1, pvTlbFlush: true, vmName: 'vm0', migratable: false }],
       tasks: [task],
       slice: 2_800 * US,
       haltPoll: 200 * US,
