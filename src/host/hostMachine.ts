@@ -34,6 +34,8 @@ interface HostContext extends HostInput {
   balanceGen: number;
   /** The host tasks' first wake-ups are scheduled (at the first `choose`, time 0). */
   tasksArmed: boolean;
+  /** Another pCPU chose this idle one to take a waiting thread (select_idle_sibling). */
+  claimedPull: boolean;
 }
 
 /** A guest interrupt for a vCPU of this pCPU, from another host, this one, or a vCPU's AVIC. */
@@ -119,7 +121,11 @@ export const hostMachine = setup({
         // newidle_balance — unless the vCPU that just halted here still polls (then the pCPU
         // is not idle yet: look again when the poll gives up).
         const pollEnd = sched.pollEnd(now);
-        const pull = pollEnd === undefined ? domain.pull(port.self, now) : undefined;
+        if (pollEnd === undefined) sched.markIdle(now);
+        // A wake-up placed here is taken whatever; newidle balancing skips a pCPU whose idle
+        // periods are usually too short to be worth a migration.
+        const look = pollEnd === undefined && (context.claimedPull || !sched.idlesBriefly);
+        const pull = look ? domain.pull(port.self, now) : undefined;
         if (pull?.kind === 'pulled') next = sched.pickNext(now);
         const at = pollEnd ?? (pull?.kind === 'hot' ? pull.at : undefined);
         if (at !== undefined) {
@@ -128,7 +134,7 @@ export const hostMachine = setup({
         }
       }
       if (next) offerWork(context, now);
-      return { switchCost: next?.cost ?? 0, balanceGen, tasksArmed: true };
+      return { switchCost: next?.cost ?? 0, balanceGen, tasksArmed: true, claimedPull: false };
     }),
     startTask: ({ context }) => {
       const { sched, port } = context;
@@ -151,6 +157,12 @@ export const hostMachine = setup({
       if ((event as Extract<HostEvent, { type: 'BALANCE' }>).gen === undefined)
         context.domain?.unclaim(context.port.self);
     },
+    /** Idle, and chosen by another pCPU: the next `choose` pulls whatever its idle history. */
+    takeClaim: assign(({ context, event }) => {
+      if ((event as Extract<HostEvent, { type: 'BALANCE' }>).gen !== undefined) return {};
+      context.domain?.unclaim(context.port.self);
+      return { claimedPull: true };
+    }),
     handleExit: assign(({ context, event }) => {
       const ev = event as Extract<HostEvent, { type: 'VMEXIT' }> & { src: number };
       const kvm = context.sched.current!.kvm;
@@ -287,6 +299,7 @@ export const hostMachine = setup({
     switchCost: 0,
     balanceGen: 0,
     tasksArmed: false,
+    claimedPull: false,
   }),
   initial: 'choosing',
   on: {
@@ -342,7 +355,7 @@ export const hostMachine = setup({
       on: {
         WAKE: { actions: 'timerWake', target: 'choosing' },
         INTR: { actions: 'deliverOutsideGuest', target: 'choosing' },
-        BALANCE: [{ guard: 'balanceDue', actions: 'unclaim', target: 'choosing' }, { actions: 'unclaim' }],
+        BALANCE: [{ guard: 'balanceDue', actions: 'takeClaim', target: 'choosing' }, { actions: 'unclaim' }],
         TASK_WAKE: { actions: 'taskWake', target: 'choosing' },
       },
     },

@@ -87,6 +87,8 @@ export interface HostSchedulerParams {
   tasks?: HostTaskThread[];
   slice: Time;
   haltPoll: Time;
+  /** sysctl_sched_migration_cost: bounds newidle balancing by this pCPU's average idle time. */
+  migrationCost?: Time;
   ibpbOnVcpuSwitch: boolean;
   /** End of the run (statistics close their intervals there). */
   until: Time;
@@ -118,11 +120,18 @@ export class HostScheduler {
   needResched = false;
   sliceArmed = false;
   private started = false;
+  /**
+   * rq->avg_idle: how long this pCPU's idle periods last, averaged (1/8 per sample, capped at
+   * twice the migration cost), and when the current one began (rq->idle_stamp).
+   */
+  avgIdle: Time;
+  private idleStamp: Time | undefined;
   readonly stats: HostSchedStats;
   private readonly hostCtx: number;
 
   constructor(readonly p: HostSchedulerParams) {
     this.tasks = p.tasks ?? [];
+    this.avgIdle = 2 * this.migrationCost;
     this.threads = p.threads.map((t) => ({
       kind: 'vcpu' as const,
       kvm: t.kvm,
@@ -197,6 +206,23 @@ export class HostScheduler {
     return this.polling(now) ? this.lastVcpu!.blockedAt + this.p.haltPoll : undefined;
   }
 
+  private get migrationCost(): Time {
+    return this.p.migrationCost ?? 500_000_000;
+  }
+
+  /** The pCPU goes idle now (newidle_balance sets rq->idle_stamp). */
+  markIdle(now: Time): void {
+    this.idleStamp ??= now;
+  }
+
+  /**
+   * newidle_balance does not even look when this pCPU's idle periods are usually shorter than
+   * the cost of a migration (this_rq->avg_idle < sysctl_sched_migration_cost).
+   */
+  get idlesBriefly(): boolean {
+    return this.avgIdle < this.migrationCost;
+  }
+
   /** Nothing runs, nothing waits, no vCPU polls: an idle pCPU that would pull work. */
   idle(now: Time): boolean {
     return (
@@ -244,6 +270,12 @@ export class HostScheduler {
     const t = this.runQueue.shift();
     if (!t) return undefined;
     this.needResched = false;
+    if (this.idleStamp !== undefined) {
+      // ttwu_do_activate on an idle rq: update_avg(&rq->avg_idle, delta), capped.
+      this.avgIdle += Math.trunc((now - this.idleStamp - this.avgIdle) / 8);
+      this.avgIdle = Math.min(this.avgIdle, 2 * this.migrationCost);
+      this.idleStamp = undefined;
+    }
     if (t.kind === 'task') {
       // A kernel thread: a context switch, no vcpu_load (last_vcpu stays), no halt poll to reuse.
       this.task = t;

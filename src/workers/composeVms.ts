@@ -135,6 +135,7 @@ export function buildVmCoreActors(
         tasks,
         slice: s.host.scheduler.slice,
         haltPoll: s.host.scheduler.haltPoll,
+        migrationCost: s.host.scheduler.migrationCost,
         ibpbOnVcpuSwitch: s.host.ibpbOnVcpuSwitch,
         until,
       });

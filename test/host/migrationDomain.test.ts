@@ -163,4 +163,23 @@ describe('MigrationDomain', () => {
     expect(d.pull(empty.actor, COST + 1)).toEqual({ kind: 'none' });
     expect(d.claimIdle(busy.actor, COST + 1)).toBeUndefined();
   });
+
+  it('a pCPU whose idle periods are short stops newidle balancing (rq->avg_idle)', () => {
+    const c = cpu(0, 1);
+    expect(c.sched.avgIdle).toBe(2 * COST);
+    expect(c.sched.idlesBriefly).toBe(false);
+    let now = 1;
+    const t = run(c, now);
+    for (let i = 0; i < 12; i++) {
+      now += 10 * US;
+      c.sched.blockCurrent(now);
+      c.sched.markIdle(now);
+      now += 50 * US;
+      c.sched.wake(t, now, true);
+      expect(run(c, now)).toBe(t);
+    }
+    // 1/8 of each 50 µs sample: after 12 of them the average is well under the migration cost.
+    expect(c.sched.avgIdle).toBeLessThan(COST);
+    expect(c.sched.idlesBriefly).toBe(true);
+  });
 });
