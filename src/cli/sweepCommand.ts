@@ -5,8 +5,9 @@ import { ScenarioError } from '../scenario/errors.js';
 import { parseSeedRange } from '../scenario/sweep.js';
 import { assemble } from '../sweep/aggregate.js';
 import { runsCsv, variantsCsv } from '../sweep/csv.js';
-import { runLocal, type SweepHooks } from '../sweep/localBackend.js';
+import { runLocal, type SweepHooks, startSweepThreads } from '../sweep/localBackend.js';
 import { parseVary, planSweep } from '../sweep/plan.js';
+import type { SweepPool } from '../sweep/pool.js';
 import { renderSweep } from '../sweep/render.js';
 import type { RunOutcome, SweepDocument, SweepPlan } from '../sweep/types.js';
 import { buildTopology } from '../workers/compose.js';
@@ -105,12 +106,17 @@ export function sweepFromRun(file: string, flags: RunFlags, io: Io): Promise<num
 interface Prepared {
   plan: SweepPlan;
   threads: number;
+  /** The local backend's threads, when they could be started before planning. */
+  pool?: SweepPool | undefined;
 }
 
-/** Reads and checks everything before the first run: bad input costs no simulation (exit 2). */
-function prepare(file: string, o: SweepOptions): Prepared {
-  const text = readScenario(file);
-  const until = o.until !== undefined ? { text: o.until, ps: parseTimeFlag('--until', o.until) } : undefined;
+/**
+ * Reads and checks everything before the first run: bad input costs no simulation (exit 2).
+ * The flags come first; then, when the explicit seeds already say how many threads the sweep
+ * will use, the local backend's threads start, so that their start overlaps the planning (see
+ * {@link startSweepThreads}). If planning then fails, they are stopped again.
+ */
+async function prepare(file: string, o: SweepOptions): Promise<Prepared> {
   const threads =
     o.threads !== undefined ? parseInteger(o.threadsFlag, o.threads, 1) : availableParallelism();
   if (o.backend !== 'local' && o.backend !== 'bullmq') {
@@ -122,13 +128,32 @@ function prepare(file: string, o: SweepOptions): Prepared {
   if (o.backend === 'local' && o.redis) {
     throw new UsageError('--redis: only used with --backend bullmq.');
   }
+  const until = o.until !== undefined ? { text: o.until, ps: parseTimeFlag('--until', o.until) } : undefined;
+  const seeds = o.seeds?.();
+  const pool = o.backend === 'local' ? startSweepThreads(threads, seeds?.length ?? 0, version) : undefined;
+  try {
+    return { plan: plan(file, o, seeds, until), threads, pool };
+  } catch (err) {
+    await pool?.destroy();
+    throw err;
+  }
+}
+
+/** The sweep's plan (throws on bad input), and `--out` made ready. */
+function plan(
+  file: string,
+  o: SweepOptions,
+  seeds: number[] | undefined,
+  until: { text: string; ps: number } | undefined,
+): SweepPlan {
+  const text = readScenario(file);
   const plan = planSweep({
     rapsim: version,
     file,
     text,
     sets: o.sets,
     vary: o.vary.map(parseVary),
-    seeds: o.seeds?.(),
+    seeds,
     until,
     replayOf: ({ seed, sets }) => replayCommand(file, { seed, until: o.until, sets }),
     check: (scenario) => {
@@ -137,7 +162,7 @@ function prepare(file: string, o: SweepOptions): Prepared {
     },
   });
   if (o.out) prepareOutDir(o.out);
-  return { plan, threads };
+  return plan;
 }
 
 /**
@@ -147,11 +172,11 @@ function prepare(file: string, o: SweepOptions): Prepared {
 export async function runSweep(file: string, o: SweepOptions, io: Io): Promise<number> {
   let prepared: Prepared;
   try {
-    prepared = prepare(file, o);
+    prepared = await prepare(file, o);
   } catch (err) {
     return badInput(err, file, io.err);
   }
-  const { plan, threads } = prepared;
+  const { plan, threads, pool } = prepared;
   if (o.backend === 'bullmq') {
     const { checkRedis, RedisUnreachable } = await import('../sweep/bullmqQueues.js');
     try {
@@ -181,7 +206,7 @@ export async function runSweep(file: string, o: SweepOptions, io: Io): Promise<n
             { redisUrl: o.redis!, note: (t) => progress.note(t) },
             hooks,
           )
-        : { outcomes: await runLocal(plan, { threads, version }, hooks) };
+        : { outcomes: await runLocal(plan, { threads, version, pool }, hooks) };
   } catch (err) {
     progress.stop();
     const msg = err instanceof Error ? err.message : String(err);

@@ -1,5 +1,5 @@
 import { parsedVariant } from './plan.js';
-import { createSweepPool } from './pool.js';
+import { createSweepPool, type SweepPool } from './pool.js';
 import { runError } from './runTask.js';
 import type { LocalRunTask, PlannedRun, RunOutcome, RunTask, SweepPlan } from './types.js';
 
@@ -46,19 +46,26 @@ export function dispatchOrder(plan: SweepPlan): PlannedRun[] {
  * threads. Returns the outcomes indexed like `plan.runs` (undefined where a run did not finish
  * because the sweep was stopped). A task whose thread dies is a failed run; the sweep goes on.
  *
+ * `opts.pool` hands over threads already started for this sweep (the CLI starts them before it
+ * plans, see {@link startSweepThreads}); runLocal owns them from then on and destroys them like
+ * its own. It must hold `min(threads, runs)` threads, as runLocal would have started.
+ *
  * @example
  * const outcomes = await runLocal(plan, { threads: 2, version }, { onOutcome: (run) => bar.increment() });
  */
 export async function runLocal(
   plan: SweepPlan,
-  opts: { threads: number; version: string },
+  opts: { threads: number; version: string; pool?: SweepPool | undefined },
   hooks: SweepHooks = {},
 ): Promise<(RunOutcome | undefined)[]> {
   const { signal, onOutcome } = hooks;
   const outcomes: (RunOutcome | undefined)[] = new Array(plan.runs.length);
   const order = dispatchOrder(plan);
-  if (order.length === 0 || signal?.aborted) return outcomes;
-  const pool = createSweepPool(Math.min(opts.threads, order.length), opts.version);
+  if (order.length === 0 || signal?.aborted) {
+    await opts.pool?.destroy();
+    return outcomes;
+  }
+  const pool = opts.pool ?? createSweepPool(Math.min(opts.threads, order.length), opts.version);
   let next = 0;
   // A bounded number of tasks in flight: a sweep of 10^5 runs does not queue 10^5 tasks at once.
   const lane = async (): Promise<void> => {
@@ -97,4 +104,20 @@ export async function runLocal(
     else await pool.destroy();
   }
   return outcomes;
+}
+
+/**
+ * Starts the sweep threads before the sweep is planned, when planning cannot change how many it
+ * needs: `runs` is a lower bound on the sweep's runs (the explicit seeds; every variant runs
+ * each), and a sweep starts `min(threads, runs)` threads. A thread's start (its isolate, Node's
+ * bootstrap, the simulator's modules) then overlaps the coordinator's planning (reading the
+ * scenario, parsing and checking every variant, run ids) instead of following it. Undefined when
+ * the bound is below `threads`: planning decides, and runLocal starts the threads afterwards.
+ *
+ * @example
+ * const pool = startSweepThreads(2, 200, version); // before planSweep
+ * await runLocal(plan, { threads: 2, version, pool });
+ */
+export function startSweepThreads(threads: number, runs: number, version: string): SweepPool | undefined {
+  return runs >= threads ? createSweepPool(threads, version) : undefined;
 }

@@ -115,6 +115,11 @@ describe('rapsim sweep', () => {
         /--vary: hardware\.spec: expected one of legacy/,
       ],
       [(io) => sweep(io, { seeds: '4..1' }), /--seeds: expected a seed range/],
+      // The seeds fix the thread count, so the threads start before planning fails: stopped again.
+      [
+        (io) => sweep(io, { seeds: '1..4', threads: '2', vary: ['hardware.spek=legacy'] }),
+        /^rapsim: --vary: hardware\.spek: unknown key/,
+      ],
       [(io) => sweep(io, { threads: '0' }), /--threads: expected an integer ≥ 1, found "0"/],
       [(io) => sweep(io, { backend: 'bullmq' }), /--backend bullmq: expected --redis URL/],
       [(io) => sweep(io, { backend: 'bullmq', redis: 'redis://127.0.0.1:1' }), /expected a reachable Redis/],
