@@ -80,11 +80,8 @@ export class PartitionTask {
         ...(this.setup.trace
           ? {
               traceWindow: this.setup.trace,
-              // An actor on a core (a vCPU) is linked to it with zero latency (architecture.md).
-              probe: createRapProbe(
-                actors,
-                (i) => topo.coreActor.find((c) => c === i || topo.latency(i, c) === 0) ?? i,
-              ),
+              // A vCPU's RAP is its core's, the core it runs on now (it follows a migration).
+              probe: createRapProbe(actors, (i) => topo.coreActor[topo.coreNow[i]!] ?? i),
             }
           : {}),
       });

@@ -39,7 +39,7 @@ interface WithRapContents {
 /**
  * A probe for recorded traces (issue 6): after each kept event, the RAP contents of the core the
  * event's actor runs on (the actor itself for a core; for a vCPU, the core whose statistics hold
- * the RAP, found by `coreOf`) as a delta against what the previous probe of that core saw
+ * the RAP now, found by `coreOf`) as a delta against what the previous probe of that core saw
  * (undefined when nothing changed). Reads statistics; never steers the model.
  */
 export function createRapProbe(
@@ -47,13 +47,9 @@ export function createRapProbe(
   coreOf: (index: ActorIndex) => ActorIndex,
 ): (index: ActorIndex, actor: HostedActor) => RapProbe | undefined {
   const last = new Map<ActorIndex, { host: number[]; guest: number[] }>();
-  const cores = new Map<ActorIndex, ActorIndex>();
   return (index, actor) => {
-    let core = cores.get(index);
-    if (core === undefined) {
-      core = coreOf(index);
-      cores.set(index, core);
-    }
+    // Asked every time: a vCPU's core changes when its thread migrates.
+    const core = coreOf(index);
     const holder = core === index ? actor : actors.get(core);
     const contents = (holder?.stats() as WithRapContents | undefined)?.core?.rapContents;
     if (!contents) return undefined;
