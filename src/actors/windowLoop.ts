@@ -48,7 +48,7 @@ export async function runWindows(o: WindowLoopOptions): Promise<WindowLoopResult
   if (o.partitions.length > 1 && !(o.lookahead > 0)) {
     throw new Error(`lookahead must be > 0 with several partitions, found ${o.lookahead}`);
   }
-  let inbound: Envelope[][] = o.partitions.map(() => []);
+  let inbound = emptyInbound(o.partitions.length);
   let earliest = Math.min(...o.initialNext);
   let events = 0;
   let windows = 0;
@@ -58,13 +58,11 @@ export async function runWindows(o: WindowLoopOptions): Promise<WindowLoopResult
   while (earliest < stop) {
     const end = Math.min(earliest + Math.min(o.lookahead, o.maxWindow), stop);
     lastEnd = end;
-    o.partitions.forEach((p, i) => {
-      p.begin(end, inbound[i]!);
-    });
+    for (let i = 0; i < o.partitions.length; i++) o.partitions[i]!.begin(end, inbound[i]!);
     const results: WindowResult[] = [];
     for (const p of o.partitions) results.push(await p.collect());
     windows++;
-    inbound = o.partitions.map(() => []);
+    inbound = emptyInbound(o.partitions.length);
     earliest = Number.POSITIVE_INFINITY;
     const observations: Observation[] = [];
     let windowEvents = 0;
@@ -95,4 +93,15 @@ export async function runWindows(o: WindowLoopOptions): Promise<WindowLoopResult
     simulatedUntil: capped ? Math.min(lastEnd, o.until) : o.until,
     capped,
   };
+}
+
+/**
+ * One empty inbox per partition, always built the same way (pushed into a literal), so the
+ * window loop's optimized code sees one array shape; `partitions.map(() => [])` gave arrays of
+ * another elements kind and deoptimized `runWindows` partway through a sweep.
+ */
+function emptyInbound(partitions: number): Envelope[][] {
+  const out: Envelope[][] = [];
+  for (let i = 0; i < partitions; i++) out.push([]);
+  return out;
 }

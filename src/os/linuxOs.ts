@@ -35,7 +35,7 @@ export interface LinuxOsParams {
   /** Processes with a thread on this core (their address spaces may run here). */
   processes: number[];
   /** For each process, the actor indices of the CPUs where it has threads (its mm_cpumask). */
-  cpumask: (process: number) => number[];
+  cpumask: (process: number) => readonly number[];
   /** Actor index → socket, to tell cross-socket shootdowns. */
   socketOf: (actor: number) => number;
   script: ScriptOp[];

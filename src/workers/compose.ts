@@ -223,6 +223,15 @@ export function buildPartitionActors(
   const cpuid = hostCpuid(s);
   const workload = hostWorkload(s);
   const peers = topo.coreActor.slice();
+  // Each process's mm_cpumask as actor indices, built once and shared by every core's OS: the
+  // same packed-integer array kind for every process, so the shootdown path that filters it sees
+  // one array shape (a `.map` result per call mixed holey and packed arrays and deoptimized it).
+  const masks = coresOf.map((cores) => {
+    const mask: number[] = [];
+    for (const k of cores) mask.push(topo.coreActor[k]!);
+    return mask;
+  });
+  const noCores: number[] = [];
   for (let c = 0; c < s.hardware.cores; c++) {
     const index = topo.coreActor[c]!;
     if (topo.partitionOf[index] !== partition || vmCores.has(c)) continue;
@@ -238,7 +247,7 @@ export function buildPartitionActors(
           cpuid,
           workload,
           processes: onCore[c]!,
-          cpumask: (p) => (coresOf[p] ?? []).map((k) => topo.coreActor[k]!),
+          cpumask: (p) => masks[p] ?? noCores,
           socketOf: (a) => topo.socketOfCore[topo.coreActor.indexOf(a)]!,
           script: s.hostProcesses.script[String(c)] ?? [],
           actorOfCore: (k) => topo.coreActor[k]!,
