@@ -116,6 +116,8 @@ export class HostScheduler {
   readonly tasks: readonly HostTaskThread[];
   /** The vCPU whose state is loaded on this pCPU (per_cpu last_vcpu). */
   private lastVcpu: VcpuThread | undefined;
+  /** A host task ran since the last vCPU blocked: that vCPU's halt poll is over. */
+  private taskSinceBlock = false;
   /** A waiting thread should get the pCPU at the next opportunity (need_resched). */
   needResched = false;
   sliceArmed = false;
@@ -198,7 +200,13 @@ export class HostScheduler {
    */
   polling(now: Time): boolean {
     const t = this.lastVcpu;
-    return t !== undefined && t.state === 'blocked' && t.blockedAt > 0 && now - t.blockedAt < this.p.haltPoll;
+    return (
+      t !== undefined &&
+      !this.taskSinceBlock &&
+      t.state === 'blocked' &&
+      t.blockedAt > 0 &&
+      now - t.blockedAt < this.p.haltPoll
+    );
   }
 
   /** When the current halt poll gives up (the pCPU then idles), if one is going on. */
@@ -277,14 +285,18 @@ export class HostScheduler {
       this.idleStamp = undefined;
     }
     if (t.kind === 'task') {
-      // A kernel thread: a context switch, no vcpu_load (last_vcpu stays), no halt poll to reuse.
+      // A kernel thread: a context switch, no vcpu_load (last_vcpu stays). A vCPU halt-polling
+      // here stops at once (kvm_vcpu_halt polls only while single_task_running()).
       this.task = t;
+      this.taskSinceBlock = true;
       return { task: t, cost: this.p.core.timing.contextSwitch };
     }
     t.stats.stealPs += now - t.queuedAt;
     // Halt polling: the vCPU thread never left the pCPU. Once polling gave up, the pCPU went
     // to sleep and coming back to the same thread is a context switch again.
-    const polled = t === this.lastVcpu && t.blockedAt > 0 && now - t.blockedAt <= this.p.haltPoll;
+    const polled =
+      t === this.lastVcpu && !this.taskSinceBlock && t.blockedAt > 0 && now - t.blockedAt <= this.p.haltPoll;
+    this.taskSinceBlock = false;
     let cost = polled ? 0 : this.p.core.timing.contextSwitch;
     if (t !== this.lastVcpu) {
       if (this.lastVcpu) this.stats.vcpuSwitches++;

@@ -104,4 +104,24 @@ describe('HostScheduler with a host task', () => {
     expect(sched.sliceEnd(t!, from + 100 * US)).toBe(from + 2_800 * US);
     expect(sched.sliceEnd(t!, from + 7_000 * US)).toBe(from + 8_400 * US);
   });
+
+  it('a task that runs while a vCPU halt-polls ends the poll: the vCPU pays a context switch to come back', () => {
+    const { sched, task, core } = fixture();
+    const first = sched.pickNext(1);
+    const t = first && 'thread' in first ? first.thread : undefined;
+    sched.blockCurrent(100 * US);
+    expect(sched.polling(110 * US)).toBe(true);
+    sched.wakeTask(task, 110 * US);
+    const next = sched.pickNext(110 * US);
+    expect(next && 'task' in next).toBe(true);
+    task.start(110 * US, fakePort());
+    // A short burst (the scheduler takes the task's word for its length): done well inside what
+    // would have been the vCPU's poll window.
+    sched.sleepTask(130 * US);
+    expect(sched.polling(135 * US), 'the pCPU idles: nothing polls any more').toBe(false);
+    sched.wake(t!, 140 * US, true);
+    const back = sched.pickNext(140 * US);
+    expect(back && 'thread' in back && back.thread).toBe(t);
+    expect(back?.cost).toBe(core.timing.contextSwitch);
+  });
 });
