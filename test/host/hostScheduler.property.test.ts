@@ -3,10 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { Stream } from '../../src/actors/prng.js';
 import type { Time } from '../../src/actors/time.js';
 import { HostScheduler, type VcpuThread } from '../../src/host/hostScheduler.js';
-import { KvmVcpu } from '../../src/host/kvmVcpu.js';
-import { policyByName } from '../../src/host/policies/index.js';
 import { CoreHw } from '../../src/hw/core.js';
-import { FULL_CPUID, fakePort, timing } from './kvmHelpers.js';
+import { fakePort, kvmOn, timing } from './kvmHelpers.js';
 
 /**
  * HostScheduler under random operation sequences, as the host machine issues them (pick when the
@@ -67,20 +65,7 @@ function makeSched(threads: number, ibpbOnVcpuSwitch: boolean): HostScheduler {
     },
     Stream.child(1, 'core'),
   );
-  const kvm = (i: number) =>
-    new KvmVcpu({
-      port,
-      core,
-      policy: policyByName('linux-7.0'),
-      npt: true,
-      autoIbrs: true,
-      hostHasEraps: true,
-      cpuid: FULL_CPUID,
-      vm: i,
-      vcpu: 0,
-      level: 1,
-      vcpuActor: 10 + i,
-    });
+  const kvm = (i: number) => kvmOn(core, port, i, 0, 10 + i);
   return new HostScheduler({
     port,
     core,

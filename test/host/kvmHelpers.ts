@@ -113,3 +113,20 @@ export function exitFor(reason: GuestExit['reason'], insn?: Instruction, arg?: n
     detail: 'test',
   };
 }
+
+/** A linux-7.0 vCPU of VM `vm` on `core`, with the full CPUID (migration and scheduler tests). */
+export function kvmOn(core: CoreHw, port: Port, vm: number, vcpu: number, vcpuActor: number): KvmVcpu {
+  return new KvmVcpu({
+    port,
+    core,
+    policy: policyByName('linux-7.0'),
+    npt: true,
+    autoIbrs: true,
+    hostHasEraps: true,
+    cpuid: FULL_CPUID,
+    vm,
+    vcpu,
+    level: 1,
+    vcpuActor,
+  });
+}

@@ -2,10 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Time } from '../../src/actors/time.js';
 import { HostScheduler, type VcpuThread } from '../../src/host/hostScheduler.js';
-import { KvmVcpu } from '../../src/host/kvmVcpu.js';
 import { MigrationDomain } from '../../src/host/migrationDomain.js';
-import { policyByName } from '../../src/host/policies/index.js';
-import { FULL_CPUID, fakePort, makeCore } from './kvmHelpers.js';
+import { fakePort, kvmOn, makeCore } from './kvmHelpers.js';
 
 /**
  * MigrationDomain under random sequences of scheduler operations on 2–4 pCPUs: a thread is always
@@ -81,19 +79,7 @@ describe('MigrationDomain under random operation sequences', () => {
                 .map((t, i) => ({ t, i }))
                 .filter(({ t }) => t.cpu === c)
                 .map(({ t, i }) => ({
-                  kvm: new KvmVcpu({
-                    port,
-                    core: hw,
-                    policy: policyByName('linux-7.0'),
-                    npt: true,
-                    autoIbrs: true,
-                    hostHasEraps: true,
-                    cpuid: FULL_CPUID,
-                    vm: 0,
-                    vcpu: i,
-                    level: 1,
-                    vcpuActor: 100 + i,
-                  }),
+                  kvm: kvmOn(hw, port, 0, i, 100 + i),
                   actor: 100 + i,
                   pvTlbFlush: true,
                   vmName: 'vm',

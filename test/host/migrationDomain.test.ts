@@ -1,11 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Time } from '../../src/actors/time.js';
 import { HostScheduler } from '../../src/host/hostScheduler.js';
-import { KvmVcpu } from '../../src/host/kvmVcpu.js';
 import { MigrationDomain } from '../../src/host/migrationDomain.js';
-import { policyByName } from '../../src/host/policies/index.js';
 import type { CoreHw } from '../../src/hw/core.js';
-import { FULL_CPUID, fakePort, makeCore } from './kvmHelpers.js';
+import { fakePort, kvmOn, makeCore } from './kvmHelpers.js';
 
 /**
  * MigrationDomain (src/host/migrationDomain.ts): idle pCPUs pull the longest-waiting, cache-cold
@@ -31,19 +29,7 @@ function cpu(c: number, threads: number, pinned = 0): Cpu {
   (hw.params as { index: number }).index = c;
   const list = Array.from({ length: threads }, (_, i) => {
     const actor = 100 * (c + 1) + i;
-    const kvm = new KvmVcpu({
-      port,
-      core: hw,
-      policy: policyByName('linux-7.0'),
-      npt: true,
-      autoIbrs: true,
-      hostHasEraps: true,
-      cpuid: FULL_CPUID,
-      vm: c,
-      vcpu: i,
-      level: 1,
-      vcpuActor: actor,
-    });
+    const kvm = kvmOn(hw, port, c, i, actor);
     return { kvm, actor, pvTlbFlush: true, vmName: `vm${c}`, migratable: i < threads - pinned };
   });
   const sched = new HostScheduler({
