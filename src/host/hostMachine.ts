@@ -393,8 +393,8 @@ function forwardMoved(context: HostContext, ev: IntrMessage | HvFlushMessage): v
   if (!domain?.members.has(ev.target)) {
     throw new Error(`${ev.type} for vCPU actor ${ev.target}, which this pCPU does not run`);
   }
-  const { type, ...data } = ev as IntrMessage & { src?: number };
-  delete (data as { src?: number }).src;
+  // The event carries its sender (`src`); the forwarded message gets a new one.
+  const { type, src: _src, ...data } = ev as (IntrMessage | HvFlushMessage) & { src?: number };
   port.send(domain.hostOf(ev.target), type, data, 0, Priority.INTERRUPT);
 }
 

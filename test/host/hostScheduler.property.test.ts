@@ -1,10 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Stream } from '../../src/actors/prng.js';
 import type { Time } from '../../src/actors/time.js';
 import { HostScheduler, type VcpuThread } from '../../src/host/hostScheduler.js';
-import { CoreHw } from '../../src/hw/core.js';
-import { fakePort, kvmOn, timing } from './kvmHelpers.js';
+import { fakePort, kvmOn, makeCore, timing } from './kvmHelpers.js';
 
 /**
  * HostScheduler under random operation sequences, as the host machine issues them (pick when the
@@ -53,18 +51,7 @@ const caseArb = fc
 
 function makeSched(threads: number, ibpbOnVcpuSwitch: boolean): HostScheduler {
   const port = fakePort();
-  const core = new CoreHw(
-    {
-      index: 0,
-      socket: 0,
-      spec: 'eraps-amd',
-      rapEntries: 64,
-      microarchClears: { num: 0, den: 1 },
-      ibpbClearsRap: true,
-      timing,
-    },
-    Stream.child(1, 'core'),
-  );
+  const core = makeCore('eraps-amd');
   const kvm = (i: number) => kvmOn(core, port, i, 0, 10 + i);
   return new HostScheduler({
     port,
