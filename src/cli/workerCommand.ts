@@ -1,7 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { checkRedis, queueNames, RedisUnreachable } from '../sweep/bullmqQueues.js';
-import { parseInteger, parseTimeFlag } from './flags.js';
-import { UsageError } from './runCommand.js';
+import { parseInteger, parseTimeFlag, UsageError } from './flags.js';
 import { version } from './version.js';
 
 /** Flags of `rapsim worker` as commander hands them over. */
