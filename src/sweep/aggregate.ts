@@ -20,7 +20,8 @@ function median(xs: readonly number[]): number {
 
 /**
  * One row of the table: runs, failing and crashed seeds, violations by property, shootdown
- * latency, misprediction rate and the simulated cost of stuffing and mispredictions.
+ * latency, misprediction and underflow rates, RAP clears, and the simulated cost of stuffing and
+ * mispredictions.
  */
 export function summarize(seeds: readonly number[], outcomes: readonly RunOutcome[]): VariantSummary {
   const reports = outcomes.flatMap((o) => (o.exit === 3 ? [] : [o.report]));
@@ -40,6 +41,14 @@ export function summarize(seeds: readonly number[], outcomes: readonly RunOutcom
     reports.length ? Math.round(sum(f) / reports.length) : 0;
   const returns = sum((r) => r.metrics.rap.returns);
   const mispredicted = sum((r) => r.metrics.rap.mispredicted);
+  // Reports without these metrics (hand-built, or from before they existed) count as none.
+  const underflows = sum((r) => r.metrics.rap.underflows ?? 0);
+  const clears = new Map<string, number>();
+  for (const r of reports) {
+    for (const [cause, n] of Object.entries(r.metrics.rap.clears ?? {}))
+      clears.set(cause, (clears.get(cause) ?? 0) + n);
+  }
+  const tenthPerRun = (n: number) => (reports.length ? Math.round((10 * n) / reports.length) / 10 : 0);
   return {
     runs: outcomes.length,
     failingSeeds: seeds.filter((_, i) => outcomes[i]!.exit !== 0),
@@ -53,6 +62,12 @@ export function summarize(seeds: readonly number[], outcomes: readonly RunOutcom
     returns,
     mispredicted,
     mispredictionRate: returns > 0 ? mispredicted / returns : null,
+    underflows,
+    underflowRate: returns > 0 ? underflows / returns : null,
+    clearsPerRun: tenthPerRun([...clears.values()].reduce((a, b) => a + b, 0)),
+    clearsPerRunByCause: Object.fromEntries(
+      [...clears].sort(([a], [b]) => a.localeCompare(b)).map(([cause, n]) => [cause, tenthPerRun(n)]),
+    ),
     costNsPerRun: {
       stuffing: perRun((r) => r.metrics.costNs.stuffing),
       mispredictions: perRun((r) => r.metrics.costNs.mispredictions),

@@ -59,6 +59,8 @@ export function renderSweep(doc: SweepDocument, o: { wallMs?: number; threads?: 
     'shootdown p50',
     'p99',
     'mispredicted',
+    'underflowed',
+    'clears/run',
     'stuffing/run',
     'mispredict cost/run',
     'work/s',
@@ -77,6 +79,8 @@ export function renderSweep(doc: SweepDocument, o: { wallMs?: number; threads?: 
       s.shootdowns.count ? ns(s.shootdowns.p50Ns) : '–',
       s.shootdowns.count ? ns(s.shootdowns.p99Ns) : '–',
       s.mispredictionRate === null ? '–' : `${(100 * s.mispredictionRate).toFixed(2)}%`,
+      s.underflowRate === null ? '–' : `${(100 * s.underflowRate).toFixed(2)}%`,
+      fmt(s.clearsPerRun),
       ns(s.costNsPerRun.stuffing),
       ns(s.costNsPerRun.mispredictions),
       s.workOpsPerSecond ? `${(s.workOpsPerSecond / 1e6).toFixed(1)} M` : '–',
@@ -84,17 +88,8 @@ export function renderSweep(doc: SweepDocument, o: { wallMs?: number; threads?: 
     ];
   });
   const first = keys.length || 1;
-  const right = new Set([
-    first,
-    first + 1,
-    first + 3,
-    first + 4,
-    first + 5,
-    first + 6,
-    first + 7,
-    first + 8,
-    first + 9,
-  ]);
+  // Every column after the variant's keys is a number, except the violations cell.
+  const right = new Set(header.map((_, i) => i).filter((i) => i >= first && i !== first + 2));
   out.push(...textTable(header, rows, right));
   out.push('');
   out.push(

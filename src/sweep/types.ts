@@ -117,6 +117,17 @@ export interface VariantSummary {
   mispredicted: number;
   /** mispredicted / returns over all runs; null without returns. */
   mispredictionRate: number | null;
+  /**
+   * RETs that found the RAP empty and fell back to the indirect predictor, over all runs: what
+   * clearing the RAP costs. rapsim does not model that predictor's accuracy, so no time is charged.
+   */
+  underflows: number;
+  /** underflows / returns over all runs; null without returns. */
+  underflowRate: number | null;
+  /** RAP clears per run (mean over the runs that produced a report, one decimal), all causes. */
+  clearsPerRun: number;
+  /** The same by cause (`vmrun-clear-rap`, `mov-cr3`, …), causes in name order. */
+  clearsPerRunByCause: Record<string, number>;
   /** Simulated cost per run (mean over the runs that produced a report), in ns. */
   costNsPerRun: { stuffing: number; mispredictions: number; flushIpiHandlers: number };
   /** Useful work: median over the runs of workload operations per simulated second. */

@@ -144,7 +144,13 @@ describe('the sweep document, table and CSV', () => {
       simulatedNs: 20_000,
       replay: '',
       metrics: {
-        rap: { returns: 100, mispredicted: 10, stuffingCalls: 32 },
+        rap: {
+          returns: 100,
+          mispredicted: 10,
+          underflows: 5 * seed,
+          clears: { 'vmrun-clear-rap': 2, 'mov-cr3': seed },
+          stuffingCalls: 32,
+        },
         shootdowns: { count: sd[0] ? 3 : 0, latencyNs: { p50: sd[0], p99: sd[1] } },
         costNs: { stuffing: 100 * seed, mispredictions: 5, flushIpiHandlers: 0 },
       },
@@ -174,6 +180,14 @@ describe('the sweep document, table and CSV', () => {
     });
     expect(s.shootdowns).toEqual({ count: 6, p50Ns: 2000, p99Ns: 4000 });
     expect(s.mispredictionRate).toBeCloseTo(0.1);
+    // The cost of clears: underflowed RETs over all returns, and clears per run by cause.
+    expect(s.underflows).toBe(15);
+    expect(s.underflowRate).toBeCloseTo(0.075);
+    expect(s.clearsPerRun).toBe(3.5);
+    expect(Object.entries(s.clearsPerRunByCause)).toEqual([
+      ['mov-cr3', 1.5],
+      ['vmrun-clear-rap', 2],
+    ]);
     expect(s.costNsPerRun.stuffing).toBe(150);
     const crashed = summarize([1, 2], outcomes.slice(2));
     expect(crashed).toMatchObject({ runs: 2, failingSeeds: [1], crashedSeeds: [1] });
@@ -193,6 +207,8 @@ describe('the sweep document, table and CSV', () => {
     const text = renderSweep(doc);
     expect(text).toMatch(/^hardware\.spec\s+runs\s+failing\s+violations/m);
     expect(text).toMatch(/^legacy\s+2\s+1\s+rap-promised-clear 1\/2, rap-cross-context \(adv\) 2\/2/m);
+    expect(text).toMatch(/\smispredicted\s+underflowed\s+clears\/run\s+stuffing\/run\s/);
+    expect(text).toMatch(/^legacy\s.*\s10\.00%\s+7\.50%\s+3\.5\s/m);
     expect(text).toMatch(/failing seeds \(2\)/);
     expect(text).toContain(`hardware.spec=legacy seed 1: rap-promised-clear ×3\n    ${plan.runs[0]!.replay}`);
     expect(text).toContain(`hardware.spec=eraps-amd seed 1: internal error — boom`);
@@ -206,6 +222,8 @@ describe('the sweep document, table and CSV', () => {
     expect(variants).toHaveLength(3);
     expect(variants[0]).toMatch(/^hardware\.spec,runs,failing_runs,crashed_runs,rap-host-guest_runs,/);
     expect(variants[1]).toMatch(/^legacy,2,1,0,/);
+    expect(variants[0]).toContain(',misprediction_rate,underflows,underflow_rate,clears_per_run,');
+    expect(variants[1]).toContain(',0.1,15,0.075,3.5,');
     const runs = runsCsv(doc).trimEnd().split('\r\n');
     expect(runs).toHaveLength(5);
     expect(runs[1]).toMatch(/^legacy,1,failed,0,3,/);
