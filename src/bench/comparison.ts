@@ -52,7 +52,10 @@ interface Row {
   clearRapVmruns: number;
   exitsNs: number;
   mispredictedPct: string;
+  underflowedPct: string;
 }
+
+const pct = (n: number, of: number): string => (of > 0 ? ((100 * n) / of).toFixed(2) : '0');
 
 async function row(config: string, text: string): Promise<Row> {
   const s = parseScenarioText(text, 'comparison.yaml');
@@ -73,7 +76,8 @@ async function row(config: string, text: string): Promise<Row> {
     stuffingNs: m.costNs.stuffing,
     clearRapVmruns: m.clearRapVmruns,
     exitsNs: m.costNs.exits,
-    mispredictedPct: m.rap.returns > 0 ? ((100 * m.rap.mispredicted) / m.rap.returns).toFixed(2) : '0',
+    mispredictedPct: pct(m.rap.mispredicted, m.rap.returns),
+    underflowedPct: pct(m.rap.underflows, m.rap.returns),
   };
 }
 
@@ -89,12 +93,12 @@ async function main(): Promise<void> {
     }
   }
   console.log(
-    `| configuration | verdict | stuffing (ns / ${UNTIL}) | VMRUNs with CLEAR_RAP | time in exits (ns) | mispredicted RETs |`,
+    `| configuration | verdict | stuffing (ns / ${UNTIL}) | VMRUNs with CLEAR_RAP | time in exits (ns) | mispredicted RETs | underflowed RETs |`,
   );
-  console.log('|---|---|---:|---:|---:|---:|');
+  console.log('|---|---|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     console.log(
-      `| ${r.config} | ${r.verdict} | ${r.stuffingNs} | ${r.clearRapVmruns} | ${r.exitsNs} | ${r.mispredictedPct}% |`,
+      `| ${r.config} | ${r.verdict} | ${r.stuffingNs} | ${r.clearRapVmruns} | ${r.exitsNs} | ${r.mispredictedPct}% | ${r.underflowedPct}% |`,
     );
   }
 }
