@@ -227,6 +227,11 @@ describe('the sweep document, table and CSV', () => {
     const runs = runsCsv(doc).trimEnd().split('\r\n');
     expect(runs).toHaveLength(5);
     expect(runs[1]).toMatch(/^legacy,1,failed,0,3,/);
+    expect(runs[0]).toContain(',returns,mispredicted,underflows,rap_clears,stuffing_calls,');
+    expect(runs[1]).toContain(',100,10,5,3,32,');
+    // A crashed run has as many cells as a finished one, the error and replay in their columns.
+    const cells = (line: string) => line.split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/).length;
+    expect(cells(runs[3]!)).toBe(cells(runs[0]!));
     expect(runs[3]).toContain('internal');
     expect(runs[3]).toContain('"boom, ""x"""');
   });
