@@ -120,7 +120,17 @@ function checkPins(
   host: { unit: 'core' | 'L1 vCPU'; units: number },
   problems: Problem[],
 ): void {
-  if (!vm.pin) return;
+  if (!vm.pin) {
+    if (host.unit === 'L1 vCPU' && vm.vcpus > host.units) {
+      problems.push({
+        path: [...at, 'vcpus'],
+        problem: 'impossible topology: an L2 vCPU without an L1 vCPU to run it',
+        expected: `at most ${host.units} (L2 vCPU i runs on L1 vCPU i; \`pin\` places them otherwise, one per L1 vCPU)`,
+        found: showFound(vm.vcpus),
+      });
+    }
+    return;
+  }
   if (vm.pin.length !== vm.vcpus) {
     problems.push({
       path: [...at, 'pin'],
@@ -133,6 +143,28 @@ function checkPins(
       problems.push({
         path: [...at, 'pin', j],
         expected: indexRange(host.unit, host.units),
+        found: showFound(target),
+      });
+    }
+  });
+  if (host.unit === 'L1 vCPU') checkL2Pins(vm, at, problems);
+}
+
+/**
+ * An L1 vCPU runs at most one vCPU of each of its L2 VMs: L1's scheduler alternates between its
+ * L2 VMs, and L0 tells their VMRUNs apart by VM (nestedSvm.ts). Without `pin`, L2 vCPU i runs on
+ * L1 vCPU i, so the L2 may not have more vCPUs than its L1.
+ */
+function checkL2Pins(vm: Vm, at: readonly PropertyKey[], problems: Problem[]): void {
+  const first = new Map<number, number>();
+  vm.pin?.forEach((target, j) => {
+    const earlier = first.get(target);
+    if (earlier === undefined) first.set(target, j);
+    else {
+      problems.push({
+        path: [...at, 'pin', j],
+        problem: 'not modelled: two vCPUs of one L2 VM on one L1 vCPU',
+        expected: `an L1 vCPU that runs no other vCPU of ${JSON.stringify(vm.name)} (vCPU ${earlier} is already on L1 vCPU ${target})`,
         found: showFound(target),
       });
     }

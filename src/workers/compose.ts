@@ -13,6 +13,7 @@ import { NativeCpu } from '../os/cpu.js';
 import { LinuxOs } from '../os/linuxOs.js';
 import type { WorkloadParams } from '../os/workload.js';
 import type { Scenario } from '../scenario/schema.js';
+import type { Vm } from '../scenario/vm.js';
 import { buildVmCoreActors, guestCpuid, vmList } from './composeVms.js';
 import { type MigrationPlan, partitionCores, planMigration } from './migrationPlan.js';
 import type { RapEntryView } from './traceProbe.js';
@@ -59,6 +60,11 @@ export interface VcpuPlacement {
   level: 1 | 2;
 }
 
+/** The L1 vCPU that runs vCPU `i` of an L2: its `pin`, else the L1 vCPU of the same index. */
+export function l1VcpuOf(l2: Vm, i: number): number {
+  return l2.pin?.[i] ?? i;
+}
+
 /**
  * Places every vCPU on a core: its `pin` if given, else the least-loaded core (ties to the lowest
  * index), counting pinned vCPUs first — so VMs of N vCPUs on N cores put vCPU i of every VM on
@@ -81,11 +87,12 @@ export function placeVcpus(s: Scenario): VcpuPlacement[] {
       out.push({ vm: v, vcpu: i, core, level: 1 });
     }
   });
-  // An L2's vCPU i runs on its L1's vCPU i, so on that vCPU's core (docs/domain.md §3).
+  // An L2's vCPU i runs on its L1's vCPU pin[i] (default i), so on that vCPU's core (docs/domain.md §3).
   for (const info of vmList(s)) {
     if (info.level !== 2) continue;
     for (let i = 0; i < info.vm.vcpus; i++) {
-      const host = out.find((p) => p.vm === info.parent && p.vcpu === i)!;
+      const l1Vcpu = l1VcpuOf(info.vm, i);
+      const host = out.find((p) => p.vm === info.parent && p.vcpu === l1Vcpu)!;
       out.push({ vm: info.index, vcpu: i, core: host.core, level: 2 });
     }
   }

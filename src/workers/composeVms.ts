@@ -17,7 +17,15 @@ import type { Scenario } from '../scenario/schema.js';
 import { GuestCpu } from '../vcpu/guestCpu.js';
 import type { Route } from '../vcpu/route.js';
 import { vcpuMachine } from '../vcpu/vcpuMachine.js';
-import { buildCore, coreStats, pcpuId, type Topology, type VcpuPlacement, vcpuId } from './compose.js';
+import {
+  buildCore,
+  coreStats,
+  l1VcpuOf,
+  pcpuId,
+  type Topology,
+  type VcpuPlacement,
+  vcpuId,
+} from './compose.js';
 import { vcpuKey } from './migrationPlan.js';
 
 type Vm = Scenario['vms'][number];
@@ -176,13 +184,20 @@ interface L2Run {
   index: number;
 }
 
-/** The L2 vCPUs an L1 vCPU runs (nested SVM: vCPU i of each of its L2 VMs on L1 vCPU i). */
+/**
+ * The L2 vCPUs an L1 vCPU runs: of each of its L2 VMs, the vCPU placed on it (`l1VcpuOf`: the
+ * L2's `pin`, else the vCPU of the same index). checkTopology allows at most one per L2 VM.
+ */
 function l2Of(s: Scenario, topo: Topology, all: readonly VcpuPlacement[], place: VcpuPlacement): L2Run[] {
   return vmList(s)
-    .filter((v) => v.parent === place.vm && place.vcpu < v.vm.vcpus)
-    .map((info) => {
-      const l2Place = all.find((p) => p.vm === info.index && p.vcpu === place.vcpu)!;
-      return { info, place: l2Place, index: actorIndex(topo, vcpuId(l2Place.vm, l2Place.vcpu)) };
+    .filter((v) => v.parent === place.vm)
+    .flatMap((info) => {
+      const vcpu = Array.from({ length: info.vm.vcpus }, (_, i) => i).find(
+        (i) => l1VcpuOf(info.vm, i) === place.vcpu,
+      );
+      if (vcpu === undefined) return [];
+      const l2Place = all.find((p) => p.vm === info.index && p.vcpu === vcpu)!;
+      return [{ info, place: l2Place, index: actorIndex(topo, vcpuId(l2Place.vm, l2Place.vcpu)) }];
     });
 }
 

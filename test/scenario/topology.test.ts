@@ -101,6 +101,29 @@ describe('topology checks', () => {
     ).toMatchObject({ path: 'vms.0.nested.vms.0.pin.0', expected: 'an L1 vCPU index in 0..1' });
   });
 
+  it('refuses an L2 with more vCPUs than its L1 unless pins place them', () => {
+    expect(
+      scenarioError('name: x\nvms: [ { name: a, vcpus: 1, nested: { vms: [ { name: b, vcpus: 2 } ] } } ]\n'),
+    ).toMatchObject({
+      path: 'vms.0.nested.vms.0.vcpus',
+      problem: 'impossible topology: an L2 vCPU without an L1 vCPU to run it',
+      found: '2',
+    });
+  });
+
+  it('refuses two vCPUs of one L2 on one L1 vCPU (not modelled), naming the vCPU already there', () => {
+    expect(
+      scenarioError(
+        'name: x\nvms: [ { name: a, vcpus: 2, nested: { vms: [ { name: b, vcpus: 2, pin: [1, 1] } ] } } ]\n',
+      ),
+    ).toMatchObject({
+      path: 'vms.0.nested.vms.0.pin.1',
+      problem: 'not modelled: two vCPUs of one L2 VM on one L1 vCPU',
+      expected: 'an L1 vCPU that runs no other vCPU of "b" (vCPU 0 is already on L1 vCPU 1)',
+      found: '1',
+    });
+  });
+
   it('reports an awaitSyncpoint that nothing reaches', () => {
     expect(scenarioError(vmScript('[ { syncpoint: ready }, { awaitSyncpoint: redy } ]'))).toMatchObject({
       path: 'vms.0.guest.script.0.1.awaitSyncpoint',

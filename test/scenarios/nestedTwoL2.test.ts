@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { collectMetrics } from '../../src/report/metrics.js';
-import { loadScenario } from '../../src/scenario/load.js';
+import { loadScenario, parseScenarioText } from '../../src/scenario/load.js';
 import { runSimulation } from '../../src/workers/runSimulation.js';
 
 /**
@@ -36,5 +36,41 @@ describe('an L1 running two L2 VMs', () => {
     const { r, m } = await run('naive');
     expect(r.violationCounts['rap-nested']).toBeGreaterThan(0);
     expect(m.clearRapVmruns).toBe(0);
+  });
+});
+
+describe("an L2's pin", () => {
+  /** L1 vCPUs 0 and 1 on cores 0 and 1; the L2's one vCPU on the L1 vCPU `pin` names. */
+  async function nestedClearsByCore(pin: number) {
+    const text = `name: l2-pin
+seed: 1
+until: 300us
+hardware: { cores: 2, spec: eraps-amd }
+host: { npt: true, policy: linux-7.0 }
+vms:
+  - name: l1
+    vcpus: 2
+    pin: [0, 1]
+    cpuid: { eraps: true }
+    guest: { processes: 2 }
+    nested:
+      vms: [ { name: l2, vcpus: 1, pin: [${pin}], cpuid: { eraps: true }, guest: { processes: 2 } } ]
+`;
+    const r = await runSimulation(parseScenarioText(text, 'l2-pin.yaml'), { workers: 1, inProcess: true });
+    // CLEAR_RAP on VMRUN happens only where L0 emulates L1's nested VMRUN: on the core running L2.
+    return r.actors
+      .filter((a) => a.id.startsWith('pcpu:'))
+      .map(
+        (a) => (a.stats as { core: { clears: Record<string, number> } }).core.clears['vmrun-clear-rap'] ?? 0,
+      );
+  }
+
+  it('runs the L2 vCPU on the L1 vCPU it names, not on the L1 vCPU of the same index', async () => {
+    const [onCore0, onCore1] = await nestedClearsByCore(1);
+    expect(onCore0).toBe(0);
+    expect(onCore1).toBeGreaterThan(0);
+    const [unpinned0, unpinned1] = await nestedClearsByCore(0);
+    expect(unpinned0).toBeGreaterThan(0);
+    expect(unpinned1).toBe(0);
   });
 });

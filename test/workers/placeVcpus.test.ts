@@ -5,7 +5,8 @@ import { buildTopology, pcpuId, placeVcpus, type VcpuPlacement, vcpuId } from '.
 
 /**
  * placeVcpus (src/workers/compose.ts): pins first, then the least-loaded core with ties to the
- * lowest index; several vCPUs per core only under overcommit; an L2's vCPU i on its L1's vCPU i.
+ * lowest index; several vCPUs per core only under overcommit; an L2's vCPU i on its L1's vCPU i
+ * (or on the L1 vCPU its `pin` names).
  */
 
 function scenario(cores: number, vms: string, coresPerLlc?: number): Scenario {
@@ -100,6 +101,23 @@ describe('placeVcpus', () => {
       { vm: 0, vcpu: 1, core: 1, level: 1 },
       { vm: 1, vcpu: 0, core: 3, level: 2 },
       { vm: 1, vcpu: 1, core: 1, level: 2 },
+    ]);
+  });
+
+  it("an L2's pin names the L1 vCPU each of its vCPUs runs on, and so its core", () => {
+    const p = placeVcpus(
+      scenario(
+        4,
+        `  - name: l1
+    vcpus: 3
+    pin: [3, 1, 2]
+    nested: { vms: [ { name: l2, vcpus: 2, pin: [2, 0] } ] }
+`,
+      ),
+    );
+    expect(p.filter((x) => x.level === 2)).toEqual([
+      { vm: 1, vcpu: 0, core: 2, level: 2 },
+      { vm: 1, vcpu: 1, core: 3, level: 2 },
     ]);
   });
 
