@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationOr, PositiveDurationSchema } from './duration.js';
+import { DurationSchema, durationOr, PositiveDurationSchema } from './duration.js';
 import { LatencySchema } from './latency.js';
 import { LIMITS } from './limits.js';
 import { bool, intIn, oneOf } from './numbers.js';
@@ -41,7 +41,7 @@ export type HostTask = z.output<typeof HostTaskSchema>;
  * The host hypervisor: paging mode, interrupt virtualization, RAP policy and scheduler.
  *
  * @example
- * HostSchema.parse({}).scheduler // { slice: 2_800_000_000, haltPoll: 200_000_000, migration: 'llc', migrationCost: 500_000_000 }
+ * HostSchema.parse({}).scheduler // { migration: 'llc', migrationCost: 500_000_000 } (slice, haltPoll: the timing table's)
  */
 export const HostSchema = strictObject({
   /** Nested paging; off means shadow paging, where KVM intercepts the guest's MOV CR3. */
@@ -51,8 +51,18 @@ export const HostSchema = strictObject({
   /** `switch_vcpu_ibpb`: IBPB in `kvm_arch_vcpu_load` when another vCPU last ran on this pCPU. */
   ibpbOnVcpuSwitch: bool().default(true),
   scheduler: strictObject({
-    slice: durationOr('2.8ms'),
-    haltPoll: durationOr('200us'),
+    /**
+     * The host scheduler's slice and KVM's halt-polling window. Absent: the timing table's
+     * `schedSlice` and `haltPoll` (docs/timing.md: 2.8 ms, 200 µs), which `host.latency` may also
+     * override — the same two numbers, so a scenario sets each in one place only (checkTopology).
+     */
+    slice: DurationSchema.optional().meta({
+      description:
+        "Default: the timing table's schedSlice (2.8 ms); host.latency.schedSlice is the same number.",
+    }),
+    haltPoll: DurationSchema.optional().meta({
+      description: "Default: the timing table's haltPoll (200 us); host.latency.haltPoll is the same number.",
+    }),
     /**
      * Where unpinned vCPU threads may migrate: within a last-level cache (`hardware.coresPerLlc`),
      * within a socket, or nowhere. A pinned vCPU never migrates.

@@ -54,6 +54,22 @@ export function checkTopology(scenario: Scenario): Problem[] {
       }
     }
   }
+  // host.scheduler.slice / haltPoll are the timing table's schedSlice / haltPoll (compose.ts).
+  for (const [key, entry] of [
+    ['slice', 'schedSlice'],
+    ['haltPoll', 'haltPoll'],
+  ] as const) {
+    for (const section of ['hardware', 'host'] as const) {
+      if (scenario.host.scheduler[key] !== undefined && Object.hasOwn(scenario[section].latency, entry)) {
+        problems.push({
+          path: [section, 'latency', entry],
+          problem: `set twice: host.scheduler.${key} is the same number`,
+          expected: `host.scheduler.${key} or ${section}.latency.${entry}, not both`,
+          found: 'both',
+        });
+      }
+    }
+  }
   const scopes: ScriptScope[] = [
     {
       path: ['hostProcesses', 'script'],

@@ -100,6 +100,21 @@ export function placeVcpus(s: Scenario): VcpuPlacement[] {
 }
 
 /**
+ * A scenario's overrides of the timing table: `hardware.latency`, `host.latency`, and the host
+ * scheduler's `slice` and `haltPoll`, which are the table's `schedSlice` and `haltPoll` under
+ * their interface.md names (checkTopology refuses a scenario that sets one of them twice).
+ */
+export function timingOverrides(s: Scenario): Record<string, number> {
+  const { slice, haltPoll } = s.host.scheduler;
+  return {
+    ...s.hardware.latency,
+    ...s.host.latency,
+    ...(slice !== undefined ? { schedSlice: slice } : {}),
+    ...(haltPoll !== undefined ? { haltPoll } : {}),
+  };
+}
+
+/**
  * Builds the topology of a scenario for `workers` partitions. Cores are split into contiguous,
  * balanced blocks (so a block boundary falls on a socket boundary whenever the counts allow it,
  * which makes the lookahead the cross-socket latency), keeping every active migration domain in
@@ -108,7 +123,7 @@ export function placeVcpus(s: Scenario): VcpuPlacement[] {
  */
 export function buildTopology(s: Scenario, workers: number): Topology {
   const n = s.hardware.cores;
-  const timing = resolveTiming(s.hardware.clockHz, { ...s.hardware.latency, ...s.host.latency });
+  const timing = resolveTiming(s.hardware.clockHz, timingOverrides(s));
   const vcpus = placeVcpus(s);
   const coreOfId = new Map<string, number>();
   for (let c = 0; c < n; c++) coreOfId.set(pcpuId(c), c);

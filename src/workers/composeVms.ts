@@ -141,8 +141,8 @@ export function buildVmCoreActors(
         core,
         threads: kvms,
         tasks,
-        slice: s.host.scheduler.slice,
-        haltPoll: s.host.scheduler.haltPoll,
+        slice: topo.timing.schedSlice,
+        haltPoll: topo.timing.haltPoll,
         migrationCost: s.host.scheduler.migrationCost,
         ibpbOnVcpuSwitch: s.host.ibpbOnVcpuSwitch,
         until,
@@ -319,7 +319,7 @@ function guestActor(
           }),
         }));
         const autoEnter = !script.some((op) => op.op === 'vmrun');
-        sw = new L1Hypervisor(os, slots, kernelCtx, autoEnter, s.host.scheduler.slice);
+        sw = new L1Hypervisor(os, slots, kernelCtx, autoEnter, topo.timing.schedSlice);
       }
       const peers = all.map((v) => actorIndex(topo, vcpuId(v.vm, v.vcpu)));
       return {

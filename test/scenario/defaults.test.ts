@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { MS, US } from '../../src/actors/time.js';
 import { parseScenarioText } from '../../src/scenario/load.js';
 import { RatioSchema } from '../../src/scenario/ratio.js';
+import { buildTopology } from '../../src/workers/compose.js';
 
 const parse = (text: string) => parseScenarioText(text, 'x.yaml');
 
@@ -36,7 +37,7 @@ describe('defaults', () => {
       avic: false,
       policy: 'linux-7.0',
       ibpbOnVcpuSwitch: true,
-      scheduler: { slice: 2_800 * US, haltPoll: 200 * US, migration: 'llc', migrationCost: 500 * US },
+      scheduler: { migration: 'llc', migrationCost: 500 * US },
       latency: {},
       tasks: [],
     });
@@ -125,6 +126,20 @@ describe('values', () => {
       haltPoll: 1500,
       migration: 'llc',
       migrationCost: 500 * US,
+    });
+  });
+
+  it("takes the scheduler's slice and halt poll from the timing table, set by either name", () => {
+    const timing = (text: string) => buildTopology(parse(text), 1).timing;
+    expect(timing('name: x\n')).toMatchObject({ schedSlice: 2_800 * US, haltPoll: 200 * US });
+    expect(timing('name: x\nhost: { scheduler: { slice: 3ms, haltPoll: 1us } }\n')).toMatchObject({
+      schedSlice: 3 * MS,
+      haltPoll: US,
+    });
+    // host.latency names the same two numbers (docs/timing.md: every cost is overridable there).
+    expect(timing('name: x\nhost: { latency: { schedSlice: 1ms, haltPoll: 0 } }\n')).toMatchObject({
+      schedSlice: MS,
+      haltPoll: 0,
     });
   });
 

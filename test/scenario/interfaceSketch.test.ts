@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MS, US } from '../../src/actors/time.js';
 import { parseScenarioText } from '../../src/scenario/load.js';
+import { buildTopology } from '../../src/workers/compose.js';
 
 /** The sketch of docs/interface.md, verbatim: the contract's own example must load. */
 const SKETCH = `
@@ -55,8 +56,10 @@ describe('interface.md sketch', () => {
     expect(s.host).toMatchObject({
       npt: false,
       policy: 'linux-7.0',
-      scheduler: { slice: 3 * MS, haltPoll: 200 * US },
+      scheduler: { slice: 3 * MS },
     });
+    // The halt-polling window the sketch leaves out is the timing table's (docs/timing.md).
+    expect(buildTopology(s, 1).timing).toMatchObject({ schedSlice: 3 * MS, haltPoll: 200 * US });
     const vm = s.vms[0];
     expect(vm?.guest.globalFlush).toEqual({ every: MS, using: 'invpcid-all' });
     expect(vm?.guest.script[0]).toEqual([

@@ -124,6 +124,23 @@ describe('topology checks', () => {
     });
   });
 
+  it('refuses a scheduler slice or halt poll set both in host.scheduler and in a latency table', () => {
+    expect(
+      scenarioError('name: x\nhost: { scheduler: { slice: 3ms }, latency: { schedSlice: 1ms } }\n'),
+    ).toMatchObject({
+      path: 'host.latency.schedSlice',
+      problem: 'set twice: host.scheduler.slice is the same number',
+    });
+    expect(
+      scenarioError(
+        'name: x\nhardware: { latency: { haltPoll: 0 } }\nhost: { scheduler: { haltPoll: 1us } }\n',
+      ),
+    ).toMatchObject({
+      path: 'hardware.latency.haltPoll',
+      expected: 'host.scheduler.haltPoll or hardware.latency.haltPoll, not both',
+    });
+  });
+
   it('reports an awaitSyncpoint that nothing reaches', () => {
     expect(scenarioError(vmScript('[ { syncpoint: ready }, { awaitSyncpoint: redy } ]'))).toMatchObject({
       path: 'vms.0.guest.script.0.1.awaitSyncpoint',
