@@ -10,6 +10,11 @@ export interface TimingEntry {
   tag: SourceTag;
   source: string;
   what: string;
+  /**
+   * Set on an entry no model reads: why it is in the table (a figure the model is compared with,
+   * or one for a path not modelled). A scenario may not override it — that would change nothing.
+   */
+  reference?: string;
 }
 
 /**
@@ -32,6 +37,7 @@ export const TIMING_TABLE = {
     tag: 'S',
     source: 'LKML 20201216151203.utpaitooaer7mdfa@amd.com',
     what: 'KVM_RUN ioctl entry → VMRUN',
+    reference: 'rapsim models no exits to user space, so KVM_RUN never returns',
   },
   kvmRunExit: {
     value: 600,
@@ -39,6 +45,7 @@ export const TIMING_TABLE = {
     tag: 'S',
     source: 'LKML 20201216151203.utpaitooaer7mdfa@amd.com',
     what: 'exit → KVM_RUN ioctl return',
+    reference: 'rapsim models no exits to user space, so KVM_RUN never returns',
   },
   exitHandler: {
     value: 300,
@@ -75,6 +82,8 @@ export const TIMING_TABLE = {
     tag: 'S',
     source: 'LKML 20211108095931.618865-1-huangkele@bytedance.com',
     what: 'guest IPI, exit-based (PV send-IPI)',
+    reference:
+      'the exit-based guest IPI is composed from the exit, handler, link, kick and VMRUN costs; the README compares that sum with this figure',
   },
   guestIpiAvic: {
     value: 1390,
@@ -103,6 +112,7 @@ export const TIMING_TABLE = {
     tag: 'S',
     source: 'LKML 20150608195237.GA15429@gmail.com',
     what: 'range flush',
+    reference: 'no path flushes a range: shootdown targets flush page by page (INVLPG)',
   },
   invpcidAll: {
     value: 376,
@@ -147,6 +157,7 @@ export const TIMING_TABLE = {
     tag: 'S',
     source: 'Linux arch/x86/kvm/x86.h',
     what: 'PLE window (SVM pause filter), pauses',
+    reference: 'PAUSE-loop exiting is not modelled (README: Host scheduling)',
   },
   workloadOp: {
     value: 30,
@@ -246,9 +257,16 @@ function toPs(e: TimingEntry, clockHz: number): Time {
 }
 
 /** The table as rows for `--latency` and the report: key, resolved ps, unit, tag, source. */
-export function timingRows(
-  t: Timing,
-): { key: string; ps: number; value: number; unit: string; tag: string; source: string; what: string }[] {
+export function timingRows(t: Timing): {
+  key: string;
+  ps: number;
+  value: number;
+  unit: string;
+  tag: string;
+  source: string;
+  what: string;
+  reference?: string;
+}[] {
   return (Object.entries(TIMING_TABLE) as [TimingKey, TimingEntry][]).map(([key, e]) => ({
     key,
     ps: t[key],
@@ -257,6 +275,7 @@ export function timingRows(
     tag: e.tag,
     source: e.source,
     what: e.what,
+    ...(e.reference ? { reference: e.reference } : {}),
   }));
 }
 

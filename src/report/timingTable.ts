@@ -9,6 +9,8 @@ export interface TimingRow {
   tag: string;
   source: string;
   what: string;
+  /** Why no model reads this entry (a reference figure); absent for the model's inputs. */
+  reference?: string;
 }
 
 /**
@@ -21,9 +23,10 @@ export function renderTimingTable(rows: readonly TimingRow[]): string {
   const lines = [`${'cost (key)'.padEnd(width)}  in force    default        tag  source — what`];
   for (const r of rows) {
     lines.push(
-      `${r.key.padEnd(width)}  ${used(r).padEnd(10)}  ${`${r.value} ${r.unit}`.padEnd(13)}  ${r.tag.padEnd(3)}  ${r.source} — ${r.what}`,
+      `${r.key.padEnd(width)}  ${used(r).padEnd(10)}  ${`${r.value} ${r.unit}`.padEnd(13)}  ${r.tag.padEnd(3)}  ${r.source} — ${r.what}${r.reference ? ` [reference only: ${r.reference}]` : ''}`,
     );
   }
   lines.push('tags: S stated by the source, S2 seen through secondary quotes, E estimate (docs/timing.md)');
+  lines.push('reference only: a figure no model reads (it cannot be overridden)');
   return lines.join('\n');
 }

@@ -1,4 +1,4 @@
-import { TIMING_TABLE } from '../hw/timing.js';
+import { TIMING_TABLE, type TimingEntry } from '../hw/timing.js';
 import { showFound } from './errors.js';
 import type { Problem } from './issues.js';
 import type { Scenario } from './schema.js';
@@ -49,6 +49,17 @@ export function checkTopology(scenario: Scenario): Problem[] {
           path: [section, 'latency', key],
           problem: 'unknown latency name',
           expected: `one of ${Object.keys(TIMING_TABLE).join(', ')}`,
+          found: key,
+        });
+        continue;
+      }
+      // An override of a figure no model reads would change nothing: say so instead.
+      const reference = (TIMING_TABLE[key as keyof typeof TIMING_TABLE] as TimingEntry).reference;
+      if (reference !== undefined) {
+        problems.push({
+          path: [section, 'latency', key],
+          problem: `not an input of the model: ${reference}`,
+          expected: 'a latency the model uses (`rapsim run FILE --latency` lists them)',
           found: key,
         });
       }

@@ -154,9 +154,9 @@ describe('values', () => {
 
   it('reads latency overrides into picoseconds', () => {
     expect(
-      parse('name: x\nhost: { latency: { kvmRunExit: 1us, ipiSameSocket: 500 } }\n').host.latency,
+      parse('name: x\nhost: { latency: { exitHandler: 1us, ipiSameSocket: 500 } }\n').host.latency,
     ).toEqual({
-      kvmRunExit: US,
+      exitHandler: US,
       ipiSameSocket: 500,
     });
   });

@@ -36,12 +36,12 @@ describe('--set key=value', () => {
   });
 
   it('creates record entries such as a script or a latency', () => {
-    const s = withSets('hostProcesses.script.0=[{ call: 2 }, { ret: 2 }]', 'host.latency.kvmRunExit=2us');
+    const s = withSets('hostProcesses.script.0=[{ call: 2 }, { ret: 2 }]', 'host.latency.exitHandler=2us');
     expect(s.hostProcesses.script[0]).toEqual([
       { op: 'call', n: 2 },
       { op: 'ret', n: 2 },
     ]);
-    expect(s.host.latency).toEqual({ kvmRunExit: 2_000_000 });
+    expect(s.host.latency).toEqual({ exitHandler: 2_000_000 });
   });
 
   it('applies in order, the last one winning', () => {
