@@ -88,12 +88,29 @@ export function renderSweep(doc: SweepDocument, o: { wallMs?: number; threads?: 
     ];
   });
   const first = keys.length || 1;
+  // A measurement no variant has (no shootdowns, no VMs: '–' in every row) is left out of the
+  // text table, which is wide enough without it; the JSON and CSV keep every column.
+  const shown = header
+    .map((_, i) => i)
+    .filter((i) => i < first + 3 || rows.length === 0 || rows.some((r) => r[i] !== '–'));
   // Every column after the variant's keys is a number, except the violations cell.
-  const right = new Set(header.map((_, i) => i).filter((i) => i >= first && i !== first + 2));
-  out.push(...textTable(header, rows, right));
-  out.push('');
+  const right = new Set(
+    shown
+      .map((i, j) => [i, j] as const)
+      .filter(([i]) => i >= first && i !== first + 2)
+      .map(([, j]) => j),
+  );
   out.push(
-    'shootdown p50/p99: median over the seeds of each run’s percentile; costs: simulated time per run.',
+    ...textTable(
+      shown.map((i) => header[i]!),
+      rows.map((r) => shown.map((i) => r[i]!)),
+      right,
+    ),
+  );
+  out.push('');
+  const omitted = header.filter((_, i) => !shown.includes(i));
+  out.push(
+    `${shown.includes(first + 3) ? 'shootdown p50/p99: median over the seeds of each run’s percentile; ' : ''}costs: simulated time per run.${omitted.length ? ` Not measured in any run: ${omitted.join(', ')}.` : ''}`,
   );
   const failing = failingRuns(doc);
   if (failing.length === 0) out.push(doc.runs.finished ? 'failing seeds: none' : '');

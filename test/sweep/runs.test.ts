@@ -216,6 +216,21 @@ describe('the sweep document, table and CSV', () => {
     expect(text).not.toContain(plan.runs[1]!.replay);
   });
 
+  it('leaves out of the text table a measurement no run has, and says so', () => {
+    const quiet: RunOutcome[] = [1, 2, 1, 2].map((seed) => ({ exit: 0, report: report(seed, 0) }));
+    const doc = assemble(plan, quiet, { interrupted: false });
+    const text = renderSweep(doc);
+    const header = text.split('\n').find((l) => l.startsWith('hardware.spec'))!;
+    expect(header).not.toMatch(/shootdown p50/);
+    expect(header).toMatch(/\sviolations \(runs\)\s+mispredicted\s+underflowed\s/);
+    // These hand-built reports carry neither shootdowns nor work nor VMs.
+    expect(text).toContain('Not measured in any run: shootdown p50, p99, work/s, steal.');
+    // The document keeps everything.
+    expect(doc.variants[0]!.summary.shootdowns).toEqual({ count: 0, p50Ns: 0, p99Ns: 0 });
+    // With shootdowns in one run the columns are back.
+    expect(renderSweep(assemble(plan, outcomes, { interrupted: false }))).toMatch(/\sshootdown p50\s+p99\s/);
+  });
+
   it('writes CSV with one row per variant and per run, quoting what needs it', () => {
     const doc = assemble(plan, outcomes, { interrupted: false });
     const variants = variantsCsv(doc).trimEnd().split('\r\n');
