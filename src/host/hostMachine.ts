@@ -139,8 +139,17 @@ export const hostMachine = setup({
     startTask: ({ context }) => {
       const { sched, port } = context;
       const now = port.now();
-      const end = sched.task!.start(now + context.switchCost, port);
+      const end = sched.startTask(now + context.switchCost, port);
       port.schedule(end - now, 'TASK_DONE', {}, Priority.TIMER);
+    },
+    runTaskOn: ({ context }) => {
+      const { sched, port } = context;
+      const now = port.now();
+      port.schedule(sched.runTaskOn(now) - now, 'TASK_DONE', {}, Priority.TIMER);
+    },
+    preemptTask: ({ context }) => {
+      context.sched.preemptTask(context.port.now());
+      offerWork(context, context.port.now());
     },
     endTask: ({ context }) => {
       const { task, wakeAt } = context.sched.sleepTask(context.port.now());
@@ -281,6 +290,8 @@ export const hostMachine = setup({
     resched: ({ context }) => context.sched.needResched && context.sched.contended,
     hasCurrent: ({ context }) => context.sched.current !== undefined,
     hasTask: ({ context }) => context.sched.task !== undefined,
+    taskBurstDone: ({ context }) => context.sched.task!.remainingAt(context.port.now()) <= 0,
+    taskContended: ({ context }) => context.sched.taskContended,
     /** A reschedule IPI, or this pCPU's own balancing timer that is still current. */
     balanceDue: ({ context, event }) => {
       const gen = (event as Extract<HostEvent, { type: 'BALANCE' }>).gen;
@@ -325,8 +336,15 @@ export const hostMachine = setup({
       ],
     },
     inTask: {
-      description: 'A host kernel thread (host.tasks) has the pCPU until its burst is done.',
-      on: { TASK_DONE: { actions: 'endTask', target: 'choosing' } },
+      description:
+        'A host kernel thread (host.tasks) has the pCPU until its burst is done, a slice at a time: preempted at a slice end if another thread waits.',
+      on: {
+        TASK_DONE: [
+          { guard: 'taskBurstDone', actions: 'endTask', target: 'choosing' },
+          { guard: 'taskContended', actions: 'preemptTask', target: 'choosing' },
+          { actions: 'runTaskOn' },
+        ],
+      },
     },
     inGuest: {
       description: 'The vCPU runs; slices end and interrupts arrive (kick, or AVIC doorbell).',

@@ -377,6 +377,29 @@ export class HostScheduler {
     return { task, wakeAt: task.sleep(now) };
   }
 
+  /** The running host task starts (or resumes) its burst; returns when its stretch ends. */
+  startTask(now: Time, port: { observe(kind: string, data: unknown): void }): Time {
+    return this.task!.start(now, this.p.slice, port);
+  }
+
+  /** The running host task's stretch ended at a slice's end: does another thread wait? */
+  get taskContended(): boolean {
+    return this.runQueue.length > 0;
+  }
+
+  /** Nothing waits: the task runs on. Returns when the next stretch ends. */
+  runTaskOn(now: Time): Time {
+    return this.task!.runOn(now, this.p.slice);
+  }
+
+  /** Others wait: the task is preempted mid-burst and queues behind them. */
+  preemptTask(now: Time): void {
+    const task = this.task!;
+    this.task = undefined;
+    task.preempt(now);
+    this.runQueue.push(task);
+  }
+
   /** kvm_vcpu_wake_up: a blocked thread becomes runnable. Returns false if it was not blocked. */
   wake(t: VcpuThread, now: Time, byInterrupt: boolean): boolean {
     if (t.state !== 'blocked') return false;

@@ -42,6 +42,8 @@ export class HostTaskThread {
   wokeAt: Time = 0;
   queuedAt: Time = 0;
   ranSince: Time = 0;
+  /** CPU time the current burst still needs (a preempted burst resumes with the rest). */
+  remaining: Time = 0;
   readonly stats: HostTaskStats;
   private readonly ctx: number;
   private readonly chain: number;
@@ -56,22 +58,49 @@ export class HostTaskThread {
     this.stats = { name: spec.name, core: core.params.index, bursts: 0, runPs: 0, waitPs: 0, maxWaitPs: 0 };
   }
 
-  /** The period's timer fired: runnable, waiting for the pCPU. */
+  /** The period's timer fired: runnable, waiting for the pCPU, with a whole burst to run. */
   wake(now: Time): void {
     this.state = 'runnable';
     this.wokeAt = now;
     this.queuedAt = now;
+    this.remaining = this.spec.run;
   }
 
-  /** It got the pCPU: it returns out of schedule(); the burst ends `run` later. */
-  start(now: Time, port: { observe(kind: string, data: unknown): void }): Time {
+  /**
+   * It got the pCPU: it returns out of schedule() and runs for at most one `slice` (EEVDF's
+   * request size, the same as a vCPU thread's). Returns when that stretch ends: the burst's end,
+   * or the slice's, where the scheduler looks whether anything else waits.
+   */
+  start(now: Time, slice: Time, port: { observe(kind: string, data: unknown): void }): Time {
     const wait = now - this.queuedAt;
     this.stats.waitPs += wait;
     this.stats.maxWaitPs = Math.max(this.stats.maxWaitPs, wait);
     this.state = 'running';
     this.ranSince = now;
     returnHostChain(this.core, this.ctx, this.chain, this.spec.callDepth, port);
-    return now + this.spec.run;
+    return now + Math.min(this.remaining, slice);
+  }
+
+  /** What is left of the burst at `now`, counting the time run since the last account. */
+  remainingAt(now: Time): Time {
+    return this.remaining - (now - this.ranSince);
+  }
+
+  /** Nothing else waits at the slice's end: it runs on for another slice (or the rest of the burst). */
+  runOn(now: Time, slice: Time): Time {
+    this.account(now);
+    return now + Math.min(this.remaining, slice);
+  }
+
+  /**
+   * Its slice ended with other threads waiting: preempted mid-burst, it enters schedule() from
+   * the tick (its call chain goes onto the host RAP as when it sleeps) and waits with the rest.
+   */
+  preempt(now: Time): void {
+    this.account(now);
+    this.state = 'runnable';
+    this.queuedAt = now;
+    pushHostChain(this.core, this.ctx, this.chain, this.spec.callDepth, now);
   }
 
   /**
@@ -79,11 +108,18 @@ export class HostTaskThread {
    * ran so late that the next period has begun). Returns when it wakes.
    */
   sleep(now: Time): Time {
+    this.account(now);
     this.stats.bursts++;
-    this.stats.runPs += now - this.ranSince;
     this.state = 'blocked';
     pushHostChain(this.core, this.ctx, this.chain, this.spec.callDepth, now);
     return Math.max(now + 1, this.wokeAt + this.spec.every);
+  }
+
+  /** Counts the time run since `ranSince` against the burst. */
+  private account(now: Time): void {
+    this.stats.runPs += now - this.ranSince;
+    this.remaining -= now - this.ranSince;
+    this.ranSince = now;
   }
 
   /** At the end of the run: a waiting or running task's open interval counts up to `now`. */
@@ -92,8 +128,7 @@ export class HostTaskThread {
       this.stats.waitPs += now - this.queuedAt;
       this.queuedAt = now;
     } else if (this.state === 'running') {
-      this.stats.runPs += now - this.ranSince;
-      this.ranSince = now;
+      this.account(now);
     }
   }
 }

@@ -13,6 +13,7 @@ import { fakePort, makeCore, makeKvm } from './kvmHelpers.js';
 
 const US = 1_000_000;
 const spec = { name: 'vhost', every: 1000 * US, run: 300 * US, callDepth: 4 };
+const SLICE = 2_800 * US;
 
 describe('HostTaskThread', () => {
   it('returns through its own frames when nothing ran in between, and reports anything else it uses', () => {
@@ -20,12 +21,12 @@ describe('HostTaskThread', () => {
     const port = fakePort();
     const task = new HostTaskThread(spec, core, 0);
     task.wake(10 * US);
-    expect(task.start(50 * US, port)).toBe(350 * US);
+    expect(task.start(50 * US, SLICE, port)).toBe(350 * US);
     // Nothing on the RAP yet: its RETs underflow, nothing is reported.
     expect(port.of(ObsKind.RAP_USE)).toEqual([]);
     expect(task.sleep(350 * US)).toBe(1010 * US);
     task.wake(1010 * US);
-    task.start(1010 * US, port);
+    task.start(1010 * US, SLICE, port);
     expect(port.of(ObsKind.RAP_USE), 'its own frames, its own context').toEqual([]);
     task.sleep(1310 * US);
     // Something else runs on this (legacy, untagged) RAP and leaves 2 entries above its frames.
@@ -33,7 +34,7 @@ describe('HostTaskThread', () => {
     core.rapHost.push(0x1000, other, core.candidateEpoch, 1400 * US, false);
     core.rapHost.push(0x1001, other, core.candidateEpoch, 1400 * US, false);
     task.wake(2010 * US);
-    task.start(2010 * US, port);
+    task.start(2010 * US, SLICE, port);
     const uses = port.of<RapUseObs>(ObsKind.RAP_USE);
     expect(uses).toHaveLength(2);
     expect(
@@ -42,10 +43,30 @@ describe('HostTaskThread', () => {
     expect(task.stats).toMatchObject({ bursts: 2, runPs: 600 * US, waitPs: 40 * US, maxWaitPs: 40 * US });
   });
 
+  it('runs a burst longer than a slice a slice at a time, resuming where it was preempted', () => {
+    const core = makeCore('eraps-amd');
+    const port = fakePort();
+    const task = new HostTaskThread({ ...spec, every: 10_000 * US, run: 5_000 * US }, core, 0);
+    task.wake(0);
+    expect(task.start(0, SLICE, port)).toBe(SLICE);
+    expect(task.remainingAt(SLICE)).toBe(2_200 * US);
+    // Others wait at the slice's end: preempted, it queues with 2.2 ms left.
+    task.preempt(SLICE);
+    expect(task.state).toBe('runnable');
+    expect(task.start(4_000 * US, SLICE, port), 'the rest of the burst').toBe(6_200 * US);
+    expect(task.remainingAt(6_200 * US)).toBe(0);
+    expect(task.sleep(6_200 * US)).toBe(10_000 * US);
+    expect(task.stats).toMatchObject({ bursts: 1, runPs: 5_000 * US, waitPs: 4_000 * US - SLICE });
+    // Nobody waits at a slice's end: it runs on without a switch.
+    task.wake(10_000 * US);
+    task.start(10_000 * US, SLICE, port);
+    expect(task.runOn(10_000 * US + SLICE, SLICE)).toBe(15_000 * US);
+  });
+
   it('wakes at once when its burst ended after its next period began', () => {
     const task = new HostTaskThread(spec, makeCore('eraps-amd'), 0);
     task.wake(0);
-    task.start(2000 * US, fakePort());
+    task.start(2000 * US, SLICE, fakePort());
     expect(task.sleep(2300 * US)).toBe(2300 * US + 1);
     expect(task.stats.maxWaitPs).toBe(2000 * US);
   });
@@ -82,7 +103,7 @@ describe('HostScheduler with a host task', () => {
     expect(sched.idle(2_900 * US)).toBe(false);
     expect(sched.threads[0]!.preempted).toBe(true);
     expect(sched.taskPhases().map((p) => p.at < spec.every)).toEqual([true]);
-    const end = task.start(2_800 * US, fakePort());
+    const end = task.start(2_800 * US, SLICE, fakePort());
     const { wakeAt } = sched.sleepTask(end);
     expect(wakeAt).toBe(end + 1);
     // Back to the same vCPU: a context switch, no vCPU switch, so no IBPB.
@@ -114,7 +135,7 @@ describe('HostScheduler with a host task', () => {
     sched.wakeTask(task, 110 * US);
     const next = sched.pickNext(110 * US);
     expect(next && 'task' in next).toBe(true);
-    task.start(110 * US, fakePort());
+    task.start(110 * US, SLICE, fakePort());
     // A short burst (the scheduler takes the task's word for its length): done well inside what
     // would have been the vCPU's poll window.
     sched.sleepTask(130 * US);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { collectMetrics } from '../../src/report/metrics.js';
-import { loadScenario } from '../../src/scenario/load.js';
+import { loadScenario, parseScenarioText } from '../../src/scenario/load.js';
 import { runSimulation } from '../../src/workers/runSimulation.js';
 
 /**
@@ -39,5 +39,31 @@ describe('host tasks beside vCPU threads', () => {
     expect(on.m.work.opsPerSecond).toBeGreaterThan(1.5 * off.m.work.opsPerSecond);
     // And without the tasks there is nothing to skip.
     expect(none.m.shootdowns.latencyNs!.p99).toBeLessThan(20_000);
+  });
+
+  it('a burst longer than a slice is preempted at the slice end, so a target waits one slice, not the burst', async () => {
+    const text = `name: long-task
+seed: 1
+until: 20ms
+hardware: { cores: 2, spec: eraps-amd }
+host:
+  tasks: [ { name: hog, cores: [1], every: 10ms, run: 6ms } ]
+vms:
+  - name: vm
+    vcpus: 2
+    pvTlbFlush: false
+    guest: { processes: 1, shootdown: { every: 100us } }
+`;
+    const r = await runSimulation(parseScenarioText(text, 'long-task.yaml'), { workers: 1, inProcess: true });
+    const m = collectMetrics(r.actors, r.topology.timing, r.simulatedPs);
+    const SLICE_NS = 2_800_000;
+    // vCPU 1's shootdown targets wait while the hog runs, but never longer than its slice
+    // (6 ms if the burst ran whole).
+    expect(m.shootdowns.latencyNs!.max).toBeGreaterThan(SLICE_NS / 2);
+    expect(m.shootdowns.latencyNs!.max).toBeLessThan(SLICE_NS + 100_000);
+    // Half the pCPU each (EEVDF's fair share): the hog cannot finish 6 ms every 10 ms.
+    const [hog] = m.scheduler.hostTasks;
+    expect(hog!.maxWaitNs).toBeLessThan(SLICE_NS + 100_000);
+    expect(hog!.runNs).toBeGreaterThan(5_000_000);
   });
 });
