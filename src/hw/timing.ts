@@ -256,8 +256,8 @@ function toPs(e: TimingEntry, clockHz: number): Time {
   }
 }
 
-/** The table as rows for `--latency` and the report: key, resolved ps, unit, tag, source. */
-export function timingRows(t: Timing): {
+/** One row of the timing table in force: the entry, and the value a run uses (ps, or a count). */
+export interface TimingRow {
   key: string;
   ps: number;
   value: number;
@@ -265,8 +265,12 @@ export function timingRows(t: Timing): {
   tag: string;
   source: string;
   what: string;
+  /** Why no model reads this entry (a reference figure); absent for the model's inputs. */
   reference?: string;
-}[] {
+}
+
+/** The table as rows for `--latency` and the report: key, resolved ps, unit, tag, source. */
+export function timingRows(t: Timing): TimingRow[] {
   return (Object.entries(TIMING_TABLE) as [TimingKey, TimingEntry][]).map(([key, e]) => ({
     key,
     ps: t[key],

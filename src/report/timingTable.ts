@@ -1,17 +1,5 @@
 import { formatDuration } from '../actors/time.js';
-
-/** One row of the timing table as `timingRows` (src/hw/timing.ts) gives it. */
-export interface TimingRow {
-  key: string;
-  ps: number;
-  value: number;
-  unit: string;
-  tag: string;
-  source: string;
-  what: string;
-  /** Why no model reads this entry (a reference figure); absent for the model's inputs. */
-  reference?: string;
-}
+import type { TimingRow } from '../hw/timing.js';
 
 /**
  * The timing table in force for a run (`rapsim run --latency`): every cost, the value the run
