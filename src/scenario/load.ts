@@ -69,11 +69,16 @@ function firstProblem(
   overrides: readonly Override[],
 ): ScenarioError {
   const placed = problems.map((p, order) => ({ p, order, where: placement(p.path, source, overrides) }));
-  // Values from --set have no line: they sort first, as the user's most recent change.
-  placed.sort((a, b) => (a.where.line ?? 0) - (b.where.line ?? 0) || a.order - b.order);
+  // Values from --set have no line: they sort first, as the user's most recent change. On one
+  // line an unknown key comes first: a key reported missing there is most often its misspelling.
+  const rank = (p: Problem) => (p.problem?.startsWith('unknown key') ? 0 : 1);
+  placed.sort(
+    (a, b) => (a.where.line ?? 0) - (b.where.line ?? 0) || rank(a.p) - rank(b.p) || a.order - b.order,
+  );
   const first = placed[0];
   if (!first) throw new Error('firstProblem called without problems');
-  const { p, where } = first;
+  const { where } = first;
+  const p = withMissingSibling(first.p, problems);
   const distinct = new Set(problems.map((q) => q.path.join('.')));
   return new ScenarioError({
     file: source.file,
@@ -84,6 +89,29 @@ function firstProblem(
     line: where.line,
     more: distinct.size - 1,
   });
+}
+
+/**
+ * An unknown key beside a missing one (`nme: a` where `name` is required): says which key is
+ * missing there, since that is most likely what the unknown one was meant to be. A key with a
+ * colon inside (`{name:a}`) was meant as a key and a value.
+ */
+function withMissingSibling(p: Problem, problems: readonly Problem[]): Problem {
+  if (p.problem !== 'unknown key') return p;
+  const key = String(p.path.at(-1));
+  // `{name:a}`: YAML reads a colon without a space after it as part of one plain scalar.
+  if (/^[\w.-]+:\S/.test(key)) {
+    return { ...p, problem: `unknown key (YAML needs a space after the colon: "${key.replace(':', ': ')}")` };
+  }
+  const parent = p.path.slice(0, -1).join('.');
+  const missing = problems.find(
+    (q) => q.problem === 'missing key' && q.path.slice(0, -1).join('.') === parent,
+  );
+  if (!missing) return p;
+  return {
+    ...p,
+    problem: `unknown key (and ${JSON.stringify(String(missing.path.at(-1)))} is missing here: a misspelling?)`,
+  };
 }
 
 function placement(

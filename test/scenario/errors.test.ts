@@ -40,6 +40,29 @@ describe('bad input is a ScenarioError naming file, path, expectation and value'
     );
   });
 
+  it('reports a misspelt required key as the unknown key, naming the missing one it likely meant', () => {
+    for (const text of [
+      'name: x\nvms:\n  - nme: a\n    vcpus: 2\n',
+      'name: x\nvms:\n  - { nme: a, vcpus: 2 }\n',
+    ]) {
+      const e = scenarioError(text);
+      expect(e).toMatchObject({
+        path: 'vms.0.nme',
+        line: 3,
+        problem: 'unknown key (and "name" is missing here: a misspelling?)',
+        more: 1,
+      });
+    }
+  });
+
+  it('explains a flow-mapping key written without a space after its colon', () => {
+    const e = scenarioError('name: x\nvms: [ {name:a, vcpus: 2} ]\n');
+    expect(e).toMatchObject({
+      path: 'vms.0.name:a',
+      problem: 'unknown key (YAML needs a space after the colon: "name: a")',
+    });
+  });
+
   it('reports an unknown key deep inside a VM', () => {
     const e = scenarioError(
       'name: x\nvms:\n  - name: a\n    vcpus: 1\n    guest: { contextSwitch: { evry: 1us } }\n',
