@@ -55,7 +55,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       'run the cross product of matrix/--vary values × seeds in parallel and print one row per variant',
     )
     .argument('<scenario>', 'scenario YAML file')
-    .option('--seeds <A..B>', "seeds to run for every variant (default: the scenario's seeds, else its seed)")
+    .option(
+      '--seeds <list>',
+      "seeds to run for every variant: A..B, N, or a mix such as 1..4,7 (default: the scenario's seeds, else its seed)",
+    )
     .option('--vary <key=v1,v2>', 'vary a field by dotted path over these values (repeatable)', collect, [])
     .option(
       '--set <key=value>',

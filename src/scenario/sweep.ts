@@ -27,10 +27,13 @@ export const MatrixSchema = z.record(
   { error: ifWrongType('a mapping from dotted key to a list of values') },
 );
 
-const SEEDS = `a seed range "A..B" (B ≥ A, at most ${LIMITS.seedsPerRange} seeds) or a list of seeds`;
+/** What `--seeds` takes; a scenario's `seeds:` may also be a YAML list. */
+const SEED_STRING = `seeds as "A..B" (B ≥ A), "N" or a comma-separated mix such as "1..4,7" (at most ${LIMITS.seedsPerRange} seeds, none twice)`;
+const SEEDS = `${SEED_STRING}, or a list of seeds`;
 
 /**
- * `seeds:` — `"A..B"` (inclusive) or a list of non-negative integers, resolved to the list.
+ * `seeds:` — `"A..B"` (inclusive), `"N"`, a comma-separated mix (`"1..4,7"`), or a list of
+ * non-negative integers, resolved to the list.
  *
  * @example
  * SeedsSchema.parse('3..5') // [3, 4, 5]
@@ -38,7 +41,11 @@ const SEEDS = `a seed range "A..B" (B ≥ A, at most ${LIMITS.seedsPerRange} see
 export const SeedsSchema = z
   .union([z.string(), z.array(z.int().min(0)).min(1).max(LIMITS.seedsPerRange)], { error: SEEDS })
   .transform((value, ctx): number[] => {
-    if (typeof value !== 'string') return value;
+    if (typeof value !== 'string') {
+      if (new Set(value).size === value.length) return value;
+      ctx.issues.push({ code: 'custom', input: value, message: SEEDS });
+      return z.NEVER;
+    }
     const seeds = seedRange(value);
     if (seeds) return seeds;
     ctx.issues.push({ code: 'custom', input: value, message: SEEDS });
@@ -46,25 +53,38 @@ export const SeedsSchema = z
   });
 
 /**
- * Reads the CLI's `--seeds A..B`, with the same rules as a scenario's `seeds:`.
+ * Reads the CLI's `--seeds` (`A..B`, `N`, or a comma-separated mix such as `1..4,7`), with the
+ * same rules as a scenario's `seeds:` string.
  *
  * @throws ScenarioError (exit code 2) naming `--seeds`
  * @example
  * parseSeedRange('1..4') // [1, 2, 3, 4]
+ * parseSeedRange('1..3,7') // [1, 2, 3, 7]
  */
 export function parseSeedRange(text: string): number[] {
   const seeds = seedRange(text);
   if (!seeds)
-    throw new ScenarioError({ file: '--seeds', path: '', expected: SEEDS, found: JSON.stringify(text) });
+    throw new ScenarioError({
+      file: '--seeds',
+      path: '',
+      expected: SEED_STRING,
+      found: JSON.stringify(text),
+    });
   return seeds;
 }
 
+/** The seeds a `--seeds` / `seeds:` string names, in its order; undefined if it is malformed. */
 function seedRange(text: string): number[] | undefined {
-  const m = /^\s*(\d+)\s*\.\.\s*(\d+)\s*$/.exec(text);
-  if (!m) return undefined;
-  const from = Number(m[1]);
-  const to = Number(m[2]);
-  if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || to < from) return undefined;
-  if (to - from + 1 > LIMITS.seedsPerRange) return undefined;
-  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  const seeds: number[] = [];
+  for (const part of text.split(',')) {
+    const m = /^\s*(\d+)\s*(?:\.\.\s*(\d+)\s*)?$/.exec(part);
+    if (!m) return undefined;
+    const from = Number(m[1]);
+    const to = m[2] === undefined ? from : Number(m[2]);
+    if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || to < from) return undefined;
+    if (seeds.length + (to - from + 1) > LIMITS.seedsPerRange) return undefined;
+    for (let seed = from; seed <= to; seed++) seeds.push(seed);
+  }
+  // A seed twice would run the same simulation twice and count it twice in the table.
+  return new Set(seeds).size === seeds.length ? seeds : undefined;
 }

@@ -114,7 +114,7 @@ describe('rapsim sweep', () => {
         (io) => sweep(io, { vary: ['hardware.spec=legacy,nope'] }),
         /--vary: hardware\.spec: expected one of legacy/,
       ],
-      [(io) => sweep(io, { seeds: '4..1' }), /--seeds: expected a seed range/],
+      [(io) => sweep(io, { seeds: '4..1' }), /--seeds: expected seeds as "A\.\.B"/],
       // The seeds fix the thread count, so the threads start before planning fails: stopped again.
       [
         (io) => sweep(io, { seeds: '1..4', threads: '2', vary: ['hardware.spek=legacy'] }),
