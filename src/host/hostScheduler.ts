@@ -18,6 +18,8 @@ export interface VcpuThreadStats {
   vcpu: number;
   /** Time runnable but waiting for the pCPU (what KVM reports to the guest as steal time). */
   stealPs: number;
+  /** The longest single wait for the pCPU: the run queue's latency at its worst for this vCPU. */
+  maxStealPs: number;
   /** Time in guest mode or in KVM on its behalf. */
   runPs: number;
   /** Times it was scheduled out while still runnable (KVM_VCPU_PREEMPTED set). */
@@ -156,6 +158,7 @@ export class HostScheduler {
         vm: t.vmName,
         vcpu: t.kvm.p.vcpu,
         stealPs: 0,
+        maxStealPs: 0,
         runPs: 0,
         preemptions: 0,
         wakeups: 0,
@@ -291,7 +294,7 @@ export class HostScheduler {
       this.taskSinceBlock = true;
       return { task: t, cost: this.p.core.timing.contextSwitch };
     }
-    t.stats.stealPs += now - t.queuedAt;
+    countSteal(t, now);
     // Halt polling: the vCPU thread never left the pCPU. Once polling gave up, the pCPU went
     // to sleep and coming back to the same thread is a context switch again.
     const polled =
@@ -483,7 +486,7 @@ export class HostScheduler {
         t.stats.runPs += now - t.ranSince;
         t.ranSince = now;
       } else if (t.state === 'runnable') {
-        t.stats.stealPs += now - t.queuedAt;
+        countSteal(t, now);
         t.queuedAt = now;
       }
     }
@@ -519,4 +522,11 @@ export class HostScheduler {
     }
     return r.cost;
   }
+}
+
+/** A wait for the pCPU ends (or the run does): steal time, and the longest wait so far. */
+function countSteal(t: VcpuThread, now: Time): void {
+  const wait = now - t.queuedAt;
+  t.stats.stealPs += wait;
+  t.stats.maxStealPs = Math.max(t.stats.maxStealPs, wait);
 }

@@ -63,6 +63,8 @@ export interface Metrics {
       vm: string;
       vcpu: number;
       stealNs: number;
+      /** The longest single wait for the pCPU. */
+      maxStealNs: number;
       runNs: number;
       preemptions: number;
       wakeups: number;
@@ -155,6 +157,7 @@ export function collectMetrics(
           vm: t.vm,
           vcpu: t.vcpu,
           stealNs: toNs(t.stealPs),
+          maxStealNs: toNs(t.maxStealPs),
           runNs: toNs(t.runPs),
           preemptions: t.preemptions,
           wakeups: t.wakeups,

@@ -101,8 +101,9 @@ export function renderSummary(r: Report, opts: { maxViolations?: number } = {}):
     const steal = sch.vcpus.reduce((n, v) => n + v.stealNs, 0);
     const run = sch.vcpus.reduce((n, v) => n + v.runNs, 0);
     const worst = sch.vcpus.reduce((a, b) => (b.stealNs > a.stealNs ? b : a));
+    const longest = sch.vcpus.reduce((a, b) => (b.maxStealNs > a.maxStealNs ? b : a));
     out.push(
-      `host scheduler: vCPU switches ${fmt(sch.vcpuSwitches)}, IBPBs ${fmt(sch.ibpbs)}, kicks ${fmt(sch.kicks.interrupt)} to inject + ${fmt(sch.kicks.preempt)} to preempt, migrations ${fmt(sch.migrations)}; steal ${pct(steal, steal + run)} of vCPU time (most: ${worst.vm} vCPU ${worst.vcpu}, ${ns(worst.stealNs)})`,
+      `host scheduler: vCPU switches ${fmt(sch.vcpuSwitches)}, IBPBs ${fmt(sch.ibpbs)}, kicks ${fmt(sch.kicks.interrupt)} to inject + ${fmt(sch.kicks.preempt)} to preempt, migrations ${fmt(sch.migrations)}; steal ${pct(steal, steal + run)} of vCPU time (most: ${worst.vm} vCPU ${worst.vcpu}, ${ns(worst.stealNs)}; longest wait: ${longest.vm} vCPU ${longest.vcpu}, ${ns(longest.maxStealNs)})`,
     );
     if (sch.hostTasks.length > 0) {
       const tRun = sch.hostTasks.reduce((n, t) => n + t.runNs, 0);

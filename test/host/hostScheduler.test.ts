@@ -195,6 +195,9 @@ describe('steal and run time', () => {
     expect(a.stats.stealPs).toBe(30 * US);
     expect(b.stats.runPs).toBe(30 * US);
     expect(b.stats.stealPs).toBe(100 * US + 200 * US);
+    // The longest single wait: b's 200 µs still open at the end beats its first 100 µs.
+    expect(a.stats.maxStealPs).toBe(30 * US);
+    expect(b.stats.maxStealPs).toBe(200 * US);
     // Every thread's time adds up: run + steal + blocked = the run's length.
     expect(a.stats.runPs + a.stats.stealPs).toBe(700 * US);
     expect(b.stats.runPs + b.stats.stealPs + 370 * US).toBe(700 * US);

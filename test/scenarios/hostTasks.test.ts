@@ -61,6 +61,11 @@ vms:
     // (6 ms if the burst ran whole).
     expect(m.shootdowns.latencyNs!.max).toBeGreaterThan(SLICE_NS / 2);
     expect(m.shootdowns.latencyNs!.max).toBeLessThan(SLICE_NS + 100_000);
+    // The vCPU beside the hog never waits longer than one of its slices either.
+    const v1 = m.scheduler.vcpus.find((v) => v.vcpu === 1)!;
+    expect(v1.maxStealNs).toBeGreaterThan(SLICE_NS / 2);
+    expect(v1.maxStealNs).toBeLessThan(SLICE_NS + 100_000);
+    expect(m.scheduler.vcpus.find((v) => v.vcpu === 0)!.maxStealNs).toBe(0);
     // Half the pCPU each (EEVDF's fair share): the hog cannot finish 6 ms every 10 ms.
     const [hog] = m.scheduler.hostTasks;
     expect(hog!.maxWaitNs).toBeLessThan(SLICE_NS + 100_000);
