@@ -179,7 +179,8 @@ export function placeHostProcesses(
   const coresOf: number[][] = [];
   for (let p = 0; p < count; p++) {
     const span = spans.length === 0 ? n : Math.min(n, spans[p % spans.length]!);
-    // A core that runs vCPUs runs only vCPU threads (host tasks beside vCPUs are not modelled).
+    // A core that runs vCPUs runs vCPU threads and host kernel threads (`host.tasks`), not the
+    // host's user processes: a process's span skips it.
     coresOf.push(Array.from({ length: span }, (_, k) => k).filter((k) => !vmCores.has(k)));
   }
   const onCore: number[][] = Array.from({ length: n }, () => []);
