@@ -78,7 +78,7 @@ function firstProblem(
   const first = placed[0];
   if (!first) throw new Error('firstProblem called without problems');
   const { where } = first;
-  const p = withMissingSibling(first.p, problems);
+  const p = explainUnknownKey(first.p, problems);
   const distinct = new Set(problems.map((q) => q.path.join('.')));
   return new ScenarioError({
     file: source.file,
@@ -96,7 +96,7 @@ function firstProblem(
  * missing there, since that is most likely what the unknown one was meant to be. A key with a
  * colon inside (`{name:a}`) was meant as a key and a value.
  */
-function withMissingSibling(p: Problem, problems: readonly Problem[]): Problem {
+function explainUnknownKey(p: Problem, problems: readonly Problem[]): Problem {
   if (p.problem !== 'unknown key') return p;
   const key = String(p.path.at(-1));
   // `{name:a}`: YAML reads a colon without a space after it as part of one plain scalar.

@@ -41,13 +41,9 @@ const SEEDS = `${SEED_STRING}, or a list of seeds`;
 export const SeedsSchema = z
   .union([z.string(), z.array(z.int().min(0)).min(1).max(LIMITS.seedsPerRange)], { error: SEEDS })
   .transform((value, ctx): number[] => {
-    if (typeof value !== 'string') {
-      if (new Set(value).size === value.length) return value;
-      ctx.issues.push({ code: 'custom', input: value, message: SEEDS });
-      return z.NEVER;
-    }
-    const seeds = seedRange(value);
-    if (seeds) return seeds;
+    const seeds = typeof value === 'string' ? seedRange(value) : value;
+    // A seed twice would run the same simulation twice and count it twice in the table.
+    if (seeds && new Set(seeds).size === seeds.length) return seeds;
     ctx.issues.push({ code: 'custom', input: value, message: SEEDS });
     return z.NEVER;
   });
@@ -85,6 +81,5 @@ function seedRange(text: string): number[] | undefined {
     if (seeds.length + (to - from + 1) > LIMITS.seedsPerRange) return undefined;
     for (let seed = from; seed <= to; seed++) seeds.push(seed);
   }
-  // A seed twice would run the same simulation twice and count it twice in the table.
   return new Set(seeds).size === seeds.length ? seeds : undefined;
 }
