@@ -9,12 +9,24 @@ const fmt = (n: number): string => n.toLocaleString('en-US');
 const ns = (n: number): string => (n === 0 ? '0' : formatDuration(n * NS));
 const value = (v: MatrixValue): string => (typeof v === 'string' ? v : String(v));
 
-/** `rap-promised-clear 3/4` per property that occurred; advisory ones marked with `(adv)`. */
+/**
+ * `rap-promised-clear 3/4 ×37/run` per property that occurred: the runs it occurred in, then its
+ * uses per run (mean over all the variant's runs). The count matters beside the runs: two spec
+ * readings can both break a promise in every run and still differ by 4× in how often a RET
+ * consumes an entry it was promised was gone. Advisory properties are marked with `(adv)`.
+ */
 export function violationsCell(s: VariantSummary): string {
   const parts = (Object.entries(s.violations) as [Property, PropertyTally][]).map(
-    ([p, t]) => `${p}${t.advisory ? ' (adv)' : ''} ${t.runs}/${s.runs}`,
+    ([p, t]) => `${p}${t.advisory ? ' (adv)' : ''} ${t.runs}/${s.runs} ×${perRun(t.occurrences, s.runs)}/run`,
   );
   return parts.length ? parts.join(', ') : 'none';
+}
+
+/** A mean per run: whole numbers from 10 up, one decimal below, one significant digit under 0.1. */
+function perRun(total: number, runs: number): string {
+  const mean = total / runs;
+  if (mean >= 10) return fmt(Math.round(mean));
+  return mean >= 0.1 ? mean.toFixed(1) : mean.toPrecision(1);
 }
 
 /** Pads cells into aligned columns; `right` columns are right-aligned (numbers). */
@@ -54,7 +66,7 @@ export function renderSweep(doc: SweepDocument, o: { wallMs?: number; threads?: 
     );
   }
   out.push('');
-  const header = [...(keys.length ? keys : ['variant']), 'runs', 'failing', 'violations (runs)'];
+  const header = [...(keys.length ? keys : ['variant']), 'runs', 'failing', 'violations (runs, uses/run)'];
   header.push(
     'shootdown p50',
     'p99',

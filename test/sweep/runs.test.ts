@@ -6,7 +6,7 @@ import { assemble, summarize } from '../../src/sweep/aggregate.js';
 import { runsCsv, variantsCsv } from '../../src/sweep/csv.js';
 import { dispatchOrder, runLocal, taskOf } from '../../src/sweep/localBackend.js';
 import { parseVary, planSweep } from '../../src/sweep/plan.js';
-import { renderSweep } from '../../src/sweep/render.js';
+import { renderSweep, violationsCell } from '../../src/sweep/render.js';
 import { executeRun, runError } from '../../src/sweep/runTask.js';
 import type { RunOutcome, SweepPlan } from '../../src/sweep/types.js';
 import { repoRoot } from '../helpers/cli.js';
@@ -206,7 +206,10 @@ describe('the sweep document, table and CSV', () => {
     }
     const text = renderSweep(doc);
     expect(text).toMatch(/^hardware\.spec\s+runs\s+failing\s+violations/m);
-    expect(text).toMatch(/^legacy\s+2\s+1\s+rap-promised-clear 1\/2, rap-cross-context \(adv\) 2\/2/m);
+    // Runs it occurred in, then uses per run over all the variant's runs (3 uses in 1 of 2 runs).
+    expect(text).toMatch(
+      /^legacy\s+2\s+1\s+rap-promised-clear 1\/2 ×1\.5\/run, rap-cross-context \(adv\) 2\/2 ×1\.0\/run/m,
+    );
     expect(text).toMatch(/\smispredicted\s+underflowed\s+clears\/run\s+stuffing\/run\s/);
     expect(text).toMatch(/^legacy\s.*\s10\.00%\s+7\.50%\s+3\.5\s/m);
     expect(text).toMatch(/failing seeds \(2\)/);
@@ -216,13 +219,25 @@ describe('the sweep document, table and CSV', () => {
     expect(text).not.toContain(plan.runs[1]!.replay);
   });
 
+  it('gives each violated property its runs and its uses per run, never rounding a use to 0', () => {
+    const cell = (runs: number, occurrences: number) =>
+      violationsCell({
+        runs: 40,
+        violations: { 'rap-promised-clear': { runs, occurrences, advisory: false } },
+      } as never);
+    expect(cell(40, 1720)).toBe('rap-promised-clear 40/40 ×43/run');
+    expect(cell(3, 12)).toBe('rap-promised-clear 3/40 ×0.3/run');
+    expect(cell(1, 1)).toBe('rap-promised-clear 1/40 ×0.03/run');
+    expect(violationsCell({ runs: 2, violations: {} } as never)).toBe('none');
+  });
+
   it('leaves out of the text table a measurement no run has, and says so', () => {
     const quiet: RunOutcome[] = [1, 2, 1, 2].map((seed) => ({ exit: 0, report: report(seed, 0) }));
     const doc = assemble(plan, quiet, { interrupted: false });
     const text = renderSweep(doc);
     const header = text.split('\n').find((l) => l.startsWith('hardware.spec'))!;
     expect(header).not.toMatch(/shootdown p50/);
-    expect(header).toMatch(/\sviolations \(runs\)\s+mispredicted\s+underflowed\s/);
+    expect(header).toMatch(/\sviolations \(runs, uses\/run\)\s+mispredicted\s+underflowed\s/);
     // These hand-built reports carry neither shootdowns nor work nor VMs.
     expect(text).toContain('Not measured in any run: shootdown p50, p99, work/s, steal.');
     // The document keeps everything.
