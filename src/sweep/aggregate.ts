@@ -68,6 +68,9 @@ export function summarize(seeds: readonly number[], outcomes: readonly RunOutcom
     clearsPerRunByCause: Object.fromEntries(
       [...clears].sort(([a], [b]) => a.localeCompare(b)).map(([cause, n]) => [cause, tenthPerRun(n)]),
     ),
+    clearRapVmrunsPerRun: reports.some((r) => (r.metrics.worldSwitches ?? 0) > 0)
+      ? tenthPerRun(sum((r) => r.metrics.clearRapVmruns ?? 0))
+      : null,
     costNsPerRun: {
       stuffing: perRun((r) => r.metrics.costNs.stuffing),
       mispredictions: perRun((r) => r.metrics.costNs.mispredictions),

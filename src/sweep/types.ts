@@ -128,6 +128,12 @@ export interface VariantSummary {
   clearsPerRun: number;
   /** The same by cause (`vmrun-clear-rap`, `mov-cr3`, …), causes in name order. */
   clearsPerRunByCause: Record<string, number>;
+  /**
+   * VMRUNs that KVM issued with CLEAR_RAP set, per run (mean, one decimal): what a policy itself
+   * costs, without the clears every policy shares (AutoIBRS at #VMEXIT, the guest's own MOV CR3).
+   * Null when no run had a world switch (bare metal).
+   */
+  clearRapVmrunsPerRun: number | null;
   /** Simulated cost per run (mean over the runs that produced a report), in ns. */
   costNsPerRun: { stuffing: number; mispredictions: number; flushIpiHandlers: number };
   /** Useful work: median over the runs of workload operations per simulated second. */

@@ -193,6 +193,31 @@ describe('the sweep document, table and CSV', () => {
     expect(crashed).toMatchObject({ runs: 2, failingSeeds: [1], crashedSeeds: [1] });
   });
 
+  it('counts the VMRUNs with CLEAR_RAP per run where runs had VMs, apart from the clears every policy shares', () => {
+    const vm = (seed: number, clearRapVmruns: number) => {
+      const r = report(seed, 0) as { metrics: Record<string, unknown> };
+      return { ...r, metrics: { ...r.metrics, worldSwitches: 40, clearRapVmruns } } as never;
+    };
+    const s = summarize(
+      [1, 2],
+      [
+        { exit: 0, report: vm(1, 3) },
+        { exit: 0, report: vm(2, 4) },
+      ],
+    );
+    expect(s.clearRapVmrunsPerRun).toBe(3.5);
+    expect(summarize([1], outcomes.slice(0, 1)).clearRapVmrunsPerRun).toBeNull();
+    const doc = assemble(
+      plan,
+      [1, 2, 1, 2].map((seed) => ({ exit: 0, report: vm(seed, seed) })),
+      {
+        interrupted: false,
+      },
+    );
+    expect(renderSweep(doc)).toMatch(/\sclears\/run\s+CLEAR_RAP\/run\s/);
+    expect(renderSweep(doc)).toMatch(/^legacy\s.*\s3\.5\s+1\.5\s/m);
+  });
+
   it('stamps every report with its replay command and prints every failing seed with it', () => {
     const doc = assemble(plan, outcomes, { interrupted: false });
     expect(doc.exitCode).toBe(3);
@@ -239,7 +264,7 @@ describe('the sweep document, table and CSV', () => {
     expect(header).not.toMatch(/shootdown p50/);
     expect(header).toMatch(/\sviolations \(runs, uses\/run\)\s+mispredicted\s+underflowed\s/);
     // These hand-built reports carry neither shootdowns nor work nor VMs.
-    expect(text).toContain('Not measured in any run: shootdown p50, p99, work/s, steal.');
+    expect(text).toContain('Not measured in any run: shootdown p50, p99, CLEAR_RAP/run, work/s, steal.');
     // The document keeps everything.
     expect(doc.variants[0]!.summary.shootdowns).toEqual({ count: 0, p50Ns: 0, p99Ns: 0 });
     // With shootdowns in one run the columns are back.
@@ -252,13 +277,16 @@ describe('the sweep document, table and CSV', () => {
     expect(variants).toHaveLength(3);
     expect(variants[0]).toMatch(/^hardware\.spec,runs,failing_runs,crashed_runs,rap-host-guest_runs,/);
     expect(variants[1]).toMatch(/^legacy,2,1,0,/);
-    expect(variants[0]).toContain(',misprediction_rate,underflows,underflow_rate,clears_per_run,');
-    expect(variants[1]).toContain(',0.1,15,0.075,3.5,');
+    expect(variants[0]).toContain(
+      ',misprediction_rate,underflows,underflow_rate,clears_per_run,clear_rap_vmruns_per_run,',
+    );
+    // No world switch in these runs: CLEAR_RAP/run is empty, not 0.
+    expect(variants[1]).toContain(',0.1,15,0.075,3.5,,');
     const runs = runsCsv(doc).trimEnd().split('\r\n');
     expect(runs).toHaveLength(5);
     expect(runs[1]).toMatch(/^legacy,1,failed,0,3,/);
-    expect(runs[0]).toContain(',returns,mispredicted,underflows,rap_clears,stuffing_calls,');
-    expect(runs[1]).toContain(',100,10,5,3,32,');
+    expect(runs[0]).toContain(',returns,mispredicted,underflows,rap_clears,clear_rap_vmruns,stuffing_calls,');
+    expect(runs[1]).toContain(',100,10,5,3,,32,');
     // A crashed run has as many cells as a finished one, the error and replay in their columns.
     const cells = (line: string) => line.split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/).length;
     expect(cells(runs[3]!)).toBe(cells(runs[0]!));
