@@ -1,9 +1,11 @@
 import { Command, CommanderError } from 'commander';
+import { SWEEP_COLUMN_NAMES } from '../sweep/columnNames.js';
 import { registerChartsCommand } from './chartsCommand.js';
 import { version } from './version.js';
 import { registerViewCommand } from './viewCommand.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
+const SWEEP_COLUMNS_HELP = SWEEP_COLUMN_NAMES.join(', ');
 
 /**
  * The `rapsim` command line (interface.md). Returns the process exit code; never throws for bad
@@ -42,6 +44,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     )
     .option('--quiet', 'print nothing but errors')
     .option('--latency', 'print the timing table in force (defaults + this scenario’s overrides) and exit')
+    .option(
+      '--columns <list>',
+      `when the scenario is a sweep: the table's columns, comma-separated (${SWEEP_COLUMNS_HELP})`,
+    )
     .action(async (file: string, flags) => {
       // The simulator, the scenario parser and their dependencies load only for the commands that
       // use them (≈ 0.35 s of every start otherwise: `--help`, `view` and `worker` need none).
@@ -71,6 +77,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--json', 'print exactly one JSON document on stdout')
     .option('--out <dir>', 'write sweep.json, variants.csv and runs.csv into DIR')
     .option('--quiet', 'print nothing but errors')
+    .option(
+      '--columns <list>',
+      `the table's columns after the varied keys, comma-separated (${SWEEP_COLUMNS_HELP})`,
+    )
     .option('--backend <name>', 'local (piscina threads) or bullmq (jobs for `rapsim worker`s)', 'local')
     .option('--redis <url>', 'Redis of the bullmq backend, e.g. redis://127.0.0.1:6379')
     .action(async (file: string, flags) => {

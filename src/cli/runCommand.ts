@@ -34,6 +34,8 @@ export interface RunFlags extends TraceFlags {
   quiet?: boolean;
   /** Print the timing table in force (defaults and this scenario's overrides) and do not run. */
   latency?: boolean;
+  /** The sweep table's columns, when the scenario makes `run` a sweep. */
+  columns?: string;
 }
 
 export { UsageError };
@@ -55,6 +57,11 @@ export async function runCommand(
     // `matrix:` keys not pinned by --set, or `seeds:` without --seed: `run` sweeps (interface.md).
     if (runIsSweep(scenario, flags.set, flags.seed !== undefined)) {
       return (await import('./sweepCommand.js')).sweepFromRun(file, flags, io);
+    }
+    if (flags.columns !== undefined) {
+      throw new UsageError(
+        '--columns: picks the columns of a sweep table, but this scenario is one simulation (no matrix: keys left unpinned, no seeds:).',
+      );
     }
     if (flags.seed !== undefined) scenario = { ...scenario, seed: parseInteger('--seed', flags.seed, 0) };
     if (flags.until !== undefined) scenario = { ...scenario, until: parseTimeFlag('--until', flags.until) };

@@ -8,7 +8,7 @@ import { runsCsv, variantsCsv } from '../sweep/csv.js';
 import { runLocal, type SweepHooks, startSweepThreads } from '../sweep/localBackend.js';
 import { parseVary, planSweep } from '../sweep/plan.js';
 import type { SweepPool } from '../sweep/pool.js';
-import { renderSweep } from '../sweep/render.js';
+import { parseSweepColumns, renderSweep } from '../sweep/render.js';
 import type { RunOutcome, SweepDocument, SweepPlan } from '../sweep/types.js';
 import { buildTopology } from '../workers/compose.js';
 import { parseInteger, parseTimeFlag, prepareOutDir } from './flags.js';
@@ -29,6 +29,7 @@ export interface SweepFlags {
   quiet?: boolean;
   backend?: string;
   redis?: string;
+  columns?: string;
 }
 
 /** A sweep, its flags read: what both `rapsim sweep` and `rapsim run` on a matrix scenario ask. */
@@ -46,6 +47,8 @@ export interface SweepOptions {
   quiet: boolean;
   backend: string;
   redis?: string | undefined;
+  /** `--columns a,b,c`: the table's columns after the varied keys (text output only). */
+  columns?: string | undefined;
 }
 
 type Io = { out: NodeJS.WriteStream; err: NodeJS.WriteStream };
@@ -73,6 +76,7 @@ export function sweepCommand(file: string, flags: SweepFlags, io: Io): Promise<n
       quiet: flags.quiet === true,
       backend: flags.backend ?? 'local',
       redis: flags.redis,
+      columns: flags.columns,
     },
     io,
   );
@@ -85,6 +89,21 @@ export function sweepCommand(file: string, flags: SweepFlags, io: Io): Promise<n
  */
 export function sweepFromRun(file: string, flags: RunFlags, io: Io): Promise<number> {
   const seed = flags.seed;
+  // Flags about one simulation would be silently dropped by a sweep: refuse them instead.
+  const single = (
+    [
+      ['--latency', flags.latency],
+      ['--trace-window', flags.traceWindow],
+      ['--trace-limit', flags.traceLimit],
+      ['--trace-sample', flags.traceSample],
+    ] as const
+  ).find(([, v]) => v !== undefined && v !== false);
+  if (single) {
+    io.err.write(
+      `rapsim: ${file}: ${single[0]}: describes one simulation, but this scenario is a sweep (its matrix: keys not pinned by --set, or seeds: without --seed). Pin every varied key with --set key=value and give --seed N to run one variant, as each replay command the sweep prints does.\n`,
+    );
+    return Promise.resolve(2);
+  }
   return runSweep(
     file,
     {
@@ -98,6 +117,7 @@ export function sweepFromRun(file: string, flags: RunFlags, io: Io): Promise<num
       out: flags.out,
       quiet: flags.quiet === true,
       backend: 'local',
+      columns: flags.columns,
     },
     io,
   );
@@ -106,6 +126,7 @@ export function sweepFromRun(file: string, flags: RunFlags, io: Io): Promise<num
 interface Prepared {
   plan: SweepPlan;
   threads: number;
+  columns?: string[] | undefined;
   /** The local backend's threads, when they could be started before planning. */
   pool?: SweepPool | undefined;
 }
@@ -129,13 +150,23 @@ async function prepare(file: string, o: SweepOptions): Promise<Prepared> {
     throw new UsageError('--redis: only used with --backend bullmq.');
   }
   const until = o.until !== undefined ? { text: o.until, ps: parseTimeFlag('--until', o.until) } : undefined;
+  const columns = o.columns !== undefined ? columnsFlag(o.columns) : undefined;
   const seeds = o.seeds?.();
   const pool = o.backend === 'local' ? startSweepThreads(threads, seeds?.length ?? 0, version) : undefined;
   try {
-    return { plan: plan(file, o, seeds, until), threads, pool };
+    return { plan: plan(file, o, seeds, until), threads, pool, columns };
   } catch (err) {
     await pool?.destroy();
     throw err;
+  }
+}
+
+/** `--columns`, or a {@link UsageError} naming every column there is. */
+function columnsFlag(text: string): string[] {
+  try {
+    return parseSweepColumns(text);
+  } catch (err) {
+    throw new UsageError(`--columns: ${err instanceof Error ? err.message : String(err)}.`);
   }
 }
 
@@ -176,7 +207,7 @@ export async function runSweep(file: string, o: SweepOptions, io: Io): Promise<n
   } catch (err) {
     return badInput(err, file, io.err);
   }
-  const { plan, threads, pool } = prepared;
+  const { plan, threads, pool, columns } = prepared;
   if (o.backend === 'bullmq') {
     const { checkRedis, RedisUnreachable } = await import('../sweep/bullmqQueues.js');
     try {
@@ -222,7 +253,7 @@ export async function runSweep(file: string, o: SweepOptions, io: Io): Promise<n
   if (o.json) io.out.write(`${JSON.stringify(doc, null, 2)}\n`);
   else if (!o.quiet) {
     const where = o.backend === 'bullmq' ? `BullMQ at ${o.redis}` : `${threads} thread(s)`;
-    io.out.write(`${renderSweep(doc, { wallMs: performance.now() - started, threads: where })}\n`);
+    io.out.write(`${renderSweep(doc, { wallMs: performance.now() - started, threads: where, columns })}\n`);
   }
   return interrupted ? INTERRUPTED : doc.exitCode;
 }

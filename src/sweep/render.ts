@@ -3,6 +3,7 @@ import type { Property } from '../check/violation.js';
 import { exitCodeOf } from '../report/report.js';
 import type { MatrixValue } from '../scenario/sweep.js';
 import { isFailedRun } from './aggregate.js';
+import { SWEEP_COLUMN_NAMES, type SweepColumnName } from './columnNames.js';
 import type { FailedRun, PropertyTally, SweepDocument, VariantSummary } from './types.js';
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
@@ -44,12 +45,121 @@ function errorLine(f: FailedRun): string {
   return `${f.error.kind === 'event-cap' ? 'event cap reached' : 'internal error'} — ${f.error.message}`;
 }
 
+/** A column of the summary table: its `--columns` name, its header, and its cell per variant. */
+interface SweepColumn {
+  name: SweepColumnName;
+  header: string;
+  /** Right-aligned (a number). */
+  numeric: boolean;
+  /** Shown even when no variant measured it (`–` in every row). */
+  always?: boolean;
+  cell: (s: VariantSummary) => string;
+}
+
+/** Every column after the varied keys, in table order. */
+const COLUMNS: readonly SweepColumn[] = [
+  { name: 'runs', header: 'runs', numeric: true, always: true, cell: (s) => fmt(s.runs) },
+  {
+    name: 'failing',
+    header: 'failing',
+    numeric: true,
+    always: true,
+    cell: (s) =>
+      s.failingSeeds.length
+        ? `${s.failingSeeds.length}${s.crashedSeeds.length ? ` (${s.crashedSeeds.length} crashed)` : ''}`
+        : '0',
+  },
+  {
+    name: 'violations',
+    header: 'violations (runs, uses/run)',
+    numeric: false,
+    always: true,
+    cell: violationsCell,
+  },
+  {
+    name: 'p50',
+    header: 'shootdown p50',
+    numeric: true,
+    cell: (s) => (s.shootdowns.count ? ns(s.shootdowns.p50Ns) : '–'),
+  },
+  {
+    name: 'p99',
+    header: 'p99',
+    numeric: true,
+    cell: (s) => (s.shootdowns.count ? ns(s.shootdowns.p99Ns) : '–'),
+  },
+  {
+    name: 'mispredicted',
+    header: 'mispredicted',
+    numeric: true,
+    cell: (s) => (s.mispredictionRate === null ? '–' : `${(100 * s.mispredictionRate).toFixed(2)}%`),
+  },
+  {
+    name: 'underflowed',
+    header: 'underflowed',
+    numeric: true,
+    cell: (s) => (s.underflowRate === null ? '–' : `${(100 * s.underflowRate).toFixed(2)}%`),
+  },
+  { name: 'clears', header: 'clears/run', numeric: true, cell: (s) => fmt(s.clearsPerRun) },
+  {
+    name: 'clear-rap',
+    header: 'CLEAR_RAP/run',
+    numeric: true,
+    cell: (s) => (s.clearRapVmrunsPerRun === null ? '–' : fmt(s.clearRapVmrunsPerRun)),
+  },
+  { name: 'stuffing', header: 'stuffing/run', numeric: true, cell: (s) => ns(s.costNsPerRun.stuffing) },
+  {
+    name: 'mispredict-cost',
+    header: 'mispredict cost/run',
+    numeric: true,
+    cell: (s) => ns(s.costNsPerRun.mispredictions),
+  },
+  {
+    name: 'work',
+    header: 'work/s',
+    numeric: true,
+    cell: (s) => (s.workOpsPerSecond ? `${(s.workOpsPerSecond / 1e6).toFixed(1)} M` : '–'),
+  },
+  {
+    name: 'steal',
+    header: 'steal',
+    numeric: true,
+    cell: (s) => (s.stealShare === null ? '–' : `${(100 * s.stealShare).toFixed(1)}%`),
+  },
+];
+
+/**
+ * `--columns a,b,c`: the table's columns in the order given (the varied keys always come first).
+ * Throws a one-line message naming the unknown or repeated name and every name there is.
+ *
+ * @example
+ * parseSweepColumns('violations,clear-rap,underflowed') // ['violations', 'clear-rap', 'underflowed']
+ */
+export function parseSweepColumns(text: string): SweepColumnName[] {
+  const names = text.split(',').map((x) => x.trim().toLowerCase());
+  const known: readonly string[] = SWEEP_COLUMN_NAMES;
+  for (const [i, n] of names.entries()) {
+    if (!known.includes(n)) {
+      throw new Error(
+        `expected column names from ${SWEEP_COLUMN_NAMES.join(', ')} (comma-separated), found "${n || text}"`,
+      );
+    }
+    if (names.indexOf(n) !== i) throw new Error(`"${n}" is named twice`);
+  }
+  return names as SweepColumnName[];
+}
+
 /**
  * The readable result of a sweep: one row per variant (the varied values, runs, failing seeds,
- * violations by property, shootdown p50/p99, misprediction rate, stuffing and misprediction cost
- * per run), then every failing seed with what failed and the command that replays it.
+ * violations by property, shootdown p50/p99, misprediction and underflow rates, clears, stuffing
+ * and misprediction cost per run, work and steal), then every failing seed with what failed and
+ * the command that replays it. `columns` (names of {@link SWEEP_COLUMN_NAMES}) picks and orders
+ * the columns after the varied keys; without it every column that some variant measured is shown.
  */
-export function renderSweep(doc: SweepDocument, o: { wallMs?: number; threads?: string } = {}): string {
+export function renderSweep(
+  doc: SweepDocument,
+  o: { wallMs?: number; threads?: string; columns?: readonly string[] | undefined } = {},
+): string {
   const keys = Object.keys(doc.vary);
   const out: string[] = [];
   const shape = `${fmt(doc.variants.length)} variant(s) × ${fmt(doc.seeds.length)} seed(s) = ${fmt(doc.runs.planned)} run(s)`;
@@ -66,65 +176,28 @@ export function renderSweep(doc: SweepDocument, o: { wallMs?: number; threads?: 
     );
   }
   out.push('');
-  const header = [...(keys.length ? keys : ['variant']), 'runs', 'failing', 'violations (runs, uses/run)'];
-  header.push(
-    'shootdown p50',
-    'p99',
-    'mispredicted',
-    'underflowed',
-    'clears/run',
-    'CLEAR_RAP/run',
-    'stuffing/run',
-    'mispredict cost/run',
-    'work/s',
-    'steal',
-  );
-  const rows = doc.variants.map((v) => {
-    const s = v.summary;
-    const failing = s.failingSeeds.length
-      ? `${s.failingSeeds.length}${s.crashedSeeds.length ? ` (${s.crashedSeeds.length} crashed)` : ''}`
-      : '0';
-    return [
-      ...(keys.length ? keys.map((k) => value(v.set[k]!)) : ['(scenario as written)']),
-      fmt(s.runs),
-      failing,
-      violationsCell(s),
-      s.shootdowns.count ? ns(s.shootdowns.p50Ns) : '–',
-      s.shootdowns.count ? ns(s.shootdowns.p99Ns) : '–',
-      s.mispredictionRate === null ? '–' : `${(100 * s.mispredictionRate).toFixed(2)}%`,
-      s.underflowRate === null ? '–' : `${(100 * s.underflowRate).toFixed(2)}%`,
-      fmt(s.clearsPerRun),
-      s.clearRapVmrunsPerRun === null ? '–' : fmt(s.clearRapVmrunsPerRun),
-      ns(s.costNsPerRun.stuffing),
-      ns(s.costNsPerRun.mispredictions),
-      s.workOpsPerSecond ? `${(s.workOpsPerSecond / 1e6).toFixed(1)} M` : '–',
-      s.stealShare === null ? '–' : `${(100 * s.stealShare).toFixed(1)}%`,
-    ];
-  });
+  const cells = COLUMNS.map((c) => doc.variants.map((v) => c.cell(v.summary)));
+  // Asked-for columns are shown as asked. Otherwise a measurement no variant has (no shootdowns,
+  // no VMs: '–' in every row) is left out of the text table, which is wide enough without it;
+  // the JSON and CSV keep every column.
+  const measured = (i: number) =>
+    COLUMNS[i]!.always || cells[i]!.length === 0 || cells[i]!.some((x) => x !== '–');
+  const shown = o.columns
+    ? o.columns.map((n) => COLUMNS.findIndex((c) => c.name === n))
+    : COLUMNS.map((_, i) => i).filter(measured);
+  const header = [...(keys.length ? keys : ['variant']), ...shown.map((i) => COLUMNS[i]!.header)];
+  const rows = doc.variants.map((v, r) => [
+    ...(keys.length ? keys.map((k) => value(v.set[k]!)) : ['(scenario as written)']),
+    ...shown.map((i) => cells[i]![r]!),
+  ]);
   const first = keys.length || 1;
-  // A measurement no variant has (no shootdowns, no VMs: '–' in every row) is left out of the
-  // text table, which is wide enough without it; the JSON and CSV keep every column.
-  const shown = header
-    .map((_, i) => i)
-    .filter((i) => i < first + 3 || rows.length === 0 || rows.some((r) => r[i] !== '–'));
-  // Every column after the variant's keys is a number, except the violations cell.
-  const right = new Set(
-    shown
-      .map((i, j) => [i, j] as const)
-      .filter(([i]) => i >= first && i !== first + 2)
-      .map(([, j]) => j),
-  );
-  out.push(
-    ...textTable(
-      shown.map((i) => header[i]!),
-      rows.map((r) => shown.map((i) => r[i]!)),
-      right,
-    ),
-  );
+  const right = new Set(shown.flatMap((i, j) => (COLUMNS[i]!.numeric ? [first + j] : [])));
+  out.push(...textTable(header, rows, right));
   out.push('');
-  const omitted = header.filter((_, i) => !shown.includes(i));
+  const omitted = o.columns ? [] : COLUMNS.filter((_, i) => !measured(i)).map((c) => c.header);
+  const p50 = COLUMNS.findIndex((c) => c.name === 'p50');
   out.push(
-    `${shown.includes(first + 3) ? 'shootdown p50/p99: median over the seeds of each run’s percentile; ' : ''}costs: simulated time per run.${omitted.length ? ` Not measured in any run: ${omitted.join(', ')}.` : ''}`,
+    `${shown.includes(p50) ? 'shootdown p50/p99: median over the seeds of each run’s percentile; ' : ''}costs: simulated time per run.${omitted.length ? ` Not measured in any run: ${omitted.join(', ')}.` : ''}`,
   );
   const failing = failingRuns(doc);
   if (failing.length === 0) out.push(doc.runs.finished ? 'failing seeds: none' : '');

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runCommand } from '../../src/cli/runCommand.js';
 import { type SweepFlags, sweepCommand } from '../../src/cli/sweepCommand.js';
 import { workerCommand } from '../../src/cli/workerCommand.js';
 import type { SweepDocument, SweepReport } from '../../src/sweep/types.js';
@@ -129,6 +130,24 @@ describe('rapsim sweep', () => {
         /^rapsim: --vary: hardware\.spek: unknown key/,
       ],
       [(io) => sweep(io, { threads: '0' }), /--threads: expected an integer ≥ 1, found "0"/],
+      [
+        (io) => sweep(io, { columns: 'violations,clear_rap' }),
+        /^rapsim: --columns: expected column names from runs, failing, .*, found "clear_rap"/,
+      ],
+      [(io) => sweep(io, { columns: 'p50,P50' }), /^rapsim: --columns: "p50" is named twice/],
+      // `run` on a study would drop a flag about one simulation: refused, not ignored.
+      [
+        (io) => runCommand(STUDY, { set: [], latency: true }, io),
+        /\.yaml: --latency: describes one simulation, but this scenario is a sweep/,
+      ],
+      [
+        (io) => runCommand(STUDY, { set: [], traceLimit: '5' }, io),
+        /--trace-limit: describes one simulation, but this scenario is a sweep/,
+      ],
+      [
+        (io) => runCommand('scenarios/default.yaml', { set: [], columns: 'runs' }, io),
+        /^rapsim: --columns: picks the columns of a sweep table, but this scenario is one simulation/,
+      ],
       [(io) => sweep(io, { backend: 'bullmq' }), /--backend bullmq: expected --redis URL/],
       [(io) => sweep(io, { backend: 'bullmq', redis: 'redis://127.0.0.1:1' }), /expected a reachable Redis/],
       [(io) => sweep(io, {}, 'nope.yaml'), /nope\.yaml.*cannot read the file \(ENOENT\)/],

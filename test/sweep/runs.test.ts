@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SimulationError } from '../../src/actors/simulationError.js';
 import { assemble, summarize } from '../../src/sweep/aggregate.js';
+import { SWEEP_COLUMN_NAMES } from '../../src/sweep/columnNames.js';
 import { runsCsv, variantsCsv } from '../../src/sweep/csv.js';
 import { dispatchOrder, runLocal, taskOf } from '../../src/sweep/localBackend.js';
 import { parseVary, planSweep } from '../../src/sweep/plan.js';
-import { renderSweep, violationsCell } from '../../src/sweep/render.js';
+import { parseSweepColumns, renderSweep, violationsCell } from '../../src/sweep/render.js';
 import { executeRun, runError } from '../../src/sweep/runTask.js';
 import type { RunOutcome, SweepPlan } from '../../src/sweep/types.js';
 import { repoRoot } from '../helpers/cli.js';
@@ -269,6 +270,31 @@ describe('the sweep document, table and CSV', () => {
     expect(doc.variants[0]!.summary.shootdowns).toEqual({ count: 0, p50Ns: 0, p99Ns: 0 });
     // With shootdowns in one run the columns are back.
     expect(renderSweep(assemble(plan, outcomes, { interrupted: false }))).toMatch(/\sshootdown p50\s+p99\s/);
+  });
+
+  it('--columns picks and orders the columns after the varied keys, measured or not', () => {
+    const doc = assemble(plan, outcomes, { interrupted: false });
+    const headerOf = (text: string) => text.split('\n').find((l) => l.startsWith('hardware.spec'))!;
+    const picked = renderSweep(doc, { columns: ['clear-rap', 'violations', 'mispredicted'] });
+    // CLEAR_RAP/run was asked for, so it is shown although no run had a VM.
+    expect(headerOf(picked).split(/\s{2,}/)).toEqual([
+      'hardware.spec',
+      'CLEAR_RAP/run',
+      'violations (runs, uses/run)',
+      'mispredicted',
+    ]);
+    expect(picked).toMatch(/^legacy\s+–\s+rap-promised-clear 1\/2 ×1\.5\/run.*\s10\.00%$/m);
+    expect(picked).not.toContain('Not measured in any run');
+    // Every name --columns accepts is a column, in table order.
+    const all = headerOf(renderSweep(doc, { columns: [...SWEEP_COLUMN_NAMES] }));
+    expect(all.split(/\s{2,}/)).toHaveLength(1 + SWEEP_COLUMN_NAMES.length);
+    // Without --columns: the same order, minus what no run measured (no VMs here).
+    const allNames = all.split(/\s{2,}/);
+    expect(allNames.filter((h) => !['CLEAR_RAP/run', 'work/s', 'steal'].includes(h))).toEqual(
+      headerOf(renderSweep(doc)).split(/\s{2,}/),
+    );
+    expect(parseSweepColumns(' Violations, p99')).toEqual(['violations', 'p99']);
+    expect(() => parseSweepColumns('violations,')).toThrow(/found ""|found "violations,"/);
   });
 
   it('writes CSV with one row per variant and per run, quoting what needs it', () => {
