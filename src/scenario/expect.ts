@@ -2,7 +2,10 @@ import { z } from 'zod';
 import { oneOf } from './numbers.js';
 import { strictObject } from './strictObject.js';
 
-/** The properties the checkers enforce (docs/domain.md §5). */
+/**
+ * The properties the checkers enforce (docs/domain.md §5): the list of check/violation.ts, which
+ * this layer may not import (test/scenario/properties.test.ts keeps the two equal).
+ */
 export const PROPERTIES = [
   'rap-host-guest',
   'rap-promised-clear',
