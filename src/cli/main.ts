@@ -8,6 +8,33 @@ const collect = (v: string, prev: string[]): string[] => [...prev, v];
 const SWEEP_COLUMNS_HELP = SWEEP_COLUMN_NAMES.join(', ');
 
 /**
+ * What to say after commander's "unknown option" when the option belongs to the other of `run`
+ * and `sweep`: the two spell their parallelism and seeds differently, and a user moving between
+ * them reaches for the other's flag. Commander's own "Did you mean" only catches typos.
+ */
+const OTHER_COMMANDS_OPTION: Record<string, Record<string, string>> = {
+  run: {
+    '--threads':
+      '`run` spreads one simulation over --workers N threads; `rapsim sweep --threads N` runs N simulations at a time.',
+    '--seeds':
+      '`run` takes one --seed N; for several, `rapsim sweep FILE --seeds A..B` (or `seeds:` in the scenario).',
+    '--vary': '--vary belongs to `rapsim sweep FILE --vary key=v1,v2`; `run` takes --set key=value.',
+    '--backend': '--backend belongs to `rapsim sweep`.',
+  },
+  sweep: {
+    '--workers':
+      'each simulation of a sweep runs on one thread; `sweep --threads N` sets how many run at a time.',
+    '--seed': '`sweep` takes --seeds: one seed N, A..B, or a mix such as 1..4,7.',
+  },
+};
+
+/** The hint for an "unknown option" error of `command`, if there is one. */
+function optionHint(command: string | undefined, error: string): string | undefined {
+  const option = /unknown option '([^'=]+)/.exec(error)?.[1];
+  return command && option ? OTHER_COMMANDS_OPTION[command]?.[option] : undefined;
+}
+
+/**
  * The `rapsim` command line (interface.md). Returns the process exit code; never throws for bad
  * input (exit 2) and never prints a stack trace for it.
  */
@@ -21,7 +48,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     )
     .version(version, '-V, --version')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => io.err.write(s), writeOut: (s) => io.out.write(s) });
+    .configureOutput({
+      writeErr: (s) => io.err.write(s),
+      writeOut: (s) => io.out.write(s),
+      outputError: (s, write) => {
+        write(s);
+        const hint = optionHint(argv[2], s);
+        if (hint) write(`hint: ${hint}\n`);
+      },
+    });
 
   program
     .command('run')

@@ -201,6 +201,26 @@ describe('rapsim run with bad flags exits 2 with one paragraph, no stack trace',
     expect(r.stderr).toContain('"fast"');
   });
 
+  it("the other command's spelling of an option gets a hint, not only commander's error", async () => {
+    const file = writeTempScenario('ok.yaml', OK_SCENARIO);
+    const [sweepWorkers, runThreads, typo] = await Promise.all([
+      rapsim(['sweep', file, '--workers', '2']),
+      rapsim(['run', file, '--threads', '2']),
+      rapsim(['sweep', file, '--treads', '2']),
+    ]);
+    for (const r of [sweepWorkers, runThreads, typo]) {
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stdout).toBe('');
+    }
+    expect(sweepWorkers.stderr).toMatch(/unknown option '--workers'\nhint: .*`sweep --threads N`/);
+    expect(runThreads.stderr).toMatch(
+      /unknown option '--threads'\nhint: `run` spreads one simulation over --workers N/,
+    );
+    // A typo keeps commander's own suggestion and gets no hint of ours.
+    expect(typo.stderr).toMatch(/Did you mean --threads\?/);
+    expect(typo.stderr).not.toContain('hint:');
+  });
+
   it('--workers 0', async () => {
     const file = writeTempScenario('ok.yaml', OK_SCENARIO);
     const r = await rapsim(['run', file, '--workers', '0']);
