@@ -7,6 +7,7 @@ import type {
   SweepDocument,
   SweepPlan,
   SweepReport,
+  ValueTally,
   VariantDocument,
   VariantSummary,
 } from './types.js';
@@ -125,7 +126,31 @@ export function assemble(
     interrupted: o.interrupted,
     exitCode: crashed > 0 ? 3 : failed > 0 ? 1 : 0,
     variants,
+    byValue: tallyByValue(plan.vary, variants),
   };
+}
+
+/**
+ * For every varied key and each of its values: the variants with that value, those whose runs
+ * violated a non-advisory property, and those with a failing seed (see {@link ValueTally}).
+ */
+function tallyByValue(
+  vary: SweepPlan['vary'],
+  variants: readonly VariantDocument[],
+): Record<string, ValueTally[]> {
+  const out: Record<string, ValueTally[]> = {};
+  for (const [key, values] of Object.entries(vary)) {
+    out[key] = values.map((value) => {
+      const having = variants.filter((v) => v.set[key] === value);
+      return {
+        value,
+        variants: having.length,
+        violating: having.filter((v) => Object.values(v.summary.violations).some((t) => !t.advisory)).length,
+        failing: having.filter((v) => v.summary.failingSeeds.length > 0).length,
+      };
+    });
+  }
+  return out;
 }
 
 /** Whether an entry of a variant's `reports` is a crashed run. */

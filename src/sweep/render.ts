@@ -194,6 +194,7 @@ export function renderSweep(
   const right = new Set(shown.flatMap((i, j) => (COLUMNS[i]!.numeric ? [first + j] : [])));
   out.push(...textTable(header, rows, right));
   out.push('');
+  if (keys.length >= 2 && doc.byValue) out.push(...byValueLines(doc.byValue), '');
   const omitted = o.columns ? [] : COLUMNS.filter((_, i) => !measured(i)).map((c) => c.header);
   const p50 = COLUMNS.findIndex((c) => c.name === 'p50');
   out.push(
@@ -206,6 +207,25 @@ export function renderSweep(
     out.push(...failing);
   }
   return out.join('\n').trimEnd();
+}
+
+/**
+ * With two or more varied keys, where the broken promises lie, one line per key:
+ * `host.policy    hide 0/4 · naive 4/4 · v6 2/4` (variants with a non-advisory violation over
+ * variants with the value; `, 1 failing` where some have failing seeds).
+ */
+function byValueLines(byValue: SweepDocument['byValue']): string[] {
+  const keys = Object.keys(byValue);
+  const width = Math.max(...keys.map((k) => k.length));
+  return [
+    'promises broken, by value (variants with a violation / variants with the value):',
+    ...keys.map(
+      (k) =>
+        `  ${k.padEnd(width)}  ${byValue[k]!.map(
+          (t) => `${value(t.value)} ${t.violating}/${t.variants}${t.failing ? `, ${t.failing} failing` : ''}`,
+        ).join(' · ')}`,
+    ),
+  ];
 }
 
 /** `1..4` for a contiguous range, else the list. */

@@ -150,6 +150,17 @@ export interface VariantDocument {
   reports: (SweepReport | FailedRun)[];
 }
 
+/**
+ * One value of a varied key across the sweep: how many variants have it, how many of those broke
+ * a promise (a non-advisory violation in any run), and how many have a failing seed.
+ */
+export interface ValueTally {
+  value: MatrixValue;
+  variants: number;
+  violating: number;
+  failing: number;
+}
+
 /** What `rapsim sweep --json` prints and `--out` writes as sweep.json. */
 export interface SweepDocument {
   rapsim: string;
@@ -163,4 +174,9 @@ export interface SweepDocument {
   /** The exit code of the sweep: 3 if a run crashed, else 1 if a run failed, else 0. */
   exitCode: 0 | 1 | 3;
   variants: VariantDocument[];
+  /**
+   * Each varied key's values in order, tallied over the variants (finished runs only): which
+   * settings break promises, read off a matrix too large to scan row by row.
+   */
+  byValue: Record<string, ValueTally[]>;
 }

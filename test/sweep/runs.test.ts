@@ -297,6 +297,37 @@ describe('the sweep document, table and CSV', () => {
     expect(() => parseSweepColumns('violations,')).toThrow(/found ""|found "violations,"/);
   });
 
+  it('tallies each varied value: variants with a broken promise (advisory ones aside) and failing ones', () => {
+    const two = litmusPlan(['hardware.spec=legacy,eraps-amd', 'hostProcesses.stuffing=auto,never'], [1]);
+    // Variant order: (legacy, auto), (legacy, never), (eraps-amd, auto), (eraps-amd, never). Only the
+    // first breaks rap-promised-clear; every report also has an advisory rap-cross-context.
+    const doc = assemble(
+      two,
+      two.runs.map((r) =>
+        r.variant === 0 ? { exit: 1, report: report(1, 3) } : { exit: 0, report: report(1, 0) },
+      ),
+      { interrupted: false },
+    );
+    expect(doc.byValue).toEqual({
+      'hardware.spec': [
+        { value: 'legacy', variants: 2, violating: 1, failing: 1 },
+        { value: 'eraps-amd', variants: 2, violating: 0, failing: 0 },
+      ],
+      'hostProcesses.stuffing': [
+        { value: 'auto', variants: 2, violating: 1, failing: 1 },
+        { value: 'never', variants: 2, violating: 0, failing: 0 },
+      ],
+    });
+    const text = renderSweep(doc);
+    expect(text).toContain(
+      'promises broken, by value (variants with a violation / variants with the value):',
+    );
+    expect(text).toMatch(/^ {2}hardware\.spec {11}legacy 1\/2, 1 failing · eraps-amd 0\/2$/m);
+    expect(text).toMatch(/^ {2}hostProcesses\.stuffing {2}auto 1\/2, 1 failing · never 0\/2$/m);
+    // With one varied key the table rows already are the values: no such lines.
+    expect(renderSweep(assemble(plan, outcomes, { interrupted: false }))).not.toContain('by value');
+  });
+
   it('writes CSV with one row per variant and per run, quoting what needs it', () => {
     const doc = assemble(plan, outcomes, { interrupted: false });
     const variants = variantsCsv(doc).trimEnd().split('\r\n');
