@@ -196,10 +196,18 @@ export function renderSweep(
   out.push('');
   if (keys.length >= 2 && doc.byValue) out.push(...byValueLines(doc.byValue), '');
   const omitted = o.columns ? [] : COLUMNS.filter((_, i) => !measured(i)).map((c) => c.header);
-  const p50 = COLUMNS.findIndex((c) => c.name === 'p50');
-  out.push(
-    `${shown.includes(p50) ? 'shootdown p50/p99: median over the seeds of each run’s percentile; ' : ''}costs: simulated time per run.${omitted.length ? ` Not measured in any run: ${omitted.join(', ')}.` : ''}`,
-  );
+  const has = (...names: SweepColumnName[]) => shown.some((i) => names.includes(COLUMNS[i]!.name));
+  const notes = [
+    ...(has('p50', 'p99') ? ['shootdown p50/p99: median over the seeds of each run’s percentile'] : []),
+    ...(has('stuffing', 'mispredict-cost') ? ['costs: simulated time per run'] : []),
+  ];
+  const footer = [
+    notes.length ? `${notes.join('; ')}.` : '',
+    omitted.length ? `Not measured in any run: ${omitted.join(', ')}.` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+  if (footer) out.push(footer);
   const failing = failingRuns(doc);
   if (failing.length === 0) out.push(doc.runs.finished ? 'failing seeds: none' : '');
   else {

@@ -285,6 +285,9 @@ describe('the sweep document, table and CSV', () => {
     ]);
     expect(picked).toMatch(/^legacy\s+–\s+rap-promised-clear 1\/2 ×1\.5\/run.*\s10\.00%$/m);
     expect(picked).not.toContain('Not measured in any run');
+    // Footnotes only for the columns shown: no cost or shootdown column here.
+    expect(picked).not.toMatch(/costs: simulated time|shootdown p50\/p99: median/);
+    expect(renderSweep(doc, { columns: ['stuffing'] })).toContain('costs: simulated time per run.');
     // Every name --columns accepts is a column, in table order.
     const all = headerOf(renderSweep(doc, { columns: [...SWEEP_COLUMN_NAMES] }));
     expect(all.split(/\s{2,}/)).toHaveLength(1 + SWEEP_COLUMN_NAMES.length);
