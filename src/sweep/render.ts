@@ -13,7 +13,7 @@ const value = (v: MatrixValue): string => (typeof v === 'string' ? v : String(v)
 /**
  * `rap-promised-clear 3/4 ×37/run` per property that occurred: the runs it occurred in, then its
  * uses per run (mean over all the variant's runs). The count matters beside the runs: two spec
- * readings can both break a promise in every run and still differ by 4× in how often a RET
+ * readings can both break a promise in every run and still differ by 3× in how often a RET
  * consumes an entry it was promised was gone. Advisory properties are marked with `(adv)`.
  */
 export function violationsCell(s: VariantSummary): string {
