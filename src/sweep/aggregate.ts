@@ -19,6 +19,13 @@ function median(xs: readonly number[]): number {
   return s[Math.ceil(s.length / 2) - 1]!;
 }
 
+/** The sample standard deviation (n − 1); null for fewer than two values. */
+function sampleSd(xs: readonly number[]): number | null {
+  if (xs.length < 2) return null;
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1));
+}
+
 /**
  * One row of the table: runs, failing and crashed seeds, violations by property, shootdown
  * latency, misprediction and underflow rates, RAP clears, and the simulated cost of stuffing and
@@ -65,6 +72,7 @@ export function summarize(seeds: readonly number[], outcomes: readonly RunOutcom
     mispredictionRate: returns > 0 ? mispredicted / returns : null,
     underflows,
     underflowRate: returns > 0 ? underflows / returns : null,
+    ...rateSpreads(reports),
     clearsPerRun: tenthPerRun([...clears.values()].reduce((a, b) => a + b, 0)),
     clearsPerRunByCause: Object.fromEntries(
       [...clears].sort(([a], [b]) => a.localeCompare(b)).map(([cause, n]) => [cause, tenthPerRun(n)]),
@@ -156,6 +164,18 @@ function tallyByValue(
 /** Whether an entry of a variant's `reports` is a crashed run. */
 export function isFailedRun(r: SweepReport | FailedRun): r is FailedRun {
   return 'error' in r;
+}
+
+/** {@link VariantSummary.mispredictionRateSd} and `underflowRateSd`, over the runs with returns. */
+function rateSpreads(
+  reports: readonly SweepReport[],
+): Pick<VariantSummary, 'mispredictionRateSd' | 'underflowRateSd'> {
+  const withReturns = reports.filter((r) => r.metrics.rap.returns > 0);
+  const rate = (f: (r: SweepReport) => number) => withReturns.map((r) => f(r) / r.metrics.rap.returns);
+  return {
+    mispredictionRateSd: sampleSd(rate((r) => r.metrics.rap.mispredicted)),
+    underflowRateSd: sampleSd(rate((r) => r.metrics.rap.underflows ?? 0)),
+  };
 }
 
 /** Steal over steal + run, summed over every vCPU of every run (null when no run had a VM). */

@@ -45,6 +45,12 @@ function errorLine(f: FailedRun): string {
   return `${f.error.kind === 'event-cap' ? 'event cap reached' : 'internal error'} — ${f.error.message}`;
 }
 
+/** `2.12% ±0.04`: a rate and, over several seeds, its standard deviation in percentage points. */
+function rateCell(rate: number | null, sd: number | null): string {
+  if (rate === null) return '–';
+  return `${(100 * rate).toFixed(2)}%${sd === null ? '' : ` ±${(100 * sd).toFixed(2)}`}`;
+}
+
 /** A column of the summary table: its `--columns` name, its header, and its cell per variant. */
 interface SweepColumn {
   name: SweepColumnName;
@@ -92,13 +98,13 @@ const COLUMNS: readonly SweepColumn[] = [
     name: 'mispredicted',
     header: 'mispredicted',
     numeric: true,
-    cell: (s) => (s.mispredictionRate === null ? '–' : `${(100 * s.mispredictionRate).toFixed(2)}%`),
+    cell: (s) => rateCell(s.mispredictionRate, s.mispredictionRateSd),
   },
   {
     name: 'underflowed',
     header: 'underflowed',
     numeric: true,
-    cell: (s) => (s.underflowRate === null ? '–' : `${(100 * s.underflowRate).toFixed(2)}%`),
+    cell: (s) => rateCell(s.underflowRate, s.underflowRateSd),
   },
   { name: 'clears', header: 'clears/run', numeric: true, cell: (s) => fmt(s.clearsPerRun) },
   {

@@ -124,6 +124,13 @@ export interface VariantSummary {
   underflows: number;
   /** underflows / returns over all runs; null without returns. */
   underflowRate: number | null;
+  /**
+   * How much the two rates move from seed to seed: the sample standard deviation over the runs of
+   * each run's own rate (null with fewer than two runs that had returns). Beside a difference
+   * between variants it says whether the seeds are enough to trust it.
+   */
+  mispredictionRateSd: number | null;
+  underflowRateSd: number | null;
   /** RAP clears per run (mean over the runs that produced a report, one decimal), all causes. */
   clearsPerRun: number;
   /** The same by cause (`vmrun-clear-rap`, `mov-cr3`, …), causes in name order. */

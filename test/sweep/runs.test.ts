@@ -184,6 +184,10 @@ describe('the sweep document, table and CSV', () => {
     // The cost of clears: underflowed RETs over all returns, and clears per run by cause.
     expect(s.underflows).toBe(15);
     expect(s.underflowRate).toBeCloseTo(0.075);
+    // Seed to seed: 10% mispredicted in both runs; 5% and 10% underflowed.
+    expect(s.mispredictionRateSd).toBe(0);
+    expect(s.underflowRateSd).toBeCloseTo(Math.SQRT1_2 * 0.05);
+    expect(summarize([1], outcomes.slice(0, 1)).underflowRateSd).toBeNull();
     expect(s.clearsPerRun).toBe(3.5);
     expect(Object.entries(s.clearsPerRunByCause)).toEqual([
       ['mov-cr3', 1.5],
@@ -237,7 +241,8 @@ describe('the sweep document, table and CSV', () => {
       /^legacy\s+2\s+1\s+rap-promised-clear 1\/2 ×1\.5\/run, rap-cross-context \(adv\) 2\/2 ×1\.0\/run/m,
     );
     expect(text).toMatch(/\smispredicted\s+underflowed\s+clears\/run\s+stuffing\/run\s/);
-    expect(text).toMatch(/^legacy\s.*\s10\.00%\s+7\.50%\s+3\.5\s/m);
+    // Rates over all returns, ± their spread over the seeds (underflows 5% and 10%: 3.54 points).
+    expect(text).toMatch(/^legacy\s.*\s10\.00% ±0\.00\s+7\.50% ±3\.54\s+3\.5\s/m);
     expect(text).toMatch(/failing seeds \(2\)/);
     expect(text).toContain(`hardware.spec=legacy seed 1: rap-promised-clear ×3\n    ${plan.runs[0]!.replay}`);
     expect(text).toContain(`hardware.spec=eraps-amd seed 1: internal error — boom`);
@@ -283,7 +288,7 @@ describe('the sweep document, table and CSV', () => {
       'violations (runs, uses/run)',
       'mispredicted',
     ]);
-    expect(picked).toMatch(/^legacy\s+–\s+rap-promised-clear 1\/2 ×1\.5\/run.*\s10\.00%$/m);
+    expect(picked).toMatch(/^legacy\s+–\s+rap-promised-clear 1\/2 ×1\.5\/run.*\s10\.00% ±0\.00$/m);
     expect(picked).not.toContain('Not measured in any run');
     // Footnotes only for the columns shown: no cost or shootdown column here.
     expect(picked).not.toMatch(/costs: simulated time|shootdown p50\/p99: median/);
@@ -338,10 +343,10 @@ describe('the sweep document, table and CSV', () => {
     expect(variants[0]).toMatch(/^hardware\.spec,runs,failing_runs,crashed_runs,rap-host-guest_runs,/);
     expect(variants[1]).toMatch(/^legacy,2,1,0,/);
     expect(variants[0]).toContain(
-      ',misprediction_rate,underflows,underflow_rate,clears_per_run,clear_rap_vmruns_per_run,',
+      ',misprediction_rate,misprediction_rate_sd,underflows,underflow_rate,underflow_rate_sd,clears_per_run,clear_rap_vmruns_per_run,',
     );
     // No world switch in these runs: CLEAR_RAP/run is empty, not 0.
-    expect(variants[1]).toContain(',0.1,15,0.075,3.5,,');
+    expect(variants[1]).toMatch(/,0\.1,0,15,0\.075,0\.0353\d*,3\.5,,/);
     const runs = runsCsv(doc).trimEnd().split('\r\n');
     expect(runs).toHaveLength(5);
     expect(runs[1]).toMatch(/^legacy,1,failed,0,3,/);
