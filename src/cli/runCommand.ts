@@ -22,7 +22,7 @@ import { buildTopology, placeVcpus } from '../workers/compose.js';
 import { runSimulation, shutdownWorkers } from '../workers/runSimulation.js';
 import { parseInteger, parseTimeFlag, prepareOutDir, UsageError } from './flags.js';
 import { replayCommand } from './replay.js';
-import { version } from './version.js';
+import { resultsVersion } from './version.js';
 
 export interface RunFlags extends TraceFlags {
   seed?: string;
@@ -87,7 +87,7 @@ export async function runCommand(
       ...(trace ? { trace: trace.record } : {}),
     });
     progress.stop();
-    const report = buildReport(scenario, result, { version, workers, replay });
+    const report = buildReport(scenario, result, { version: resultsVersion(), workers, replay });
     if (flags.out) {
       writeFileSync(join(flags.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
     }

@@ -15,7 +15,7 @@ import { parseInteger, parseTimeFlag, prepareOutDir } from './flags.js';
 import { replayCommand } from './replay.js';
 import { checkModelled, type RunFlags, UsageError } from './runCommand.js';
 import { createSweepProgress, type ProgressMode } from './sweepProgress.js';
-import { version } from './version.js';
+import { resultsVersion } from './version.js';
 
 /** Flags of `rapsim sweep` as commander hands them over. */
 export interface SweepFlags {
@@ -152,7 +152,8 @@ async function prepare(file: string, o: SweepOptions): Promise<Prepared> {
   const until = o.until !== undefined ? { text: o.until, ps: parseTimeFlag('--until', o.until) } : undefined;
   const columns = o.columns !== undefined ? columnsFlag(o.columns) : undefined;
   const seeds = o.seeds?.();
-  const pool = o.backend === 'local' ? startSweepThreads(threads, seeds?.length ?? 0, version) : undefined;
+  const pool =
+    o.backend === 'local' ? startSweepThreads(threads, seeds?.length ?? 0, resultsVersion()) : undefined;
   try {
     return { plan: plan(file, o, seeds, until), threads, pool, columns };
   } catch (err) {
@@ -179,7 +180,7 @@ function plan(
 ): SweepPlan {
   const text = readScenario(file);
   const plan = planSweep({
-    rapsim: version,
+    rapsim: resultsVersion(),
     file,
     text,
     sets: o.sets,
@@ -237,7 +238,7 @@ export async function runSweep(file: string, o: SweepOptions, io: Io): Promise<n
             { redisUrl: o.redis!, note: (t) => progress.note(t) },
             hooks,
           )
-        : { outcomes: await runLocal(plan, { threads, version, pool }, hooks) };
+        : { outcomes: await runLocal(plan, { threads, version: resultsVersion(), pool }, hooks) };
   } catch (err) {
     progress.stop();
     const msg = err instanceof Error ? err.message : String(err);

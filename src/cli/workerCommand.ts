@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { checkRedis, queueNames, RedisUnreachable } from '../sweep/bullmqQueues.js';
 import { parseInteger, parseTimeFlag, UsageError } from './flags.js';
-import { version } from './version.js';
+import { resultsVersion } from './version.js';
 
 /** Flags of `rapsim worker` as commander hands them over. */
 export interface WorkerFlags {
@@ -40,6 +40,7 @@ export async function workerCommand(flags: WorkerFlags, io: Io): Promise<number>
   io.out.on?.('error', () => undefined);
   const log = flags.quiet ? undefined : (line: string) => io.out.write(`${line}\n`);
   const { startWorker } = await import('../sweep/bullmqWorker.js');
+  const version = resultsVersion();
   const worker = await startWorker({ redisUrl: flags.redis, version, concurrency, lockMs, log });
   const names = queueNames(version);
   log?.(

@@ -59,6 +59,13 @@ export async function runOnBullmq(
       if ((await parent.getState()) === 'failed') await parent.retry('failed');
       opts.note?.(`rapsim: sweep ${parentId} is already in Redis; waiting for its results`);
     }
+    // Workers take only jobs of their own version (package version and code digest): say so when
+    // none is listening, rather than wait without a word for workers running other code.
+    if ((await runsQueue.getWorkersCount()) === 0) {
+      opts.note?.(
+        `rapsim: no worker is listening for rapsim ${plan.rapsim} yet; start \`rapsim worker --redis URL\` from this same build (workers of other code take other queues)`,
+      );
+    }
     for (let tick = 1; !hooks.signal?.aborted; tick++) {
       parent = await Job.fromId<SweepJobData, SweepDocument>(sweepsQueue, parentId);
       const state = parent ? await parent.getState() : 'missing';
