@@ -83,6 +83,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       '--columns <list>',
       `when the scenario is a sweep: the table's columns, comma-separated (${SWEEP_COLUMNS_HELP})`,
     )
+    .option('--cache <dir>', 'when the scenario is a sweep: keep finished runs in DIR and reuse them')
     .action(async (file: string, flags) => {
       // The simulator, the scenario parser and their dependencies load only for the commands that
       // use them (≈ 0.35 s of every start otherwise: `--help`, `view` and `worker` need none).
@@ -115,6 +116,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option(
       '--columns <list>',
       `the table's columns after the varied keys, comma-separated (${SWEEP_COLUMNS_HELP})`,
+    )
+    .option(
+      '--cache <dir>',
+      'keep finished runs in DIR and reuse them: a sweep run again simulates only runs it has not seen',
     )
     .option('--backend <name>', 'local (piscina threads) or bullmq (jobs for `rapsim worker`s)', 'local')
     .option('--redis <url>', 'Redis of the bullmq backend, e.g. redis://127.0.0.1:6379')

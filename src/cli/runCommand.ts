@@ -36,6 +36,8 @@ export interface RunFlags extends TraceFlags {
   latency?: boolean;
   /** The sweep table's columns, when the scenario makes `run` a sweep. */
   columns?: string;
+  /** Where a sweep keeps finished runs, when the scenario makes `run` a sweep. */
+  cache?: string;
 }
 
 export { UsageError };
@@ -58,10 +60,15 @@ export async function runCommand(
     if (runIsSweep(scenario, flags.set, flags.seed !== undefined)) {
       return (await import('./sweepCommand.js')).sweepFromRun(file, flags, io);
     }
-    if (flags.columns !== undefined) {
-      throw new UsageError(
-        '--columns: picks the columns of a sweep table, but this scenario is one simulation (no matrix: keys left unpinned, no seeds:).',
-      );
+    for (const [flag, given] of [
+      ['--columns', flags.columns],
+      ['--cache', flags.cache],
+    ] as const) {
+      if (given !== undefined) {
+        throw new UsageError(
+          `${flag}: only for a sweep, but this scenario is one simulation (no matrix: keys left unpinned, no seeds:).`,
+        );
+      }
     }
     if (flags.seed !== undefined) scenario = { ...scenario, seed: parseInteger('--seed', flags.seed, 0) };
     if (flags.until !== undefined) scenario = { ...scenario, until: parseTimeFlag('--until', flags.until) };

@@ -6,6 +6,7 @@ import { parseSeedRange } from '../scenario/sweep.js';
 import { assemble } from '../sweep/aggregate.js';
 import { runsCsv, variantsCsv } from '../sweep/csv.js';
 import { runLocal, type SweepHooks, startSweepThreads } from '../sweep/localBackend.js';
+import { LocalCache } from '../sweep/localCache.js';
 import { parseVary, planSweep } from '../sweep/plan.js';
 import type { SweepPool } from '../sweep/pool.js';
 import { parseSweepColumns, renderSweep } from '../sweep/render.js';
@@ -30,6 +31,7 @@ export interface SweepFlags {
   backend?: string;
   redis?: string;
   columns?: string;
+  cache?: string;
 }
 
 /** A sweep, its flags read: what both `rapsim sweep` and `rapsim run` on a matrix scenario ask. */
@@ -49,6 +51,8 @@ export interface SweepOptions {
   redis?: string | undefined;
   /** `--columns a,b,c`: the table's columns after the varied keys (text output only). */
   columns?: string | undefined;
+  /** `--cache DIR`: keep finished runs there and reuse them (local backend). */
+  cache?: string | undefined;
 }
 
 type Io = { out: NodeJS.WriteStream; err: NodeJS.WriteStream };
@@ -77,6 +81,7 @@ export function sweepCommand(file: string, flags: SweepFlags, io: Io): Promise<n
       backend: flags.backend ?? 'local',
       redis: flags.redis,
       columns: flags.columns,
+      cache: flags.cache,
     },
     io,
   );
@@ -118,6 +123,7 @@ export function sweepFromRun(file: string, flags: RunFlags, io: Io): Promise<num
       quiet: flags.quiet === true,
       backend: 'local',
       columns: flags.columns,
+      cache: flags.cache,
     },
     io,
   );
@@ -127,6 +133,7 @@ interface Prepared {
   plan: SweepPlan;
   threads: number;
   columns?: string[] | undefined;
+  cache?: LocalCache | undefined;
   /** The local backend's threads, when they could be started before planning. */
   pool?: SweepPool | undefined;
 }
@@ -149,16 +156,33 @@ async function prepare(file: string, o: SweepOptions): Promise<Prepared> {
   if (o.backend === 'local' && o.redis) {
     throw new UsageError('--redis: only used with --backend bullmq.');
   }
+  if (o.backend === 'bullmq' && o.cache !== undefined) {
+    throw new UsageError(
+      '--cache: only for the local backend; BullMQ keeps finished runs in Redis and reuses them.',
+    );
+  }
+  const cache = o.cache !== undefined ? cacheFlag(o.cache) : undefined;
   const until = o.until !== undefined ? { text: o.until, ps: parseTimeFlag('--until', o.until) } : undefined;
   const columns = o.columns !== undefined ? columnsFlag(o.columns) : undefined;
   const seeds = o.seeds?.();
   const pool =
     o.backend === 'local' ? startSweepThreads(threads, seeds?.length ?? 0, resultsVersion()) : undefined;
   try {
-    return { plan: plan(file, o, seeds, until), threads, pool, columns };
+    return { plan: plan(file, o, seeds, until), threads, pool, columns, cache };
   } catch (err) {
     await pool?.destroy();
     throw err;
+  }
+}
+
+/** `--cache DIR`, created if needed, or a {@link UsageError} saying why it cannot be. */
+function cacheFlag(dir: string): LocalCache {
+  try {
+    return new LocalCache(dir);
+  } catch (err) {
+    throw new UsageError(
+      `--cache: expected a directory rapsim can create and write, found "${dir}" (${err instanceof Error ? err.message : String(err)}).`,
+    );
   }
 }
 
@@ -208,7 +232,7 @@ export async function runSweep(file: string, o: SweepOptions, io: Io): Promise<n
   } catch (err) {
     return badInput(err, file, io.err);
   }
-  const { plan, threads, pool, columns } = prepared;
+  const { plan, threads, pool, columns, cache } = prepared;
   if (o.backend === 'bullmq') {
     const { checkRedis, RedisUnreachable } = await import('../sweep/bullmqQueues.js');
     try {
@@ -238,7 +262,7 @@ export async function runSweep(file: string, o: SweepOptions, io: Io): Promise<n
             { redisUrl: o.redis!, note: (t) => progress.note(t) },
             hooks,
           )
-        : { outcomes: await runLocal(plan, { threads, version: resultsVersion(), pool }, hooks) };
+        : { outcomes: await runLocal(plan, { threads, version: resultsVersion(), pool, cache }, hooks) };
   } catch (err) {
     progress.stop();
     const msg = err instanceof Error ? err.message : String(err);
@@ -249,6 +273,13 @@ export async function runSweep(file: string, o: SweepOptions, io: Io): Promise<n
     progress.stop();
   }
   const interrupted = controller.signal.aborted;
+  if (cache && !o.quiet) {
+    io.err.write(
+      `rapsim: --cache ${cache.dir}: ${cache.hits} of ${plan.runs.length} run(s) taken from it, the others simulated\n`,
+    );
+  }
+  if (cache?.writeError)
+    io.err.write(`rapsim: --cache ${cache.dir}: runs could not be kept: ${cache.writeError}\n`);
   const doc = result.document ?? assemble(plan, result.outcomes, { interrupted });
   if (o.out) writeOut(o.out, doc);
   if (o.json) io.out.write(`${JSON.stringify(doc, null, 2)}\n`);

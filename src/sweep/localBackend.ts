@@ -1,3 +1,4 @@
+import type { LocalCache } from './localCache.js';
 import { parsedVariant } from './plan.js';
 import { createSweepPool, type SweepPool } from './pool.js';
 import { runError } from './runTask.js';
@@ -55,12 +56,21 @@ export function dispatchOrder(plan: SweepPlan): PlannedRun[] {
  */
 export async function runLocal(
   plan: SweepPlan,
-  opts: { threads: number; version: string; pool?: SweepPool | undefined },
+  opts: { threads: number; version: string; pool?: SweepPool | undefined; cache?: LocalCache | undefined },
   hooks: SweepHooks = {},
 ): Promise<(RunOutcome | undefined)[]> {
   const { signal, onOutcome } = hooks;
   const outcomes: (RunOutcome | undefined)[] = new Array(plan.runs.length);
-  const order = dispatchOrder(plan);
+  // Runs the cache holds are done before any thread starts; only the others are simulated.
+  const order: PlannedRun[] = [];
+  for (const run of dispatchOrder(plan)) {
+    const kept = opts.cache?.get(run);
+    if (!kept) order.push(run);
+    else {
+      outcomes[run.index] = kept;
+      onOutcome?.(run, kept);
+    }
+  }
   if (order.length === 0 || signal?.aborted) {
     await opts.pool?.destroy();
     return outcomes;
@@ -88,6 +98,7 @@ export async function runLocal(
         };
       }
       outcomes[run.index] = outcome;
+      opts.cache?.put(run, outcome);
       onOutcome?.(run, outcome);
     }
   };

@@ -135,6 +135,18 @@ describe('rapsim sweep', () => {
         /^rapsim: --columns: expected column names from runs, failing, .*, found "clear_rap"/,
       ],
       [(io) => sweep(io, { columns: 'p50,P50' }), /^rapsim: --columns: "p50" is named twice/],
+      [
+        (io) => sweep(io, { backend: 'bullmq', redis: 'redis://127.0.0.1:1', cache: 'x' }),
+        /^rapsim: --cache: only for the local backend/,
+      ],
+      [
+        (io) => sweep(io, { cache: `${STUDY}/cannot-be-a-directory` }),
+        /^rapsim: --cache: expected a directory rapsim can create and write/,
+      ],
+      [
+        (io) => runCommand('scenarios/default.yaml', { set: [], cache: 'x' }, io),
+        /^rapsim: --cache: only for a sweep, but this scenario is one simulation/,
+      ],
       // `run` on a study would drop a flag about one simulation: refused, not ignored.
       [
         (io) => runCommand(STUDY, { set: [], latency: true }, io),
@@ -146,7 +158,7 @@ describe('rapsim sweep', () => {
       ],
       [
         (io) => runCommand('scenarios/default.yaml', { set: [], columns: 'runs' }, io),
-        /^rapsim: --columns: picks the columns of a sweep table, but this scenario is one simulation/,
+        /^rapsim: --columns: only for a sweep, but this scenario is one simulation/,
       ],
       [(io) => sweep(io, { backend: 'bullmq' }), /--backend bullmq: expected --redis URL/],
       [(io) => sweep(io, { backend: 'bullmq', redis: 'redis://127.0.0.1:1' }), /expected a reachable Redis/],
