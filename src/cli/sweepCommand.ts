@@ -161,14 +161,16 @@ async function prepare(file: string, o: SweepOptions): Promise<Prepared> {
       '--cache: only for the local backend; BullMQ keeps finished runs in Redis and reuses them.',
     );
   }
-  const cache = o.cache !== undefined ? cacheFlag(o.cache) : undefined;
   const until = o.until !== undefined ? { text: o.until, ps: parseTimeFlag('--until', o.until) } : undefined;
   const columns = o.columns !== undefined ? columnsFlag(o.columns) : undefined;
   const seeds = o.seeds?.();
   const pool =
     o.backend === 'local' ? startSweepThreads(threads, seeds?.length ?? 0, resultsVersion()) : undefined;
   try {
-    return { plan: plan(file, o, seeds, until), threads, pool, columns, cache };
+    const planned = plan(file, o, seeds, until);
+    // Made only for a sweep that passed every check, like --out.
+    const cache = o.cache !== undefined ? cacheFlag(o.cache) : undefined;
+    return { plan: planned, threads, pool, columns, cache };
   } catch (err) {
     await pool?.destroy();
     throw err;
