@@ -32,8 +32,9 @@ export function runLabel(plan: SweepPlan, run: PlannedRun): string {
 }
 
 /**
- * Progress of a sweep on stderr: a cli-progress bar (runs done, runs with violations, crashed
- * runs, ETA) on a terminal; one plain line per finished run when stderr is not a terminal.
+ * Progress of a sweep on stderr: a cli-progress bar (runs done, runs with violations, runs that
+ * fail — a violation or a failed check the scenario's `expect:` does not allow —, crashed runs,
+ * ETA) on a terminal; one plain line per finished run when stderr is not a terminal.
  *
  * @example
  * const progress = createSweepProgress(process.stderr, plan, 'bar');
@@ -47,6 +48,7 @@ export function createSweepProgress(
   const total = plan.runs.length;
   let finished = 0;
   let violating = 0;
+  let failing = 0;
   let crashed = 0;
   let bar: cliProgress.SingleBar | undefined;
   if (mode === 'bar') {
@@ -54,22 +56,26 @@ export function createSweepProgress(
       {
         stream,
         format:
-          'sweep [{bar}] {value}/{total} runs | {violating} with violations | {crashed} crashed | ETA {eta_formatted}',
+          'sweep [{bar}] {value}/{total} runs | {violating} with violations | {failing} failing | {crashed} crashed | ETA {eta_formatted}',
         hideCursor: true,
         clearOnComplete: true,
         etaBuffer: 50,
       },
       cliProgress.Presets.shades_classic,
     );
-    bar.start(total, 0, { violating: 0, crashed: 0 });
+    bar.start(total, 0, { violating: 0, failing: 0, crashed: 0 });
   }
   const width = String(total).length;
   return {
     done(run, outcome) {
       finished++;
       if (outcome.exit === 3) crashed++;
-      else if (outcome.report.failing.length > 0) violating++;
-      if (bar) bar.update(finished, { violating, crashed });
+      else {
+        // Violations the scenario expects (a study's broken policies) count here, not as failing.
+        if (outcome.report.failing.length > 0) violating++;
+        if (outcome.exit === 1) failing++;
+      }
+      if (bar) bar.update(finished, { violating, failing, crashed });
       else if (mode === 'lines') {
         stream.write(
           `[${String(finished).padStart(width)}/${total}] ${runLabel(plan, run)}: ${outcomeWords(outcome)}\n`,
