@@ -23,9 +23,24 @@ export const MatrixSchema = z.record(
       },
     )
     .min(1, { error: 'a non-empty list of values' })
-    .max(LIMITS.matrixValues, { error: `at most ${LIMITS.matrixValues} values` }),
+    .max(LIMITS.matrixValues, { error: `at most ${LIMITS.matrixValues} values` })
+    // A value twice would run every variant with it twice and count them twice, as a seed would.
+    .refine((values) => new Set(values).size === values.length, {
+      error: (issue) =>
+        `each value once (found ${JSON.stringify(firstRepeated(issue.input as unknown[]))} twice)`,
+    }),
   { error: ifWrongType('a mapping from dotted key to a list of values') },
 );
+
+/** The first value that occurs a second time in `values`. */
+export function firstRepeated<T>(values: readonly T[]): T | undefined {
+  const seen = new Set<T>();
+  for (const v of values) {
+    if (seen.has(v)) return v;
+    seen.add(v);
+  }
+  return undefined;
+}
 
 /** What `--seeds` takes; a scenario's `seeds:` may also be a YAML list. */
 const SEED_STRING = `seeds as "A..B" (B ≥ A), "N" or a comma-separated mix such as "1..4,7" (at most ${LIMITS.seedsPerRange} seeds, none twice)`;

@@ -4,7 +4,7 @@ import { ScenarioError, showFound } from '../scenario/errors.js';
 import { parseScenarioText } from '../scenario/load.js';
 import { parseOverride } from '../scenario/overrides.js';
 import type { Scenario } from '../scenario/schema.js';
-import type { MatrixValue } from '../scenario/sweep.js';
+import { firstRepeated, type MatrixValue } from '../scenario/sweep.js';
 import { deepFreeze } from './freeze.js';
 import type { PlannedRun, SweepPlan, VariantSet } from './types.js';
 
@@ -42,6 +42,9 @@ export function parseVary(arg: string): Vary {
       throw bad(`scalar values (found ${JSON.stringify(t)})`);
     return o.value as MatrixValue;
   });
+  // As in a matrix: a value twice would run its variants twice and count them twice.
+  const twice = firstRepeated(values);
+  if (twice !== undefined) throw bad(`each value once (found ${JSON.stringify(twice)} twice)`);
   return { key: parseOverride(`${key}=x`).path.join('.'), values };
 }
 
@@ -104,6 +107,15 @@ export function variedKeys(scenario: Scenario, sets: readonly string[], vary: re
     origin[key] = 'matrix';
   }
   for (const v of vary) {
+    // A second --vary of a key would silently replace the first one's values.
+    if (origin[v.key] === 'vary') {
+      throw new ScenarioError({
+        file: '--vary',
+        path: v.key,
+        expected: `one --vary per key, with all its values (--vary ${v.key}=v1,v2,...)`,
+        found: 'a second --vary of it',
+      });
+    }
     out[v.key] = v.values;
     origin[v.key] = 'vary';
   }

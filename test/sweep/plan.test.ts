@@ -59,6 +59,26 @@ describe('--vary', () => {
     }
   });
 
+  it('refuses a value twice, and a key varied twice: either would run and count variants twice', () => {
+    expect(scenarioErrorOf(() => parseVary('hardware.spec=legacy,eraps-amd,legacy')).message).toMatch(
+      /^--vary: expected each value once \(found "legacy" twice\)/,
+    );
+    // 32 and 32.0 are one number.
+    expect(scenarioErrorOf(() => parseVary('hardware.rapEntries=32,32.0')).message).toMatch(/found 32 twice/);
+    const twice = scenarioErrorOf(() =>
+      plan({ vary: [parseVary('hardware.spec=legacy'), parseVary('hardware.spec=eraps-amd')] }),
+    );
+    expect(twice.file).toBe('--vary');
+    expect(twice.path).toBe('hardware.spec');
+    expect(twice.message).toMatch(/one --vary per key, with all its values/);
+    // A matrix list with a value twice is refused by the schema, at its line.
+    const fromMatrix = scenarioErrorOf(() =>
+      plan({ text: TEXT.replace('[legacy, eraps-amd]', '[legacy, eraps-amd, legacy]') }),
+    );
+    expect(fromMatrix.path).toBe('matrix.hardware.spec');
+    expect(fromMatrix.message).toMatch(/expected each value once \(found "legacy" twice\)/);
+  });
+
   it('formatSet gives a --set that reads back exactly the value', () => {
     const scalar = fc.oneof(
       fc.string(),
