@@ -107,6 +107,15 @@ export function variedKeys(scenario: Scenario, sets: readonly string[], vary: re
     origin[key] = 'matrix';
   }
   for (const v of vary) {
+    // A --set of the key would be silently overridden by every variant.
+    if (pinned.has(v.key)) {
+      throw new ScenarioError({
+        file: '--vary',
+        path: v.key,
+        expected: 'a key that no --set pins (--set gives it one value, --vary a list: give one of them)',
+        found: `--set ${sets.find((s) => parseOverride(s).path.join('.') === v.key)}`,
+      });
+    }
     // A second --vary of a key would silently replace the first one's values.
     if (origin[v.key] === 'vary') {
       throw new ScenarioError({

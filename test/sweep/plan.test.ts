@@ -71,6 +71,12 @@ describe('--vary', () => {
     expect(twice.file).toBe('--vary');
     expect(twice.path).toBe('hardware.spec');
     expect(twice.message).toMatch(/one --vary per key, with all its values/);
+    // --set and --vary of one key: the --set would be overridden by every variant.
+    const both = scenarioErrorOf(() =>
+      plan({ sets: ['hardware.spec=legacy'], vary: [parseVary('hardware.spec=eraps-amd,eraps-cr3')] }),
+    );
+    expect(both.path).toBe('hardware.spec');
+    expect(both.message).toMatch(/a key that no --set pins.*found --set hardware\.spec=legacy/);
     // A matrix list with a value twice is refused by the schema, at its line.
     const fromMatrix = scenarioErrorOf(() =>
       plan({ text: TEXT.replace('[legacy, eraps-amd]', '[legacy, eraps-amd, legacy]') }),
