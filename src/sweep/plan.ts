@@ -166,6 +166,46 @@ export function parsedVariant(plan: SweepPlan, variant: number): Scenario | unde
 }
 
 /**
+ * Refuses what a sweep would silently override in every run: a varied or `--set` `seed` (each
+ * run's seed comes from `--seeds` / `seeds:`), a varied `seeds` or `matrix`, and a varied `until`
+ * beside `--until` (which sets every run's).
+ */
+function checkRunKeys(
+  input: PlanInput,
+  vary: Record<string, MatrixValue[]>,
+  origin: Record<string, 'matrix' | 'vary'>,
+): void {
+  const where = (key: string) =>
+    origin[key] === 'vary' ? { file: '--vary', path: key } : { file: input.file, path: `matrix.${key}` };
+  for (const key of ['seed', 'seeds', 'matrix']) {
+    if (key in vary) {
+      throw new ScenarioError({
+        ...where(key),
+        expected: 'a scenario field; a sweep runs every variant at each seed of --seeds (or seeds:)',
+        found: `${key} varied`,
+      });
+    }
+  }
+  const seedSet = input.sets.find((s) => parseOverride(s).path.join('.') === 'seed');
+  if (seedSet) {
+    throw new ScenarioError({
+      file: '--set',
+      path: 'seed',
+      expected:
+        'the seeds of a sweep as `sweep --seeds A..B` or `run --seed N` (each run takes its seed from them)',
+      found: `--set ${seedSet}`,
+    });
+  }
+  if ('until' in vary && input.until) {
+    throw new ScenarioError({
+      ...where('until'),
+      expected: 'either a varied until or --until (which sets every run’s until)',
+      found: `both, and --until ${input.until.text}`,
+    });
+  }
+}
+
+/**
  * Plans a sweep: reads and checks the base scenario and every variant (bad input is a
  * {@link ScenarioError} before anything runs), and lists the runs with their ids and replay
  * commands.
@@ -178,6 +218,7 @@ export function parsedVariant(plan: SweepPlan, variant: number): Scenario | unde
 export function planSweep(input: PlanInput): SweepPlan {
   const base = parseScenarioText(input.text, input.file, { sets: input.sets });
   const { vary, origin } = variedKeys(base, input.sets, input.vary);
+  checkRunKeys(input, vary, origin);
   const seeds = input.seeds ?? base.seeds ?? [base.seed];
   const variants = crossProduct(vary);
   if (variants.length * seeds.length > MAX_RUNS) {

@@ -78,11 +78,27 @@ describe('--vary', () => {
     expect(both.path).toBe('hardware.spec');
     expect(both.message).toMatch(/a key that no --set pins.*found --set hardware\.spec=legacy/);
     // A matrix list with a value twice is refused by the schema, at its line.
-    const fromMatrix = scenarioErrorOf(() =>
+    const dup = scenarioErrorOf(() =>
       plan({ text: TEXT.replace('[legacy, eraps-amd]', '[legacy, eraps-amd, legacy]') }),
     );
-    expect(fromMatrix.path).toBe('matrix.hardware.spec');
-    expect(fromMatrix.message).toMatch(/expected each value once \(found "legacy" twice\)/);
+    expect(dup.path).toBe('matrix.hardware.spec');
+    expect(dup.message).toMatch(/expected each value once \(found "legacy" twice\)/);
+  });
+
+  it('refuses what every run would override: a varied or --set seed, a varied until beside --until', () => {
+    // Each run's seed is the sweep's: a varied seed gave identical variants.
+    const seed = scenarioErrorOf(() => plan({ vary: [parseVary('seed=1,2')] }));
+    expect([seed.file, seed.path]).toEqual(['--vary', 'seed']);
+    const inMatrix = scenarioErrorOf(() => plan({ text: `${TEXT}  seed: [1, 2]\n` }));
+    expect(inMatrix.path).toBe('matrix.seed');
+    const set = scenarioErrorOf(() => plan({ sets: ['seed=5'] }));
+    expect(set.message).toMatch(/^--set: seed: expected the seeds of a sweep as `sweep --seeds A\.\.B`/);
+    const until = scenarioErrorOf(() =>
+      plan({ vary: [parseVary('until=100us,300us')], until: { text: '20us', ps: 20_000_000 } }),
+    );
+    expect(until.message).toMatch(/either a varied until or --until/);
+    // Each alone is fine.
+    expect(plan({ vary: [parseVary('until=10us,20us')] }).runs).toHaveLength(8);
   });
 
   it('formatSet gives a --set that reads back exactly the value', () => {
