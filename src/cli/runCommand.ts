@@ -70,6 +70,7 @@ export async function runCommand(
         );
       }
     }
+    refuseFlagAndSet(flags);
     if (flags.seed !== undefined) scenario = { ...scenario, seed: parseInteger('--seed', flags.seed, 0) };
     if (flags.until !== undefined) scenario = { ...scenario, until: parseTimeFlag('--until', flags.until) };
     workers = flags.workers !== undefined ? parseInteger('--workers', flags.workers, 1) : scenario.workers;
@@ -120,6 +121,22 @@ export async function runCommand(
     return 3;
   } finally {
     await shutdownWorkers();
+  }
+}
+
+/**
+ * `--seed N` with `--set seed=M` (or `--until` with `--set until=`): the flag would silently win,
+ * so the pair is refused and the user says which one is meant.
+ */
+function refuseFlagAndSet(flags: RunFlags): void {
+  for (const [key, flag, given] of [
+    ['seed', '--seed', flags.seed],
+    ['until', '--until', flags.until],
+  ] as const) {
+    const set = flags.set.find((s) => /^\s*([^=]+?)\s*=/.exec(s)?.[1] === key);
+    if (given !== undefined && set) {
+      throw new UsageError(`${flag}: also set by --set ${set}; give one of them (found both).`);
+    }
   }
 }
 

@@ -196,6 +196,15 @@ function checkRunKeys(
       found: `--set ${seedSet}`,
     });
   }
+  const untilSet = input.sets.find((s) => parseOverride(s).path.join('.') === 'until');
+  if (untilSet && input.until) {
+    throw new ScenarioError({
+      file: '--set',
+      path: 'until',
+      expected: 'either --set until or --until (which sets every run’s until)',
+      found: `--set ${untilSet} and --until ${input.until.text}`,
+    });
+  }
   if ('until' in vary && input.until) {
     throw new ScenarioError({
       ...where('until'),

@@ -221,6 +221,18 @@ describe('rapsim run with bad flags exits 2 with one paragraph, no stack trace',
     expect(typo.stderr).not.toContain('hint:');
   });
 
+  it('--seed or --until beside a --set of the same field: one of them would silently lose', async () => {
+    const file = writeTempScenario('ok.yaml', OK_SCENARIO);
+    const [seed, until] = await Promise.all([
+      rapsim(['run', file, '--seed', '2', '--set', 'seed=3']),
+      rapsim(['run', file, '--until', '5us', '--set', 'until=8us']),
+    ]);
+    expectBadInput(seed);
+    expect(seed.stderr).toContain('--seed: also set by --set seed=3; give one of them');
+    expectBadInput(until);
+    expect(until.stderr).toContain('--until: also set by --set until=8us');
+  });
+
   it('--workers 0', async () => {
     const file = writeTempScenario('ok.yaml', OK_SCENARIO);
     const r = await rapsim(['run', file, '--workers', '0']);

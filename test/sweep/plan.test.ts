@@ -97,6 +97,10 @@ describe('--vary', () => {
       plan({ vary: [parseVary('until=100us,300us')], until: { text: '20us', ps: 20_000_000 } }),
     );
     expect(until.message).toMatch(/either a varied until or --until/);
+    const untilSet = scenarioErrorOf(() =>
+      plan({ sets: ['until=30us'], until: { text: '20us', ps: 20_000_000 } }),
+    );
+    expect(untilSet.message).toMatch(/either --set until or --until/);
     // Each alone is fine.
     expect(plan({ vary: [parseVary('until=10us,20us')] }).runs).toHaveLength(8);
   });
