@@ -33,8 +33,12 @@ export async function viewCommand(
     return 2;
   }
   if (!hasTimeline(dir)) {
+    // A sweep's --out holds reports without traces: say how to get one of its runs on screen.
+    const sweep = existsSync(join(dir, 'sweep.json'))
+      ? ` It holds a sweep (sweep.json): run one of its replay commands with --out DIR, then view DIR.`
+      : '';
     io.err.write(
-      `rapsim view: ${dirArg ?? '.'}: expected a run directory with ${TIMELINE_FILE} (written by \`rapsim run SCENARIO --out DIR\`), found none.\n`,
+      `rapsim view: ${dirArg ?? '.'}: expected a run directory with ${TIMELINE_FILE} (written by \`rapsim run SCENARIO --out DIR\`), found none.${sweep}\n`,
     );
     return 2;
   }

@@ -144,6 +144,16 @@ describe('rapsim view command', () => {
     const a = io();
     expect(await viewCommand(join(root, 'assets'), {}, a.io, Promise.resolve())).toBe(2);
     expect(a.err.join('')).toContain('expected a run directory with timeline.json');
+    expect(a.err.join('')).not.toContain('sweep');
+    // A sweep's --out directory: told how to view one of its runs.
+    const sweepDir = join(root, 'sweep-out');
+    mkdirSync(sweepDir, { recursive: true });
+    writeFileSync(join(sweepDir, 'sweep.json'), '{}');
+    const s = io();
+    expect(await viewCommand(sweepDir, {}, s.io, Promise.resolve())).toBe(2);
+    expect(s.err.join('')).toContain(
+      'It holds a sweep (sweep.json): run one of its replay commands with --out DIR',
+    );
     const b = io();
     expect(await viewCommand(join(root, 'missing'), {}, b.io, Promise.resolve())).toBe(2);
     const c = io();
