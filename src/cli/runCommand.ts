@@ -18,7 +18,7 @@ import {
   traceSettings,
   writeRunOutputs,
 } from '../viz/runOutputs.js';
-import { buildTopology, placeVcpus } from '../workers/compose.js';
+import { buildTopology, placeHostProcesses, placeVcpus } from '../workers/compose.js';
 import { runSimulation, shutdownWorkers } from '../workers/runSimulation.js';
 import { parseInteger, parseTimeFlag, prepareOutDir, UsageError } from './flags.js';
 import { replayCommand } from './replay.js';
@@ -177,6 +177,41 @@ export function checkModelled(file: string, s: Scenario): void {
     }
   });
   checkHostTasks(file, s);
+  checkHostProcessesBesideVms(file, s);
+}
+
+/**
+ * Beside VMs, `hostProcesses` run only on the cores without vCPUs (compose.ts): a process whose
+ * span has none, or a script for a vCPU core, would silently never run, so they are refused.
+ */
+function checkHostProcessesBesideVms(file: string, s: Scenario): void {
+  if (s.vms.length === 0 || s.hostProcesses.count === 0) return;
+  const vmCores = new Set(placeVcpus(s).map((p) => p.core));
+  const free = Array.from({ length: s.hardware.cores }, (_, c) => c).filter((c) => !vmCores.has(c));
+  const { coresOf } = placeHostProcesses(s, vmCores);
+  const stranded = coresOf.findIndex((cores) => cores.length === 0);
+  if (stranded >= 0) {
+    throw new ScenarioError({
+      file,
+      path: s.hostProcesses.threadsPerProcess.length
+        ? 'hostProcesses.threadsPerProcess'
+        : 'hostProcesses.count',
+      expected: free.length
+        ? `every host process spanning a core without vCPUs (beside VMs they run only there: ${free.join(', ')})`
+        : 'no host processes, or a core without vCPUs for them (beside VMs they run only there; every core runs vCPUs)',
+      found: `process ${stranded} on cores that all run vCPUs`,
+    });
+  }
+  for (const key of Object.keys(s.hostProcesses.script)) {
+    if (vmCores.has(Number(key))) {
+      throw new ScenarioError({
+        file,
+        path: `hostProcesses.script.${key}`,
+        expected: `a core without vCPUs (${free.join(', ') || 'none here'}): beside VMs host processes run only there`,
+        found: `core ${key}, which runs vCPUs`,
+      });
+    }
+  }
 }
 
 /**

@@ -51,6 +51,28 @@ const fileCases: FileCase[] = [
     mentions: [/run shorter than every/],
   },
   {
+    // Beside VMs host processes run only on cores without vCPUs: these would never run at all.
+    title: 'host processes beside VMs that take every core',
+    yaml: 'name: x\nhardware: { cores: 2 }\nhostProcesses: { count: 2 }\nvms:\n  - { name: a, vcpus: 2 }\n',
+    path: 'hostProcesses.count',
+    mentions: [/every core runs vCPUs/, /process 0 on cores that all run vCPUs/],
+  },
+  {
+    title: 'a host process whose span holds only vCPU cores',
+    yaml: 'name: x\nhardware: { cores: 4 }\nhostProcesses: { count: 2, threadsPerProcess: [4, 2] }\nvms:\n  - { name: a, vcpus: 2 }\n',
+    path: 'hostProcesses.threadsPerProcess',
+    mentions: [
+      /a core without vCPUs \(beside VMs they run only there: 2, 3\)/,
+      /process 1 on cores that all run vCPUs/,
+    ],
+  },
+  {
+    title: 'a host-process script for a core that runs vCPUs',
+    yaml: 'name: x\nhardware: { cores: 3 }\nhostProcesses:\n  count: 1\n  script: { 0: [ { call: 1 } ] }\nvms:\n  - { name: a, vcpus: 2 }\n',
+    path: 'hostProcesses.script.0',
+    mentions: [/a core without vCPUs \(2\)/, /core 0, which runs vCPUs/],
+  },
+  {
     title: 'a last-level cache that does not divide the socket',
     yaml: 'name: x\nhardware: { cores: 8, coresPerLlc: 3 }\n',
     path: 'hardware.coresPerLlc',
