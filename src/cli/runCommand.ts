@@ -8,6 +8,7 @@ import { renderSummary } from '../report/summary.js';
 import { renderTimingTable } from '../report/timingTable.js';
 import { ScenarioError } from '../scenario/errors.js';
 import { loadScenario } from '../scenario/load.js';
+import { parseOverride } from '../scenario/overrides.js';
 import type { Scenario } from '../scenario/schema.js';
 import { runIsSweep } from '../sweep/plan.js';
 import {
@@ -133,7 +134,7 @@ function refuseFlagAndSet(flags: RunFlags): void {
     ['seed', '--seed', flags.seed],
     ['until', '--until', flags.until],
   ] as const) {
-    const set = flags.set.find((s) => /^\s*([^=]+?)\s*=/.exec(s)?.[1] === key);
+    const set = flags.set.find((s) => parseOverride(s).path.join('.') === key);
     if (given !== undefined && set) {
       throw new UsageError(`${flag}: also set by --set ${set}; give one of them (found both).`);
     }
@@ -176,17 +177,18 @@ export function checkModelled(file: string, s: Scenario): void {
       }
     }
   });
-  checkHostTasks(file, s);
-  checkHostProcessesBesideVms(file, s);
+  // Where the vCPUs land, placed once for both checks of what shares their cores.
+  const vmCores = new Set(placeVcpus(s).map((p) => p.core));
+  checkHostTasks(file, s, vmCores);
+  checkHostProcessesBesideVms(file, s, vmCores);
 }
 
 /**
  * Beside VMs, `hostProcesses` run only on the cores without vCPUs (compose.ts): a process whose
  * span has none, or a script for a vCPU core, would silently never run, so they are refused.
  */
-function checkHostProcessesBesideVms(file: string, s: Scenario): void {
+function checkHostProcessesBesideVms(file: string, s: Scenario, vmCores: ReadonlySet<number>): void {
   if (s.vms.length === 0 || s.hostProcesses.count === 0) return;
-  const vmCores = new Set(placeVcpus(s).map((p) => p.core));
   const free = Array.from({ length: s.hardware.cores }, (_, c) => c).filter((c) => !vmCores.has(c));
   const { coresOf } = placeHostProcesses(s, vmCores);
   const stranded = coresOf.findIndex((cores) => cores.length === 0);
@@ -218,7 +220,7 @@ function checkHostProcessesBesideVms(file: string, s: Scenario): void {
  * Host tasks share pCPUs with vCPU threads; a core without vCPUs is a bare-metal core, whose host
  * runs `hostProcesses` instead (a task there would be silently idle, so it is refused).
  */
-function checkHostTasks(file: string, s: Scenario): void {
+function checkHostTasks(file: string, s: Scenario, vmCores: ReadonlySet<number>): void {
   if (s.host.tasks.length === 0) return;
   if (s.vms.length === 0) {
     throw new ScenarioError({
@@ -228,7 +230,6 @@ function checkHostTasks(file: string, s: Scenario): void {
       found: `${s.host.tasks.length} task(s) and no VM`,
     });
   }
-  const vmCores = new Set(placeVcpus(s).map((p) => p.core));
   s.host.tasks.forEach((t, i) => {
     (t.cores ?? []).forEach((c, j) => {
       if (c < s.hardware.cores && vmCores.has(c)) return;
