@@ -1,5 +1,6 @@
-import { activeStateIds, allStates, chartModel } from './chartModel.js';
+import { allStates, chartModel } from './chartModel.js';
 import { MACHINES, machineOf } from './machines.js';
+import { activeStateIds } from './stateIds.js';
 
 /** How the trace and the viewer show an actor. */
 export interface ActorInfo {
@@ -49,7 +50,7 @@ export function inferKinds(actors: ActorInfo[], labels: ReadonlyMap<number, Read
     ids: new Set(allStates(chartModel(m.kind, m.machine, m.description).root).map((s) => s.id)),
   }));
   const fits = (m: (typeof states)[number], seen: ReadonlySet<string>): boolean =>
-    [...seen].every((l) => l === '' || activeStateIds(m.id, l).every((x) => m.ids.has(x)));
+    [...seen].every((l) => activeStateIds(m.id, l).every((x) => m.ids.has(x)));
   for (const a of actors) {
     const seen = labels.get(a.index);
     if (!seen || seen.size === 0) continue;

@@ -174,33 +174,6 @@ export function allStates(root: ChartState): ChartState[] {
   return [root, ...root.children.flatMap(allStates)];
 }
 
-/**
- * The active state ids for a trace state label: `running` → [`pcpu.running`];
- * `{"guest":"running"}` → [`vcpu.guest`, `vcpu.guest.running`]; parallel values give every region.
- */
-export function activeStateIds(machineId: string, label: string): string[] {
-  let value: unknown = label;
-  if (label.startsWith('{')) {
-    try {
-      value = JSON.parse(label);
-    } catch {
-      value = label;
-    }
-  }
-  const out: string[] = [];
-  const visit = (prefix: string, v: unknown): void => {
-    if (typeof v === 'string') out.push(`${prefix}.${v}`);
-    else if (v && typeof v === 'object') {
-      for (const [k, child] of Object.entries(v as Record<string, unknown>)) {
-        out.push(`${prefix}.${k}`);
-        visit(`${prefix}.${k}`, child);
-      }
-    }
-  };
-  visit(machineId, value);
-  return out;
-}
-
 /** A transition's label as charts print it: `EVENT [guard] / action, action`. */
 export function transitionLabel(t: ChartTransition): string {
   const head = t.kind === 'always' ? 'always' : t.kind === 'after' ? `after ${t.event}` : (t.event ?? '');

@@ -2,18 +2,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { and, assign, not, setup } from 'xstate';
-import {
-  activeStateIds,
-  allStates,
-  chartModel,
-  guardName,
-  transitionLabel,
-} from '../../src/viz/chartModel.js';
+import { allStates, chartModel, guardName, transitionLabel } from '../../src/viz/chartModel.js';
 import { buildChart, buildCharts } from '../../src/viz/charts.js';
 import { elkSvg } from '../../src/viz/elkSvg.js';
 import { MACHINES, machineOf } from '../../src/viz/machines.js';
 import { mermaidChart } from '../../src/viz/mermaid.js';
 import { currentReadmeCharts, readmeChartsBlock } from '../../src/viz/readmeCharts.js';
+import { activeStateIds } from '../../src/viz/stateIds.js';
 import { rapsim, repoRoot, tempDir } from '../helpers/cli.js';
 
 /** A machine with every shape the charts must handle: nesting, parallel regions, delays, finals. */
@@ -71,6 +66,7 @@ describe('chart model', () => {
       'demo.on.right',
       'demo.on.right.x',
     ]);
+    expect(activeStateIds('pcpu', '')).toEqual([]);
   });
 
   it('registers every machine kind, matched to actors by id prefix', () => {

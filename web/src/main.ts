@@ -1,3 +1,4 @@
+import { activeStateIds } from '../../src/viz/stateIds.js';
 import type { TimelineFile, TimelineViolation } from '../../src/viz/timelineFormat.js';
 import { fmtTime, Run } from './data.js';
 import { esc, num } from './html.js';
@@ -475,30 +476,6 @@ class Viewer {
   private writeHash(): void {
     history.replaceState(null, '', `#ev=${this.st.k}&actor=${this.st.actor}`);
   }
-}
-
-/** Active state ids for a state label (same rule as src/viz/chartModel.ts activeStateIds). */
-export function activeStateIds(machineId: string, label: string): string[] {
-  let value: unknown = label;
-  if (label.startsWith('{')) {
-    try {
-      value = JSON.parse(label);
-    } catch {
-      value = label;
-    }
-  }
-  const out: string[] = [];
-  const visit = (prefix: string, v: unknown): void => {
-    if (typeof v === 'string') out.push(`${prefix}.${v}`);
-    else if (v && typeof v === 'object') {
-      for (const [key, child] of Object.entries(v as Record<string, unknown>)) {
-        out.push(`${prefix}.${key}`);
-        visit(`${prefix}.${key}`, child);
-      }
-    }
-  };
-  if (label) visit(machineId, value);
-  return out;
 }
 
 function shortJson(d: unknown): string {
