@@ -180,7 +180,7 @@ export class L1Hypervisor implements CpuSoftware {
     return this.enterL2(next, now);
   }
 
-  onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time } {
+  onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time; exits: GuestExit[] } {
     return this.os.onFlushIpi(req, now);
   }
   deschedule(now: Time): void {

@@ -74,10 +74,14 @@ export interface CpuSoftware {
   /** Runs the work that is due at `now` (the core's own continuation). */
   step(now: Time): StepPlan;
   /**
-   * Handles a TLB-flush IPI: returns the handler's duration (the ack leaves after it) and when
-   * the handler started (interrupts may be masked for a while after arrival).
+   * Handles a TLB-flush IPI: returns the handler's duration (the ack leaves after it), when the
+   * handler started (interrupts may be masked for a while after arrival), and the #VMEXITs its
+   * instructions caused (in a guest with shadow paging every INVLPG is intercepted). With exits,
+   * the handler is not done until KVM has handled them and entered the guest again: the
+   * acknowledgement waits for that, and the software stands still meanwhile (see
+   * {@link deschedule}).
    */
-  onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time };
+  onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time; exits: GuestExit[] };
   /** Handles a plain IPI (a wake-up or a script's `ipi`); returns the handler's duration. */
   onIpi(from: number, now: Time): Time;
   /**

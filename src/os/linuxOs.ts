@@ -278,19 +278,23 @@ export class LinuxOs implements CpuSoftware {
     }
   }
 
-  onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time } {
+  onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time; exits: GuestExit[] } {
     this.wake(now);
     this.advanceTo(now);
     this.stats_.flushIpisHandled++;
     this.reportInterrupt('flush IPI delivery');
     const irqsOff = Math.max(0, this.irqsOffUntil - now);
     let cost = irqsOff + this.core.timing.flushIpiHandler;
+    const before = this.exits.length;
     for (const page of req.pages) {
       this.rememberChange(req.pcid, page, req.changedAt);
       cost += this.exec({ kind: 'invlpg', pcid: req.pcid, page }, 'flush_tlb_func (shootdown target)');
     }
     this.pause(now, cost);
-    return { cost, handledAt: now + irqsOff };
+    // With shadow paging the INVLPGs were intercepted (kvm_mmu_invlpg flushes for the guest): they
+    // leave with the handler, not at the OS's next step, when the guest would have run on the
+    // translations they remove.
+    return { cost, handledAt: now + irqsOff, exits: this.exits.splice(before) };
   }
 
   onIpi(_from: number, now: Time): Time {

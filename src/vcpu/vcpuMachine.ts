@@ -35,6 +35,13 @@ export interface VcpuInput {
 /** Where a VMRUN leads: more exits, the OS's next decision, or back to what a kick interrupted. */
 type Resume = 'exiting' | 'route' | 'spin' | 'await' | 'idle';
 
+/** A flush handler's acknowledgement, written once KVM has answered the handler's exits. */
+interface HeldAck {
+  to: number;
+  ack: FlushAck;
+  exitsLeft: number;
+}
+
 interface Shootdown {
   req: FlushRequest;
   targets: number[];
@@ -51,8 +58,17 @@ interface VcpuContext extends VcpuInput {
   where: 'outside' | 'exiting' | 'descheduled' | 'guest';
   /** #VMEXITs still to take, in order. */
   exits: GuestExit[];
-  /** What to do when the last exit is answered: resume the OS, spin on a shootdown, or a plan. */
-  afterExits: { kind: 'resume' } | { kind: 'spin' } | { kind: 'plan'; plan: StepPlan };
+  /**
+   * What to do when the last exit is answered: resume the OS, spin on a shootdown, a plan, or go
+   * back to what an interrupt handler's exits interrupted.
+   */
+  afterExits:
+    | { kind: 'resume' }
+    | { kind: 'spin' }
+    | { kind: 'plan'; plan: StepPlan }
+    | { kind: 'back'; to: Resume };
+  /** Flush acknowledgements whose handler is still out for its #VMEXITs (each VMRUN answers one). */
+  heldAcks: HeldAck[];
   syncPlan: StepPlan | undefined;
   /** Sequence number of the last VMRUN (a kick names the entry it is meant for). */
   entrySeq: number;
@@ -123,9 +139,12 @@ export const vcpuMachine = setup({
       }
       // record_steal_time flushed for these shootdowns: the guest knows their page-table changes.
       for (const req of ev.deferred ?? []) os.learnDeferredFlush(req);
+      // This VMRUN answers an exit: a flush handler waiting for its exits may now acknowledge.
+      const heldAcks = context.where === 'exiting' ? releaseAcks(context, now) : context.heldAcks;
       let plan = context.plan;
       let next: Resume;
       let afterExits = context.afterExits;
+      let exits = context.exits;
       if (context.where === 'outside') {
         plan = os.start(now);
         next = 'route';
@@ -139,21 +158,40 @@ export const vcpuMachine = setup({
       } else if (afterExits.kind === 'plan') {
         plan = afterExits.plan;
         next = 'route';
+      } else if (afterExits.kind === 'back') {
+        os.reschedule(now);
+        next = afterExits.to;
       } else {
         plan = os.resume(now, ev.reflected);
         next = 'route';
       }
       if (next !== 'exiting') afterExits = { kind: 'resume' };
-      takeInterrupts(context);
+      const taken = takeInterrupts(context, now);
+      let exitDelay = 0;
+      if (taken.exits.length > 0) {
+        exitDelay = taken.exitDelay;
+        if (next === 'exiting') {
+          // The OS already waits for its own exits: the handler's go first.
+          exits = [...taken.exits, ...exits];
+        } else {
+          os.deschedule(now);
+          afterExits = { kind: 'back', to: next };
+          exits = taken.exits;
+          next = 'exiting';
+        }
+      }
       // A kick meant for this entry: leave again at once, unless an exit is due anyway.
       const kickPending = context.kickPending && ev.seq >= context.kickSeq && next !== 'exiting';
       return {
         plan,
         next,
         afterExits,
+        exits,
+        exitDelay,
+        heldAcks: [...heldAcks, ...taken.held],
         entrySeq: ev.seq,
         where: 'guest' as const,
-        pending: [],
+        pending: taken.pending,
         kickPending,
         host,
       };
@@ -174,11 +212,22 @@ export const vcpuMachine = setup({
       const entry = { interrupt: ev.interrupt, arrivedAt: ev.arrivedAt, waiting: ev.waiting };
       return { pending: [...context.pending, entry] };
     }),
-    doorbell: assign(({ context, event }) => {
-      // AVIC: the interrupt is taken in guest mode, without an exit.
+    doorbell: assign(({ context, event }, params: { resumeTo: Resume }) => {
+      // AVIC: the interrupt is taken in guest mode, without an exit…
       if (!(event as Extract<VcpuEvent, { type: 'INTR' }>).doorbell) return {};
-      takeInterrupts(context);
-      return { pending: [] };
+      const now = context.port.now();
+      const taken = takeInterrupts(context, now);
+      const held = [...context.heldAcks, ...taken.held];
+      if (taken.exits.length === 0) return { pending: taken.pending, heldAcks: held };
+      // …unless its handler's instructions exit (shadow paging): out until KVM has handled them.
+      context.os.deschedule(now);
+      return {
+        pending: taken.pending,
+        heldAcks: held,
+        exits: taken.exits,
+        exitDelay: taken.exitDelay,
+        afterExits: { kind: 'back' as const, to: params.resumeTo },
+      };
     }),
     step: assign(({ context }) => ({ plan: context.os.step(context.port.now()), stepAt: -1 })),
     missStep: assign({ stepAt: -1 }),
@@ -336,6 +385,7 @@ export const vcpuMachine = setup({
     exits: [],
     afterExits: { kind: 'resume' },
     exitDelay: 0,
+    heldAcks: [],
     syncPlan: undefined,
     entrySeq: 0,
     kickPending: false,
@@ -394,6 +444,7 @@ export const vcpuMachine = setup({
     inGuest: {
       description: 'Guest mode: the guest OS runs until its next decision.',
       entry: 'scheduleStep',
+      always: { guard: 'moreExits', target: 'exiting' },
       on: {
         STEP: { guard: 'currentStep', actions: 'step', target: 'route' },
         ...inGuestInterrupts('route'),
@@ -406,7 +457,10 @@ export const vcpuMachine = setup({
     },
     spinning: {
       description: 'The initiator waits for every acknowledgement, taking interrupts meanwhile.',
-      always: { guard: 'allAcked', actions: 'completeShootdown', target: 'route' },
+      always: [
+        { guard: 'moreExits', target: 'exiting' },
+        { guard: 'allAcked', actions: 'completeShootdown', target: 'route' },
+      ],
       on: {
         ...inGuestInterrupts('spin'),
       },
@@ -414,7 +468,11 @@ export const vcpuMachine = setup({
     exiting: {
       description: 'Left the guest: one #VMEXIT at a time, each answered by a VMRUN.',
       entry: 'sendExit',
-      on: { VMRUN: { actions: 'onVmrun', target: 'entered' } },
+      on: {
+        VMRUN: { actions: 'onVmrun', target: 'entered' },
+        // Out for an interrupt handler's exits while a step was due: it is scheduled again after.
+        STEP: { guard: 'currentStep', actions: 'missStep' },
+      },
     },
     descheduled: {
       description: 'Kicked out: preempted by the host, or out so KVM can inject an interrupt.',
@@ -424,13 +482,17 @@ export const vcpuMachine = setup({
       },
     },
     awaitingSync: {
-      always: { guard: 'syncArrived', actions: 'takeSyncPlan', target: 'route' },
+      always: [
+        { guard: 'moreExits', target: 'exiting' },
+        { guard: 'syncArrived', actions: 'takeSyncPlan', target: 'route' },
+      ],
       on: {
         ...inGuestInterrupts('await'),
       },
     },
     idle: {
       description: 'The guest has nothing left to do before the end of the run.',
+      always: { guard: 'moreExits', target: 'exiting' },
       on: {
         ...inGuestInterrupts('idle'),
       },
@@ -471,21 +533,32 @@ function inGuestInterrupts(resumeTo: Resume) {
     KICK: [{ guard: 'kickNow', actions: leave, target: 'descheduled' }, { actions: 'noteKick' }],
     INTR: [
       { guard: 'kickNow', actions: ['queueIntr', leave], target: 'descheduled' },
-      { actions: ['queueIntr', 'doorbell', 'noteKick'] },
+      { actions: ['queueIntr', { type: 'doorbell', params: { resumeTo } }, 'noteKick'] },
     ],
   } as const;
 }
 
+/** What taking the pending interrupts left to do. */
+interface Taken {
+  /** Interrupts behind a handler that exited: taken at the VMRUN that answers its exits. */
+  pending: VcpuContext['pending'];
+  /** The #VMEXITs of the last handler (shadow paging's INVLPG), leaving after `exitDelay`. */
+  exits: GuestExit[];
+  exitDelay: Time;
+  /** That handler's acknowledgement, sent once KVM has answered its exits. */
+  held: HeldAck[];
+}
+
 /**
- * Takes every pending interrupt, one handler after another; flush handlers acknowledge. The
- * caller's assign empties `pending` (the array is replaced, never mutated).
+ * Takes the pending interrupts, one handler after another; flush handlers acknowledge. A handler
+ * whose instructions exit to KVM stops the taking: its acknowledgement is held until KVM has
+ * answered those exits (the guest's `flush_tlb_func` returns only after its INVLPG did), and the
+ * interrupts behind it wait for that entry. Arrays are replaced, never mutated.
  */
-function takeInterrupts(context: VcpuContext): void {
-  if (context.pending.length === 0) return;
+function takeInterrupts(context: VcpuContext, now: Time): Taken {
   const { os, port } = context;
-  const now = port.now();
   let acc = 0;
-  for (const { interrupt, arrivedAt, waiting } of context.pending) {
+  for (const [i, { interrupt, arrivedAt, waiting }] of context.pending.entries()) {
     if (interrupt.kind === 'flush' && interrupt.req) {
       const r = os.onFlushIpi(interrupt.req, now);
       const handledAt = Math.max(r.handledAt, now + acc);
@@ -498,11 +571,33 @@ function takeInterrupts(context: VcpuContext): void {
         deferred: false,
       };
       acc += r.cost;
+      if (r.exits.length > 0) {
+        return {
+          pending: context.pending.slice(i + 1),
+          exits: r.exits,
+          exitDelay: acc,
+          held: [{ to: interrupt.req.from, ack, exitsLeft: r.exits.length }],
+        };
+      }
       port.send(interrupt.req.from, 'FLUSH_ACK', { ack }, acc, Priority.MESSAGE);
     } else {
       acc += interrupt.kind === 'init' ? os.onInit(interrupt.from, now) : os.onIpi(interrupt.from, now);
     }
   }
+  return { pending: [], exits: [], exitDelay: 0, held: [] };
+}
+
+/**
+ * A VMRUN answered one exit: each held acknowledgement has one exit fewer to wait for; those
+ * with none left are written now (the handler's last instruction has returned).
+ */
+function releaseAcks(context: VcpuContext, now: Time): HeldAck[] {
+  const left: HeldAck[] = [];
+  for (const h of context.heldAcks) {
+    if (h.exitsLeft > 1) left.push({ ...h, exitsLeft: h.exitsLeft - 1 });
+    else context.port.send(h.to, 'FLUSH_ACK', { ack: { ...h.ack, ackedAt: now } }, 0, Priority.MESSAGE);
+  }
+  return left;
 }
 
 /** AVIC: the ICR write reaches each target's pCPU without an exit. */
