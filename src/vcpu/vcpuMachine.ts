@@ -589,13 +589,15 @@ function takeInterrupts(context: VcpuContext, now: Time): Taken {
 
 /**
  * A VMRUN answered one exit: each held acknowledgement has one exit fewer to wait for; those
- * with none left are written now (the handler's last instruction has returned).
+ * with none left are written just after it (the handler's last instruction has returned). At
+ * least 1 ps after the VMRUN, as every guest action that follows one: the initiator may share
+ * this pCPU, and its acknowledgement must not sort before the world switch that allowed it.
  */
 function releaseAcks(context: VcpuContext, now: Time): HeldAck[] {
   const left: HeldAck[] = [];
   for (const h of context.heldAcks) {
     if (h.exitsLeft > 1) left.push({ ...h, exitsLeft: h.exitsLeft - 1 });
-    else context.port.send(h.to, 'FLUSH_ACK', { ack: { ...h.ack, ackedAt: now } }, 0, Priority.MESSAGE);
+    else context.port.send(h.to, 'FLUSH_ACK', { ack: { ...h.ack, ackedAt: now + 1 } }, 1, Priority.MESSAGE);
   }
   return left;
 }

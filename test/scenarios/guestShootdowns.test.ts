@@ -154,6 +154,14 @@ describe('guest shootdowns with shadow paging (NPT off)', () => {
     expect(perShootdown(shadow)).toBeGreaterThan(perShootdown(npt) + 400);
   });
 
+  it('an acknowledgement held for the INVLPG exit reaches an initiator that shares the pCPU (no link between them)', async () => {
+    // Two vCPUs on one core: the ack is written right after the VMRUN that answers the exit, and
+    // must sort after that world switch (it used to be sent at the VMRUN's own instant).
+    const shared = await run(vmYaml({ cores: 1, vms: 1, vcpus: 2, until: '5ms', npt: false }));
+    expect(shared.m.shootdowns.count).toBeGreaterThan(0);
+    expect(shared.r.violationCounts['tlb-stale'] ?? 0).toBe(0);
+  });
+
   it('with AVIC too: the doorbell-delivered handler leaves the guest for its INVLPG before it acknowledges', async () => {
     const shadow = await run(vmYaml({ ...topo, npt: false, avic: true }));
     expect(shadow.m.shootdowns.count).toBeGreaterThan(20);
