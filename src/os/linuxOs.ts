@@ -226,6 +226,10 @@ export class LinuxOs implements CpuSoftware {
   }
 
   resume(now: Time): StepPlan {
+    // KVM enters a halted vCPU again only once it is runnable (its timer fired, or an interrupt
+    // came): the guest's HLT is over now, not at its next decision — until then the workload
+    // would stand still, then run the whole stretch at once, past kicks and host-side flushes.
+    this.wake(now);
     this.waiting = false;
     this.cursor = Math.max(this.cursor, now);
     if (this.scriptPc < this.p.script.length) return { kind: 'run', at: this.cursor };

@@ -25,6 +25,7 @@ interface VmOpts {
   pvTlbFlush?: boolean | boolean[];
   hypervTlbFlush?: boolean;
   shootdownEvery?: string;
+  hltEvery?: string;
   policy?: string;
   workingSetPages?: number;
   ibpbOnVcpuSwitch?: boolean;
@@ -45,7 +46,7 @@ function vmYaml(o: VmOpts): string {
       processes: 1
       contextSwitch: { every: 0 }
       shootdown: { every: ${o.shootdownEvery ?? '100us'}, pages: 1 }
-${o.workingSetPages ? `      workingSetPages: ${o.workingSetPages}\n` : ''}`,
+${o.hltEvery ? `      hlt: { every: ${o.hltEvery} }\n` : ''}${o.workingSetPages ? `      workingSetPages: ${o.workingSetPages}\n` : ''}`,
   ).join('');
   return `name: t
 seed: 1
@@ -288,6 +289,38 @@ describe('Hyper-V enlightened TLB flush: one hypercall, the host flushes the tar
     expect(dedicated.m.shootdowns.count).toBeGreaterThan(20);
     expect(dedicated.m.clearRapVmruns).toBe(0);
     expect(dedicated.r.violationCounts['tlb-stale']).toBe(0);
+  });
+});
+
+describe('guests that halt', () => {
+  it('KVM re-entering a halted vCPU ends its HLT: the workload runs from that entry on, and a Hyper-V flush done at a later entry removes what it used', async () => {
+    // The guest's HLT ended only at its next decision, so the stretch from the wake-up to it ran
+    // in one batch then, after flushes the host made in between (and through kicks).
+    const o = { cores: 2, vms: 1, vcpus: 2, until: '2ms', hltEvery: '80us', shootdownEvery: '50us' };
+    const [hv, plain] = await Promise.all([run(vmYaml({ ...o, hypervTlbFlush: true })), run(vmYaml(o))]);
+    for (const x of [hv, plain]) {
+      expect(x.m.shootdowns.count).toBeGreaterThan(20);
+      expect(x.r.violationCounts['tlb-stale'] ?? 0).toBe(0);
+    }
+  });
+
+  it('under overcommit a vCPU does no work while it is out: operations never exceed its run time', async () => {
+    const oc = await run(
+      vmYaml({
+        cores: 2,
+        vms: 2,
+        vcpus: 2,
+        until: '5ms',
+        hltEvery: '200us',
+        shootdownEvery: '0',
+        slice: '30us',
+      }),
+    );
+    const opNs = 10; // workloadOp: 30 cycles at 3 GHz
+    for (const vm of oc.m.work.byVm) {
+      const runNs = oc.m.scheduler.vcpus.filter((v) => v.vm === vm.vm).reduce((n, v) => n + v.runNs, 0);
+      expect(vm.ops * opNs, `${vm.vm}: ${vm.ops} ops in ${runNs} ns of run time`).toBeLessThanOrEqual(runNs);
+    }
   });
 });
 
