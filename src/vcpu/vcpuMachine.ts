@@ -350,8 +350,11 @@ export const vcpuMachine = setup({
     broadcastSync: ({ context }) => {
       const plan = context.plan as Extract<StepPlan, { kind: 'syncpoint' }>;
       for (const peer of context.peers) {
-        if (peer !== context.port.self)
-          context.port.send(peer, 'SYNC', { name: plan.name }, 0, Priority.MESSAGE);
+        if (peer === context.port.self) continue;
+        // A peer on this vCPU's own pCPU has no link to wait for: the write reaches it 1 ps
+        // later, so that it never sorts before the step (or VMRUN) that made it.
+        const delay = context.port.latencyTo(peer) > 0 ? 0 : 1;
+        context.port.send(peer, 'SYNC', { name: plan.name }, delay, Priority.MESSAGE);
       }
     },
     runAtPlanTime: assign(({ context }) => ({
