@@ -1,0 +1,104 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { collectMetrics } from '../../src/report/metrics.js';
+import { parseScenarioText } from '../../src/scenario/load.js';
+import { runSimulation } from '../../src/workers/runSimulation.js';
+
+/**
+ * Whole VM configurations drawn at random — policy, NPT, AVIC, PV and Hyper-V flush, the guest's
+ * flush instructions, HLT, overcommit, short slices — run end to end for a short while. Whatever
+ * the combination, three things must hold, because each is a property of the machine and of
+ * KVM's flush paths, not of the RAP policy under study:
+ * - the run completes (no internal error: every message sorts after the event that sends it);
+ * - no guest uses a translation a completed shootdown removed (`tlb-stale`: every KVM policy
+ *   here flushes what it must; only `mutant-forget-pv-flush` does not, and it is not drawn);
+ * - no VM does more work than its vCPUs had CPU time for.
+ * Each of these failed before on some combination (NPT off with shootdowns; HLT with Hyper-V
+ * flush or with kicks; two vCPUs of a litmus on one core).
+ */
+
+interface Config {
+  cores: number;
+  vcpus: number;
+  vms: number;
+  policy: string;
+  spec: string;
+  npt: boolean;
+  avic: boolean;
+  pvTlbFlush: boolean;
+  hypervTlbFlush: boolean;
+  contextSwitch: string;
+  globalFlush: string;
+  localFlush: string;
+  shootdownPages: number;
+  hlt: boolean;
+  slice: string;
+  seed: number;
+}
+
+const configArb: fc.Arbitrary<Config> = fc.record({
+  cores: fc.integer({ min: 1, max: 3 }),
+  vcpus: fc.integer({ min: 1, max: 3 }),
+  vms: fc.integer({ min: 1, max: 2 }),
+  policy: fc.constantFrom('hide', 'naive', 'v6', 'linux-7.0', 'always'),
+  spec: fc.constantFrom('legacy', 'eraps-apm', 'eraps-amd', 'eraps-cr3'),
+  npt: fc.boolean(),
+  avic: fc.boolean(),
+  pvTlbFlush: fc.boolean(),
+  hypervTlbFlush: fc.boolean(),
+  contextSwitch: fc.constantFrom('mov-cr3', 'mov-cr3-noflush', 'invpcid-single'),
+  globalFlush: fc.constantFrom('invpcid-all', 'cr4-pge'),
+  localFlush: fc.constantFrom('cr3-reload', 'invpcid-single', 'invlpg'),
+  shootdownPages: fc.integer({ min: 1, max: 3 }),
+  hlt: fc.boolean(),
+  slice: fc.constantFrom('40us', '3ms'),
+  seed: fc.integer({ min: 1, max: 1000 }),
+});
+
+function yaml(c: Config): string {
+  const vm = (i: number) => `  - name: vm${i}
+    vcpus: ${c.vcpus}
+    pvTlbFlush: ${c.pvTlbFlush}
+    hypervTlbFlush: ${c.hypervTlbFlush}
+    guest:
+      processes: 2
+      contextSwitch: { every: 30us, using: ${c.contextSwitch} }
+      globalFlush: { every: 70us, using: ${c.globalFlush} }
+      localFlush: { every: 45us, using: ${c.localFlush} }
+      shootdown: { every: 40us, pages: ${c.shootdownPages} }
+      hlt: { every: ${c.hlt ? '60us' : '0'}, for: 15us }
+      workingSetPages: 4
+`;
+  return `name: vm-invariants
+seed: ${c.seed}
+until: 400us
+hardware: { cores: ${c.cores}, spec: ${c.spec} }
+host:
+  npt: ${c.npt}
+  avic: ${c.avic}
+  policy: ${c.policy}
+  scheduler: { slice: ${c.slice} }
+vms:
+${Array.from({ length: c.vms }, (_, i) => vm(i)).join('')}`;
+}
+
+/** workloadOp: 30 cycles at the default 3 GHz. */
+const OP_NS = 10;
+
+describe('VM configurations at random: the run completes, no stale translation, no work without CPU time', () => {
+  it('holds for 25 drawn configurations', async () => {
+    await fc.assert(
+      fc.asyncProperty(configArb, async (c) => {
+        const s = parseScenarioText(yaml(c), 'vm-invariants.yaml');
+        const r = await runSimulation(s, { workers: 1, inProcess: true });
+        const m = collectMetrics(r.actors, r.topology.timing, r.simulatedPs);
+        expect(r.violationCounts['tlb-stale'] ?? 0, 'tlb-stale').toBe(0);
+        for (const vm of m.work.byVm) {
+          const runNs = m.scheduler.vcpus.filter((v) => v.vm === vm.vm).reduce((n, v) => n + v.runNs, 0);
+          expect(vm.ops * OP_NS, `${vm.vm}: work within run time`).toBeLessThanOrEqual(runNs);
+        }
+      }),
+      { numRuns: 25, seed: 20261129 },
+    );
+  });
+});
