@@ -118,6 +118,9 @@ export type VcpuEvent =
  * interrupts meanwhile. The host may kick a running vCPU out at any time (a slice ended, or an
  * interrupt must be injected): it leaves with an INTR exit to `descheduled` and comes back to
  * what it was doing at the next VMRUN; interrupts are taken at every VMRUN, or at once with AVIC.
+ * A handler whose own instructions exit (a flush handler's INVLPG with shadow paging) leaves
+ * through `exiting` right away and comes back to what the interrupt found; its acknowledgement
+ * is held until the VMRUN that answers its last exit.
  */
 export const vcpuMachine = setup({
   types: { input: {} as VcpuInput, context: {} as VcpuContext, events: {} as VcpuEvent },
