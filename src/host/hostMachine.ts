@@ -461,16 +461,21 @@ function deliver(context: HostContext, ev: IntrMessage, inGuest: boolean): boole
   }
   if (ev.interrupt.kind === 'init') t.kvm.initReset();
   const running = t === sched.current && inGuest;
+  // While the vCPU runs its L2, L1 gets the interrupt through a nested #VMEXIT at the next entry
+  // (and AVIC does not deliver to it: vmcb02 has no AVIC), so a running vCPU is kicked out of L2.
+  const inL2 = t.kvm.running === 'l2';
+  t.kvm.noteL1Interrupt();
+  const avic = context.avic && !inL2;
   // AVIC accelerates fixed interrupts only; INIT always needs the vCPU out of guest mode.
-  const mustKick = running && (!context.avic || ev.interrupt.kind === 'init') && !context.kicked;
-  const kickHere = mustKick && t.kvm.running === 'l1';
+  const mustKick = running && (!avic || ev.interrupt.kind === 'init') && !context.kicked;
+  const kickHere = mustKick && !inL2;
   port.send(
     t.actor,
     'INTR',
     {
       interrupt: ev.interrupt,
       arrivedAt: now,
-      doorbell: running && context.avic && ev.interrupt.kind !== 'init',
+      doorbell: running && avic && ev.interrupt.kind !== 'init',
       // The target is not running: the interrupt waits for it to be scheduled again.
       waiting: t !== sched.current,
       ...(kickHere ? { kick: context.entrySeq } : {}),

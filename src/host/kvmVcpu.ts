@@ -105,6 +105,11 @@ export class KvmVcpu implements Hypervisor {
   /** Nested SVM: vmcb02 (L2 as L0 runs it), which level runs, and the reflected exit for L1. */
   readonly vmcb02: Vmcb | undefined;
   running: 'l1' | 'l2' = 'l1';
+  /**
+   * An interrupt for L1 arrived while L2 was L1's guest: L1 intercepts INTR (KVM as L1 always
+   * does), so the next entry is a nested #VMEXIT to L1 instead of a return to L2.
+   */
+  private l1InterruptPending = false;
   private reflected: GuestExit | undefined;
   private nestedExitClear = { value: false, step: '' };
   private vmcb02Why = '';
@@ -188,6 +193,19 @@ export class KvmVcpu implements Hypervisor {
   enter(): Entry {
     const { policy } = this.p;
     const core = this.core_;
+    // vcpu_enter_guest → kvm_check_nested_events → svm_check_nested_events: an interrupt for L1
+    // while L2 is its guest becomes a nested #VMEXIT with EXIT_INTR (nested_svm_simple_vmexit).
+    let nestedExitCost = 0;
+    if (this.running === 'l2' && this.l1InterruptPending) {
+      const n = this.l2!;
+      this.stats.exits['l2:intr'] = (this.stats.exits['l2:intr'] ?? 0) + 1;
+      nestedExitCost = this.reflectToL1({
+        reason: 'intr',
+        ctx: this.l2KernelCtx(n),
+        detail: 'nested #VMEXIT (EXIT_INTR): an interrupt for L1 arrived while its L2 ran',
+      }).cost;
+    }
+    this.l1InterruptPending = false;
     const l2 = this.running === 'l2';
     const v = l2 ? this.vmcb02! : this.vmcb01;
     // Both requests are consumed here (no short-circuit: a leftover would flush on a later VMRUN).
@@ -237,7 +255,8 @@ export class KvmVcpu implements Hypervisor {
     const reflected = this.reflected;
     this.reflected = undefined;
     const target = l2 ? this.l2!.l2Actor : this.p.vcpuActor;
-    return reflected ? { cost: r.cost, target, reflected } : { cost: r.cost, target };
+    const cost = r.cost + nestedExitCost;
+    return reflected ? { cost, target, reflected } : { cost, target };
   }
 
   /**
@@ -318,6 +337,11 @@ export class KvmVcpu implements Hypervisor {
       d.value ? d.step : `policy ${this.p.policy.name} leaves no RAP clear pending`
     }`;
     this.reportGuestAction(exit, 'init', 'intercepted', path);
+  }
+
+  /** An interrupt for this (L1) vCPU is pending; with L2 running, it ends L2's turn at entry. */
+  noteL1Interrupt(): void {
+    if (this.running === 'l2') this.l1InterruptPending = true;
   }
 
   /** The actor in guest mode right now: the L2 that L1 entered, or this vCPU. */
