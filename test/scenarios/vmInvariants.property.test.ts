@@ -111,3 +111,80 @@ describe('VM configurations at random: the run completes, no stale translation, 
     );
   });
 });
+
+interface NestedConfig {
+  l1Vcpus: number;
+  l0Policy: string;
+  l1Policy: string;
+  npt: boolean;
+  avic: boolean;
+  l1Eraps: boolean;
+  l1Shootdowns: boolean;
+  l2Hlt: boolean;
+  l2s: number;
+  seed: number;
+}
+
+const nestedArb: fc.Arbitrary<NestedConfig> = fc.record({
+  l1Vcpus: fc.integer({ min: 1, max: 2 }),
+  l0Policy: fc.constantFrom('hide', 'naive', 'v6', 'linux-7.0', 'always'),
+  l1Policy: fc.constantFrom('hide', 'naive', 'v6', 'linux-7.0', 'always'),
+  npt: fc.boolean(),
+  avic: fc.boolean(),
+  l1Eraps: fc.boolean(),
+  l1Shootdowns: fc.boolean(),
+  l2Hlt: fc.boolean(),
+  l2s: fc.integer({ min: 1, max: 2 }),
+  seed: fc.integer({ min: 1, max: 1000 }),
+});
+
+function nestedYaml(c: NestedConfig): string {
+  const l2 = (i: number) => `        - name: l2${String.fromCharCode(97 + i)}
+          vcpus: ${c.l1Vcpus}
+          guest:
+            processes: 2
+            contextSwitch: { every: 25us }
+            globalFlush: { every: 60us, using: cr4-pge }
+            hlt: { every: ${c.l2Hlt ? '80us' : '0'}, for: 40us }
+`;
+  return `name: nested-invariants
+seed: ${c.seed}
+until: 400us
+hardware: { cores: ${c.l1Vcpus}, spec: eraps-amd }
+host: { npt: ${c.npt}, avic: ${c.avic}, policy: ${c.l0Policy} }
+vms:
+  - name: l1
+    vcpus: ${c.l1Vcpus}
+    cpuid: { eraps: ${c.l1Eraps} }
+    guest:
+      processes: 1
+      contextSwitch: { every: 0 }
+      shootdown: { every: ${c.l1Shootdowns ? '20us' : '0'}, pages: 2 }
+      workingSetPages: 4
+    nested:
+      policy: ${c.l1Policy}
+      vms:
+${Array.from({ length: c.l2s }, (_, i) => l2(i)).join('')}`;
+}
+
+describe('nested configurations at random: the run completes, no stale translation, no work without CPU time, any partitioning', () => {
+  it('holds for 15 drawn configurations', async () => {
+    await fc.assert(
+      fc.asyncProperty(nestedArb, async (c) => {
+        const s = parseScenarioText(nestedYaml(c), 'nested-invariants.yaml');
+        const r = await runSimulation(s, { workers: 1, inProcess: true });
+        const m = collectMetrics(r.actors, r.topology.timing, r.simulatedPs);
+        expect(r.violationCounts['tlb-stale'] ?? 0, 'tlb-stale').toBe(0);
+        // L1 and its L2s all run on L1's vCPU threads.
+        const ops = m.work.byVm.reduce((n, v) => n + v.ops, 0);
+        const runNs = m.scheduler.vcpus.reduce((n, v) => n + v.runNs, 0);
+        expect(ops * OP_NS, 'work within run time').toBeLessThanOrEqual(runNs);
+        if (c.l1Vcpus > 1) {
+          const split = await runSimulation(s, { workers: c.l1Vcpus, inProcess: true });
+          expect(split.traceDigest, 'digest with a partition per core').toBe(r.traceDigest);
+        }
+      }),
+      { numRuns: 15, seed: 20261129 },
+    );
+  });
+});
