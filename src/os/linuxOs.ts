@@ -53,6 +53,11 @@ export interface LinuxOsStats {
   shootdowns: number;
   shootdownLatencies: ShootdownLatency[];
   flushIpisHandled: number;
+  /**
+   * #VMEXITs of the shootdown flushes themselves: the initiator's and the targets' INVLPGs,
+   * intercepted with shadow paging (NPT off). Always 0 on bare metal and with NPT.
+   */
+  shootdownFlushExits: number;
   /** Workload operations (CALL, RET, page access) executed: the useful work done. */
   workOps: number;
   stuffingCalls: number;
@@ -134,6 +139,7 @@ export class LinuxOs implements CpuSoftware {
     shootdowns: 0,
     shootdownLatencies: [],
     flushIpisHandled: 0,
+    shootdownFlushExits: 0,
     workOps: 0,
     stuffingCalls: 0,
     pageAccesses: 0,
@@ -298,7 +304,9 @@ export class LinuxOs implements CpuSoftware {
     // With shadow paging the INVLPGs were intercepted (kvm_mmu_invlpg flushes for the guest): they
     // leave with the handler, not at the OS's next step, when the guest would have run on the
     // translations they remove.
-    return { cost, handledAt: now + irqsOff, exits: this.exits.splice(before) };
+    const exits = this.exits.splice(before);
+    this.stats_.shootdownFlushExits += exits.length;
+    return { cost, handledAt: now + irqsOff, exits };
   }
 
   onIpi(_from: number, now: Time): Time {
@@ -544,10 +552,12 @@ export class LinuxOs implements CpuSoftware {
     this.stats_.shootdowns++;
     const pcid = this.pcidOf(this.current);
     let cost = 0;
+    const exitsBefore = this.exits.length;
     for (const page of pages) {
       this.rememberChange(pcid, page, now);
       cost += this.exec({ kind: 'invlpg', pcid, page }, 'flush_tlb_mm_range (local)');
     }
+    this.stats_.shootdownFlushExits += this.exits.length - exitsBefore;
     const targets = this.p.cpumask(this.current).filter((c) => c !== this.port.self);
     const request: FlushRequest = {
       id: this.port.newId(),

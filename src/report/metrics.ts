@@ -43,7 +43,10 @@ export interface Metrics {
      * and the target's handler (IRQs-off wait included).
      */
     waitNs: { delivery: number; preemptedWait: number; handler: number };
-    /** Exits caused by shootdowns (IPI hypercalls, kicks to inject) per shootdown; 0 on bare metal. */
+    /**
+     * Exits caused by shootdowns per shootdown (IPI hypercalls, kicks to inject, AVIC's
+     * incomplete-IPI exits, and with NPT off the flushes' intercepted INVLPGs); 0 on bare metal.
+     */
     exitsPerShootdown: number;
     /** Targets skipped by PV TLB flush (flushed by the host before their next entry). */
     pvDeferredTargets: number;
@@ -122,6 +125,7 @@ export function collectMetrics(
   const latencies: number[] = [];
   const groups = new Map<string, { targets: number; crossSocket: boolean; samples: number[] }>();
   let ipis = 0;
+  let flushExits = 0;
   let exitPs = 0;
   const waitPs = { delivery: 0, preemptedWait: 0, handler: 0 };
   const workByVm = new Map<string, number>();
@@ -189,6 +193,7 @@ export function collectMetrics(
     if (st.os) {
       m.contextSwitches += st.os.contextSwitches;
       ipis += st.os.flushIpisHandled;
+      flushExits += st.os.shootdownFlushExits;
       m.work.ops += st.os.workOps;
       if (st.vm !== undefined) workByVm.set(st.vm, (workByVm.get(st.vm) ?? 0) + st.os.workOps);
       for (const sd of st.os.shootdownLatencies) {
@@ -221,10 +226,11 @@ export function collectMetrics(
     preemptedWait: toNs(waitPs.preemptedWait),
     handler: toNs(waitPs.handler),
   };
-  // A shootdown's exits: its IPI hypercall, the kicks that let KVM inject its interrupts, and
-  // AVIC's incomplete-IPI exits for targets that were not running.
+  // A shootdown's exits: its IPI hypercall, the kicks that let KVM inject its interrupts, AVIC's
+  // incomplete-IPI exits for targets that were not running, and with shadow paging the INVLPG
+  // exits of the flushes themselves (the initiator's and every target's).
   const sdExits =
-    (m.exits.vmmcall ?? 0) + m.scheduler.kicks.interrupt + (m.exits['avic-incomplete-ipi'] ?? 0);
+    (m.exits.vmmcall ?? 0) + m.scheduler.kicks.interrupt + (m.exits['avic-incomplete-ipi'] ?? 0) + flushExits;
   m.shootdowns.exitsPerShootdown =
     latencies.length > 0 ? Math.round((sdExits / latencies.length) * 100) / 100 : 0;
   m.work.opsPerSecond = perSecond(m.work.ops);
