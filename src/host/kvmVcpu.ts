@@ -268,8 +268,12 @@ export class KvmVcpu implements Hypervisor {
     const target = this.p.nested!.find((n) => n.l2Vm === exit.arg);
     if (!target) throw new Error(`L1 executed VMRUN of VM ${exit.arg}, which this vCPU does not run`);
     this.l2 = target;
-    // Each L2 keeps its own ASID, so L2s that share an L1 vCPU never share translations.
-    v02.asid = 1 + target.l2Vm * 1024 + target.l2Vcpu;
+    // KVM runs vmcb02 on the vCPU's own ASID (svm->asid, as vmcb01) and flushes it on every
+    // nested transition: nested_svm_transition_tlb_flush → KVM_REQ_TLB_FLUSH_CURRENT ("KVM uses
+    // a single ASID for L1 and L2", svm_flush_tlb). So neither level nor two L2s share a
+    // translation across a transition.
+    v02.asid = this.vmcb01.asid;
+    this.request('TLB_FLUSH_CURRENT');
     const bits = exit.vmcb12 ?? { allowLargerRap: false, clearRap: false };
     const d = this.p.policy.nestedVmrun({
       vmcb12AllowLargerRap: bits.allowLargerRap,
@@ -289,6 +293,8 @@ export class KvmVcpu implements Hypervisor {
    */
   private reflectToL1(exit: GuestExit): ExitOutcome {
     this.nestedExitClear = this.p.policy.nestedVmexit();
+    // nested_svm_vmexit → nested_svm_transition_tlb_flush: the shared ASID is flushed for L1.
+    this.request('TLB_FLUSH_CURRENT');
     this.running = 'l1';
     this.reflected = exit;
     return { cost: this.core_.timing.nestedExitReflect };

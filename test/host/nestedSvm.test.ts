@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { ObsKind, type VmrunObs } from '../../src/hw/observations.js';
 import { parseScenarioText } from '../../src/scenario/load.js';
 import { runSimulation } from '../../src/workers/runSimulation.js';
 
@@ -65,5 +66,20 @@ describe('nested SVM (docs/domain.md §3)', () => {
     expect(hidden.violationCounts['rap-nested']).toBe(0);
     const given = await run('scenarios/vm/nested-linux-7.0.yaml');
     expect(stuffingCalls(given)).toBe(0);
+  });
+});
+
+describe('nested SVM and the TLB (nested_svm_transition_tlb_flush)', () => {
+  it('L1 and L2 share the L1 vCPU’s ASID, and every nested VMRUN and #VMEXIT flushes it (TLB_CONTROL=3)', async () => {
+    const file = 'scenarios/vm/nested-two-l2-linux-7.0.yaml';
+    const s = parseScenarioText(readFileSync(file, 'utf8'), file, { sets: ['until=300us'] });
+    const r = await runSimulation(s, { workers: 1, inProcess: true, trace: {} });
+    const vmruns = r
+      .trace!.observations.filter((o) => o.kind === ObsKind.VMRUN)
+      .map((o) => o.data as VmrunObs);
+    expect(vmruns.length).toBeGreaterThan(5);
+    // After the first entry every VMRUN follows a nested transition (L1's VMRUN of an L2, or an
+    // L2 exit reflected to L1): each flushes the one ASID both levels use.
+    for (const v of vmruns.slice(1)) expect(v.tlbControl, v.vmcb).toBe(3);
   });
 });
