@@ -204,6 +204,7 @@ export class KvmVcpu implements Hypervisor {
         ctx: this.l2KernelCtx(n),
         detail: 'nested #VMEXIT (EXIT_INTR): an interrupt for L1 arrived while its L2 ran',
       }).cost;
+      this.stats.timeInExitsPs += nestedExitCost;
     }
     this.l1InterruptPending = false;
     const l2 = this.running === 'l2';
