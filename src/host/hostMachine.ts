@@ -102,7 +102,11 @@ export const hostMachine = setup({
       const entrySeq = context.entrySeq + 1;
       const data: Record<string, unknown> = { seq: entrySeq };
       if (e.reflected) data.reflected = e.reflected;
-      if (deferred.length > 0) data.deferred = deferred;
+      // The flushes were for the vCPU's own guest: when it is entering its L2, L1 learns of
+      // them by itself (the steal-time flag, the Hyper-V FIFO are L1's), not through L2's VMRUN.
+      if (deferred.length > 0 && e.target === thread.actor) data.deferred = deferred;
+      else if (deferred.length > 0)
+        port.send(thread.actor, 'DEFERRED_FLUSHES', { deferred }, 0, Priority.WORLD_SWITCH);
       port.send(e.target, 'VMRUN', data, switchCost + hv.cost + e.cost, Priority.WORLD_SWITCH);
       armSlice(context, now);
       return { entrySeq, kicked: false, switchCost: 0 };

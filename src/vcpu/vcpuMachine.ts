@@ -103,6 +103,11 @@ export type VcpuEvent =
       kick?: number;
     }
   | { type: 'FLUSH_ACK'; ack: FlushAck }
+  /**
+   * Flushes the host did for this (L1) vCPU before an entry into its L2 (PV TLB flush's
+   * record_steal_time, Hyper-V's FIFO): the L1 guest learns their page-table changes.
+   */
+  | { type: 'DEFERRED_FLUSHES'; deferred: FlushRequest[] }
   /** A message for this vCPU's pCPU from outside its migration domain (see route.ts). */
   | { type: 'RELAY'; msg: string; data: Record<string, unknown> };
 
@@ -199,6 +204,10 @@ export const vcpuMachine = setup({
         host,
       };
     }),
+    learnDeferred: ({ context, event }) => {
+      for (const req of (event as Extract<VcpuEvent, { type: 'DEFERRED_FLUSHES' }>).deferred)
+        context.os.learnDeferredFlush(req);
+    },
     noteKick: assign(({ context, event }) => {
       // A kick for an entry whose VMRUN has not arrived yet: leave again right after it.
       const seq = kickSeqOf(event);
@@ -408,6 +417,7 @@ export const vcpuMachine = setup({
     KICK: { actions: 'noteKick' },
     INTR: { actions: ['queueIntr', 'noteKick'] },
     FLUSH_ACK: { actions: 'countAck' },
+    DEFERRED_FLUSHES: { actions: 'learnDeferred' },
     RELAY: { actions: 'relay' },
   },
   states: {

@@ -83,3 +83,44 @@ describe('nested SVM and the TLB (nested_svm_transition_tlb_flush)', () => {
     for (const v of vmruns.slice(1)) expect(v.tlbControl, v.vmcb).toBe(3);
   });
 });
+
+describe('flushes the host did for an L1 vCPU that resumes its L2', () => {
+  it('reach L1 (which learns their page-table changes), not the L2 that the VMRUN enters', async () => {
+    // L1 vCPUs preempted while in L2 (another VM shares the cores, 100 µs slices), PV TLB flush
+    // on for L1, whose processes shoot down every 30 µs: some flushes are deferred to an entry
+    // into L2.
+    const text = `name: pv-nested
+seed: 1
+until: 3ms
+hardware: { cores: 2, spec: eraps-amd }
+host: { npt: true, policy: linux-7.0, scheduler: { slice: 100us } }
+vms:
+  - name: l1
+    vcpus: 2
+    pvTlbFlush: true
+    cpuid: { eraps: true }
+    guest: { processes: 1, contextSwitch: { every: 0 }, shootdown: { every: 30us, pages: 2 }, workingSetPages: 4 }
+    nested:
+      vms:
+        - name: l2
+          vcpus: 2
+          cpuid: { eraps: true }
+          guest: { processes: 1, contextSwitch: { every: 0 }, hlt: { every: 60us, for: 30us }, workingSetPages: 4 }
+  - name: other
+    vcpus: 2
+    guest: { processes: 1, contextSwitch: { every: 0 } }
+`;
+    const s = parseScenarioText(text, 'pv-nested.yaml');
+    const r = await runSimulation(s, { workers: 1, inProcess: true, trace: {} });
+    const entries = r.trace!.entries;
+    // Actor ids name the VM by its global index: l1 is VM 0, other VM 1, and l1's L2 VM 2.
+    const idOf = (i: number) => r.actors[i]!.id;
+    const learned = entries.filter((e) => e.type === 'DEFERRED_FLUSHES');
+    expect(learned.length).toBeGreaterThan(0);
+    for (const e of learned) expect(idOf(e.dst)).toMatch(/^vcpu:000:/);
+    const intoL2 = entries.filter((e) => e.type === 'VMRUN' && idOf(e.dst).startsWith('vcpu:002:'));
+    expect(intoL2.length).toBeGreaterThan(0);
+    for (const e of intoL2) expect((e.data as { deferred?: unknown }).deferred).toBeUndefined();
+    expect(r.violationCounts['tlb-stale'] ?? 0).toBe(0);
+  });
+});
