@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { collectMetrics } from '../../src/report/metrics.js';
+import { collectMetrics, type Metrics } from '../../src/report/metrics.js';
 import { parseScenarioText } from '../../src/scenario/load.js';
 import { runSimulation } from '../../src/workers/runSimulation.js';
 
@@ -86,27 +86,49 @@ ${Array.from({ length: c.vms }, (_, i) => vm(i)).join('')}`;
 /** workloadOp: 30 cycles at the default 3 GHz. */
 const OP_NS = 10;
 
+/** Work done and CPU time had by a group of vCPUs (a VM, or an L1 with its L2s). */
+interface WorkGroup {
+  label: string;
+  ops: number;
+  runNs: number;
+}
+
+/**
+ * Runs the scenario and checks the three invariants, the digest against `partitions` partitions
+ * when there is more than one core to split.
+ */
+async function checkInvariants(
+  text: string,
+  partitions: number,
+  groups: (m: Metrics) => WorkGroup[],
+): Promise<void> {
+  const s = parseScenarioText(text, 'invariants.yaml');
+  const r = await runSimulation(s, { workers: 1, inProcess: true });
+  const m = collectMetrics(r.actors, r.topology.timing, r.simulatedPs);
+  expect(r.violationCounts['tlb-stale'] ?? 0, 'tlb-stale').toBe(0);
+  for (const g of groups(m)) {
+    expect(g.ops * OP_NS, `${g.label}: work within run time`).toBeLessThanOrEqual(g.runNs);
+  }
+  if (partitions > 1) {
+    const split = await runSimulation(s, { workers: partitions, inProcess: true });
+    expect(split.traceDigest, `digest with ${split.topology.partitions} partitions`).toBe(r.traceDigest);
+  }
+}
+
 describe('VM configurations at random: the run completes, no stale translation, no work without CPU time, any partitioning', () => {
   // Most multi-core draws really split (a migration domain that can pull stays whole in one
   // partition, so some overcommitted ones do not).
   it('holds for 40 drawn configurations', async () => {
     await fc.assert(
-      fc.asyncProperty(configArb, async (c) => {
-        const s = parseScenarioText(yaml(c), 'vm-invariants.yaml');
-        const r = await runSimulation(s, { workers: 1, inProcess: true });
-        const m = collectMetrics(r.actors, r.topology.timing, r.simulatedPs);
-        expect(r.violationCounts['tlb-stale'] ?? 0, 'tlb-stale').toBe(0);
-        for (const vm of m.work.byVm) {
-          const runNs = m.scheduler.vcpus.filter((v) => v.vm === vm.vm).reduce((n, v) => n + v.runNs, 0);
-          expect(vm.ops * OP_NS, `${vm.vm}: work within run time`).toBeLessThanOrEqual(runNs);
-        }
-        if (c.cores > 1) {
-          const split = await runSimulation(s, { workers: c.cores, inProcess: true });
-          expect(split.traceDigest, `digest with ${split.topology.partitions} partitions`).toBe(
-            r.traceDigest,
-          );
-        }
-      }),
+      fc.asyncProperty(configArb, (c) =>
+        checkInvariants(yaml(c), c.cores, (m) =>
+          m.work.byVm.map((vm) => ({
+            label: vm.vm,
+            ops: vm.ops,
+            runNs: m.scheduler.vcpus.filter((v) => v.vm === vm.vm).reduce((n, v) => n + v.runNs, 0),
+          })),
+        ),
+      ),
       { numRuns: 40, seed: 20261129 },
     );
   });
@@ -170,20 +192,16 @@ ${Array.from({ length: c.l2s }, (_, i) => l2(i)).join('')}`;
 describe('nested configurations at random: the run completes, no stale translation, no work without CPU time, any partitioning', () => {
   it('holds for 15 drawn configurations', async () => {
     await fc.assert(
-      fc.asyncProperty(nestedArb, async (c) => {
-        const s = parseScenarioText(nestedYaml(c), 'nested-invariants.yaml');
-        const r = await runSimulation(s, { workers: 1, inProcess: true });
-        const m = collectMetrics(r.actors, r.topology.timing, r.simulatedPs);
-        expect(r.violationCounts['tlb-stale'] ?? 0, 'tlb-stale').toBe(0);
+      fc.asyncProperty(nestedArb, (c) =>
         // L1 and its L2s all run on L1's vCPU threads.
-        const ops = m.work.byVm.reduce((n, v) => n + v.ops, 0);
-        const runNs = m.scheduler.vcpus.reduce((n, v) => n + v.runNs, 0);
-        expect(ops * OP_NS, 'work within run time').toBeLessThanOrEqual(runNs);
-        if (c.l1Vcpus > 1) {
-          const split = await runSimulation(s, { workers: c.l1Vcpus, inProcess: true });
-          expect(split.traceDigest, 'digest with a partition per core').toBe(r.traceDigest);
-        }
-      }),
+        checkInvariants(nestedYaml(c), c.l1Vcpus, (m) => [
+          {
+            label: 'l1 and its L2s',
+            ops: m.work.byVm.reduce((n, v) => n + v.ops, 0),
+            runNs: m.scheduler.vcpus.reduce((n, v) => n + v.runNs, 0),
+          },
+        ]),
+      ),
       { numRuns: 15, seed: 20261129 },
     );
   });
