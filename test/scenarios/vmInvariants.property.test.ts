@@ -6,7 +6,8 @@ import { runSimulation } from '../../src/workers/runSimulation.js';
 
 /**
  * Whole VM configurations drawn at random — policy, NPT, AVIC, PV and Hyper-V flush, the guest's
- * flush instructions, HLT, overcommit, short slices — run end to end for a short while. Whatever
+ * flush instructions, HLT, overcommit, short slices, a host kernel thread beside the vCPUs — run
+ * end to end for a short while. Whatever
  * the combination, three things must hold, because each is a property of the machine and of
  * KVM's flush paths, not of the RAP policy under study:
  * - the run completes (no internal error: every message sorts after the event that sends it);
@@ -34,6 +35,7 @@ interface Config {
   shootdownPages: number;
   hlt: boolean;
   slice: string;
+  hostTask: boolean;
   seed: number;
 }
 
@@ -53,6 +55,7 @@ const configArb: fc.Arbitrary<Config> = fc.record({
   shootdownPages: fc.integer({ min: 1, max: 3 }),
   hlt: fc.boolean(),
   slice: fc.constantFrom('40us', '3ms'),
+  hostTask: fc.boolean(),
   seed: fc.integer({ min: 1, max: 1000 }),
 });
 
@@ -79,7 +82,7 @@ host:
   avic: ${c.avic}
   policy: ${c.policy}
   scheduler: { slice: ${c.slice} }
-vms:
+${c.hostTask ? '  tasks: [ { name: kworker, every: 150us, run: 40us } ]\n' : ''}vms:
 ${Array.from({ length: c.vms }, (_, i) => vm(i)).join('')}`;
 }
 
