@@ -6,17 +6,17 @@ import { runSimulation } from '../../src/workers/runSimulation.js';
 
 /**
  * Whole VM configurations drawn at random — policy, NPT, AVIC, PV and Hyper-V flush, the guest's
- * flush instructions, HLT, overcommit, short slices, a host kernel thread beside the vCPUs — run
- * end to end for a short while. Whatever
- * the combination, three things must hold, because each is a property of the machine and of
- * KVM's flush paths, not of the RAP policy under study:
+ * flush instructions, HLT, overcommit, short slices, a host kernel thread beside the vCPUs — and
+ * nested setups, run end to end for a short while. Whatever the combination, four things must
+ * hold, because each is a property of the machine and of KVM's flush paths, not of the RAP
+ * policy under study:
  * - the run completes (no internal error: every message sorts after the event that sends it);
  * - no guest uses a translation a completed shootdown removed (`tlb-stale`: every KVM policy
  *   here flushes what it must; only `mutant-forget-pv-flush` does not, and it is not drawn);
  * - no VM does more work than its vCPUs had CPU time for;
  * - the trace digest is the same with one partition per core as with one for all.
- * Each of these failed before on some combination (NPT off with shootdowns; HLT with Hyper-V
- * flush or with kicks; two vCPUs of a litmus on one core).
+ * The first three each failed before on some combination (NPT off with shootdowns; HLT with
+ * Hyper-V flush or with kicks; two vCPUs of a litmus on one core).
  */
 
 interface Config {
