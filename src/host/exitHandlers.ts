@@ -17,6 +17,11 @@ export interface ExitOutcome {
   send?: GuestIpi;
   /** For a Hyper-V flush hypercall: the targets whose TLBs KVM flushes (kvm_hv_flush_tlb). */
   hvFlush?: { targets: number[]; req: FlushRequest };
+  /**
+   * For PAUSE: KVM looks for a vCPU to yield to (kvm_vcpu_on_spin); `yieldToKernelMode` when the
+   * spinner was in kernel mode, as pause_interception passes it.
+   */
+  onSpin?: { yieldToKernelMode: boolean };
 }
 
 type Handler = (kvm: Hypervisor, exit: GuestExit) => ExitOutcome;
@@ -62,6 +67,13 @@ export const EXIT_HANDLERS: Record<ExitReason, Handler> = {
       ...(exit.hvFlush ? { hvFlush: exit.hvFlush } : {}),
     };
   },
+  // The pause filter count ran out (PAUSE-loop exiting): pause_interception grows the vCPU's
+  // window (grow_ple_window, done by KvmVcpu, which owns the VMCB) and calls kvm_vcpu_on_spin
+  // with in_kernel = CPL 0; the host scheduler then yields the pCPU if a candidate exists.
+  pause: (kvm, exit) => ({
+    cost: kvm.core.timing.exitHandler,
+    onSpin: { yieldToKernelMode: exit.cpl !== 3 },
+  }),
   vmrun: (_kvm, _exit) => {
     throw new Error('nested VMRUN reached KVM, but nested SVM is not modelled yet');
   },

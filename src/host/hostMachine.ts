@@ -5,6 +5,7 @@ import type { Time } from '../actors/time.js';
 import type { FlushRequest } from '../hw/cpuSoftware.js';
 import type { GuestExit, GuestInterrupt } from '../hw/exit.js';
 import { type Route, sendRouted } from '../vcpu/route.js';
+import { type DyView, directedYieldTarget, dyStateOf } from './directedYield.js';
 import type { HostScheduler, VcpuThread } from './hostScheduler.js';
 import type { MigrationDomain } from './migrationDomain.js';
 
@@ -17,6 +18,11 @@ export interface HostInput {
   route: (vcpuActor: number) => Route;
   /** The migration domain of this pCPU, when its vCPU threads may move. */
   domain: MigrationDomain | undefined;
+  /**
+   * PAUSE-loop exiting on: by VM index, the pCPUs outside this one's domain that may run that
+   * VM's vCPUs. Directed yield there reads what this pCPU publishes of its threads (DY_STATE).
+   */
+  spinPeers: ReadonlyMap<number, readonly number[]>;
 }
 
 interface HostContext extends HostInput {
@@ -36,6 +42,10 @@ interface HostContext extends HostInput {
   tasksArmed: boolean;
   /** Another pCPU chose this idle one to take a waiting thread (select_idle_sibling). */
   claimedPull: boolean;
+  /** The exit being handled is a PAUSE exit: kvm_vcpu_on_spin's yield_to_kernel_mode. */
+  onSpin: { yieldToKernelMode: boolean } | undefined;
+  /** vCPUs homed outside this domain, as their pCPUs last published them (by vCPU actor). */
+  spinView: Map<number, DyView>;
 }
 
 /** A guest interrupt for a vCPU of this pCPU, from another host, this one, or a vCPU's AVIC. */
@@ -71,6 +81,8 @@ export type HostEvent =
   /** A host task's period began (`task`: its index on this pCPU), or its burst is done. */
   | { type: 'TASK_WAKE'; task: number }
   | { type: 'TASK_DONE' }
+  /** Another pCPU's vCPU thread changed what directed yield reads of it. */
+  | { type: 'DY_STATE'; view: DyView }
   | IntrMessage;
 
 /**
@@ -107,6 +119,7 @@ export const hostMachine = setup({
       if (deferred.length > 0 && e.target === thread.actor) data.deferred = deferred;
       else if (deferred.length > 0)
         port.send(thread.actor, 'DEFERRED_FLUSHES', { deferred }, 0, Priority.WORLD_SWITCH);
+      if (e.pleAfter > 0) data.pleAfter = e.pleAfter;
       port.send(e.target, 'VMRUN', data, switchCost + hv.cost + e.cost, Priority.WORLD_SWITCH);
       armSlice(context, now);
       return { entrySeq, kicked: false, switchCost: 0 };
@@ -138,6 +151,9 @@ export const hostMachine = setup({
         }
       }
       if (next) offerWork(context, now);
+      // Not at the start: every thread then is running or preempted in user mode (steady
+      // state), which directed yield from a spinning (kernel-mode) vCPU passes over anyway.
+      if (context.tasksArmed) publishSpinStates(context);
       return { switchCost: next?.cost ?? 0, balanceGen, tasksArmed: true, claimedPull: false };
     }),
     startTask: ({ context }) => {
@@ -201,7 +217,8 @@ export const hostMachine = setup({
           sendRouted(context.port, context.route(target), 'INTR', msg, delay, Priority.INTERRUPT);
         });
       }
-      return { handledAt: now + r.switchCost + r.cost, blockFor: r.blockFor ?? 0 };
+      if (r.onSpin) context.sched.current!.stats.pleExits++;
+      return { handledAt: now + r.switchCost + r.cost, blockFor: r.blockFor ?? 0, onSpin: r.onSpin };
     }),
     scheduleHandled: ({ context }) => {
       context.port.schedule(
@@ -223,6 +240,9 @@ export const hostMachine = setup({
     preempt: ({ context }) => {
       context.sched.preemptCurrent(context.port.now());
     },
+    yieldPcpu: ({ context }) => {
+      context.sched.yieldCurrent(context.port.now());
+    },
     timerWake: ({ context, event }) => {
       const ev = event as Extract<HostEvent, { type: 'WAKE' }>;
       const t = context.sched.threadOf(ev.thread);
@@ -231,6 +251,11 @@ export const hostMachine = setup({
       context.sched.wake(t, context.port.now(), false);
       armSlice(context, context.port.now());
       offerWork(context, context.port.now());
+      publishSpinStates(context);
+    },
+    learnSpinState: ({ context, event }) => {
+      const { view } = event as Extract<HostEvent, { type: 'DY_STATE' }>;
+      context.spinView.set(view.actor, view);
     },
     sliceEnd: assign(({ context, event }) => {
       const ev = event as Extract<HostEvent, { type: 'SLICE' }>;
@@ -292,6 +317,25 @@ export const hostMachine = setup({
   guards: {
     blocks: ({ context }) => context.blockFor > 0,
     resched: ({ context }) => context.sched.needResched && context.sched.contended,
+    /**
+     * The PAUSE exit's kvm_vcpu_on_spin found a vCPU to yield to, and another thread waits for
+     * this pCPU (otherwise yield_task_fair returns at once and schedule() picks the spinner again).
+     */
+    yields: ({ context }) => {
+      const { sched, domain, onSpin } = context;
+      if (!onSpin || !sched.contended) return false;
+      // The domain's threads exactly (same partition, same simulated time); others as published.
+      const local = domain ? domain.threads() : sched.threads;
+      const views: DyView[] = local.map((t) => ({
+        actor: t.actor,
+        vm: t.kvm.p.vm,
+        vcpu: t.kvm.p.vcpu,
+        state: dyStateOf(t),
+      }));
+      for (const v of context.spinView.values()) views.push(v);
+      const me = sched.current!.kvm.p;
+      return directedYieldTarget(me, views, onSpin.yieldToKernelMode) !== undefined;
+    },
     hasCurrent: ({ context }) => context.sched.current !== undefined,
     hasTask: ({ context }) => context.sched.task !== undefined,
     taskBurstDone: ({ context }) => context.sched.task!.remainingAt(context.port.now()) <= 0,
@@ -315,6 +359,8 @@ export const hostMachine = setup({
     balanceGen: 0,
     tasksArmed: false,
     claimedPull: false,
+    onSpin: undefined,
+    spinView: new Map(),
   }),
   initial: 'choosing',
   on: {
@@ -325,6 +371,7 @@ export const hostMachine = setup({
     // Busy again by the time the reschedule IPI or the timer arrived: nothing to pull.
     BALANCE: { actions: 'unclaim' },
     TASK_WAKE: { actions: 'taskWake' },
+    DY_STATE: { actions: 'learnSpinState' },
   },
   states: {
     choosing: {
@@ -355,7 +402,10 @@ export const hostMachine = setup({
       on: {
         VMEXIT: { actions: 'handleExit', target: 'handlingExit' },
         SLICE: { actions: ['sliceEnd', 'kickForPreemption'] },
-        INTR: { actions: 'deliverWhileInGuest' },
+        // A wake-up may preempt the running vCPU (check_preempt_wakeup_fair).
+        INTR: { actions: ['deliverWhileInGuest', 'kickForPreemption'] },
+        WAKE: { actions: ['timerWake', 'kickForPreemption'] },
+        TASK_WAKE: { actions: ['taskWake', 'kickForPreemption'] },
         HV_FLUSH: { actions: { type: 'hvFlush', params: { inGuest: true } } },
         AVIC_INCOMPLETE: { actions: 'avicIncomplete' },
       },
@@ -366,6 +416,7 @@ export const hostMachine = setup({
       on: {
         HANDLED: [
           { guard: 'blocks', actions: 'block', target: 'choosing' },
+          { guard: 'yields', actions: 'yieldPcpu', target: 'choosing' },
           { guard: 'resched', actions: 'preempt', target: 'choosing' },
           { actions: 'vmrun', target: 'inGuest' },
         ],
@@ -383,6 +434,25 @@ export const hostMachine = setup({
     },
   },
 });
+
+/**
+ * Tells the pCPUs outside this domain that may run a VM's vCPUs what directed yield reads of
+ * this pCPU's threads (vcpu->ready, ->preempted, ->arch.preempted_in_kernel), when it changed.
+ * KVM reads those flags through shared memory; here they arrive a link later, like the cache
+ * line that carries them.
+ */
+function publishSpinStates(context: HostContext): void {
+  if (context.spinPeers.size === 0) return;
+  for (const t of context.sched.threads) {
+    const state = dyStateOf(t);
+    if (t.dyPublished === state) continue;
+    t.dyPublished = state;
+    const peers = context.spinPeers.get(t.kvm.p.vm);
+    if (!peers) continue;
+    const view: DyView = { actor: t.actor, vm: t.kvm.p.vm, vcpu: t.kvm.p.vcpu, state };
+    for (const peer of peers) context.port.send(peer, 'DY_STATE', { view }, 0, Priority.MESSAGE);
+  }
+}
 
 /** Arms the slice timer of the running thread when another thread waits for the pCPU. */
 function armSlice(context: HostContext, now: Time): void {
@@ -490,6 +560,7 @@ function deliver(context: HostContext, ev: IntrMessage, inGuest: boolean): boole
   if (sched.wake(t, now, true)) {
     armSlice(context, now);
     offerWork(context, now);
+    publishSpinStates(context);
   }
   if (mustKick && !kickHere) kick(context);
   if (mustKick) sched.stats.kicks.interrupt++;

@@ -5,6 +5,8 @@ import type { CoreHw } from '../hw/core.js';
 import type { FlushAck, FlushRequest } from '../hw/cpuSoftware.js';
 import type { GuestInterrupt } from '../hw/exit.js';
 import { type ActionObs, ObsKind, type ShootdownDeferredObs } from '../hw/observations.js';
+import type { DyState } from './directedYield.js';
+import { avgVruntime, lagOf, pickEevdf, placeEntity, renewDeadline, type SchedEntity } from './eevdf.js';
 import type { HostTaskStats, HostTaskThread } from './hostTask.js';
 import type { KvmVcpu } from './kvmVcpu.js';
 
@@ -32,10 +34,14 @@ export interface VcpuThreadStats {
   hvFlushes: number;
   /** Times the host scheduler moved it to another pCPU of its migration domain. */
   migrations: number;
+  /** PAUSE exits: its spin loop ran out of its PLE window (pause_interception). */
+  pleExits: number;
+  /** PAUSE exits after which it gave its pCPU away (kvm_vcpu_on_spin → yield_to). */
+  directedYields: number;
 }
 
-/** One vCPU thread on this pCPU: KVM's state for the vCPU and the scheduler's. */
-export interface VcpuThread {
+/** One vCPU thread on this pCPU: KVM's state for the vCPU and the scheduler's (EEVDF's too). */
+export interface VcpuThread extends SchedEntity {
   readonly kind: 'vcpu';
   readonly kvm: KvmVcpu;
   /** Actor index of the vCPU (L1) machine. */
@@ -46,6 +52,10 @@ export interface VcpuThread {
   state: 'runnable' | 'running' | 'blocked';
   /** KVM_VCPU_PREEMPTED in the steal-time area: set at vcpu_put when scheduled out runnable. */
   preempted: boolean;
+  /** vcpu->arch.preempted_in_kernel: its guest was at CPL 0 when it was preempted. */
+  preemptedInKernel: boolean;
+  /** What its pCPU last told other domains' pCPUs for directed yield (hostMachine). */
+  dyPublished: DyState | undefined;
   /** KVM_VCPU_FLUSH_TLB was set by these shootdowns while it was preempted. */
   deferred: FlushRequest[];
   /** Hyper-V flush requests queued for it (KVM's per-vCPU TLB flush FIFO), serviced at entry. */
@@ -63,8 +73,6 @@ export interface VcpuThread {
   ranSince: Time;
   /** When it last left the pCPU (task_hot: it stays cache-hot for `migrationCost` after). */
   stoppedAt: Time;
-  /** Where its current slice began (its slice ends at sliceFrom + slice). */
-  sliceFrom: Time;
   readonly stats: VcpuThreadStats;
 }
 
@@ -122,6 +130,10 @@ export class HostScheduler {
   private taskSinceBlock = false;
   /** A waiting thread should get the pCPU at the next opportunity (need_resched). */
   needResched = false;
+  /** Since when the running entity's vruntime is not yet accounted (update_curr). */
+  private vSince: Time = 0;
+  /** cfs_rq->zero_vruntime: the zero-lag point when nothing is on the run queue. */
+  private zeroV: Time = 0;
   sliceArmed = false;
   private started = false;
   /**
@@ -144,6 +156,8 @@ export class HostScheduler {
       migratable: t.migratable,
       state: 'runnable',
       preempted: false,
+      preemptedInKernel: false,
+      dyPublished: undefined,
       deferred: [],
       hvFifo: [],
       hvFlushAll: false,
@@ -153,7 +167,9 @@ export class HostScheduler {
       queuedAt: 0,
       ranSince: 0,
       stoppedAt: 0,
-      sliceFrom: 0,
+      vruntime: 0,
+      deadline: p.slice,
+      vlag: 0,
       stats: {
         vm: t.vmName,
         vcpu: t.kvm.p.vcpu,
@@ -165,6 +181,8 @@ export class HostScheduler {
         deferredFlushes: 0,
         hvFlushes: 0,
         migrations: 0,
+        pleExits: 0,
+        directedYields: 0,
       },
     }));
     this.runQueue.push(...this.threads);
@@ -181,15 +199,16 @@ export class HostScheduler {
   }
 
   /**
-   * When the running thread's slice ends. A thread that ran alone past its slice got a new one
-   * each time (EEVDF's update_deadline), so a thread that starts waiting meets the current
-   * slice's end, not an instant preemption.
+   * When the running thread's request ends: its virtual deadline, reached in real time at the
+   * rate it runs (update_curr). A thread that ran alone past it got a new one each time
+   * (update_deadline renews it a slice later), so a thread that starts waiting meets the current
+   * request's end, not an instant preemption.
    */
   sliceEnd(t: VcpuThread, now: Time): Time {
     const { slice } = this.p;
-    const end = t.sliceFrom + slice;
-    if (end > now || slice <= 0) return end;
-    return t.sliceFrom + (Math.floor((now - t.sliceFrom) / slice) + 1) * slice;
+    const v = t.vruntime + (now - this.vSince);
+    if (t.deadline <= v && slice > 0) t.deadline += (Math.floor((v - t.deadline) / slice) + 1) * slice;
+    return now + (t.deadline - v);
   }
 
   /** A thread waits for the pCPU. */
@@ -250,20 +269,49 @@ export class HostScheduler {
   }
 
   /** detach_task: a waiting thread leaves this pCPU's run queue for another pCPU. */
-  detach(t: VcpuThread): void {
+  detach(t: VcpuThread, now: Time): void {
     const q = this.runQueue.indexOf(t);
     const i = this.threads.indexOf(t);
     if (q < 0 || i < 0)
       throw new Error(`vCPU actor ${t.actor} is not waiting on pCPU ${this.p.core.params.index}`);
+    // Dequeued for migration: it takes what it is owed here to the other run queue.
+    t.vlag = lagOf(t, this.avg(now, undefined), this.p.slice);
     this.runQueue.splice(q, 1);
     this.threads.splice(i, 1);
   }
 
   /** attach_task: a thread another pCPU gave up joins this run queue, still waiting (steal time). */
-  attach(t: VcpuThread): void {
+  attach(t: VcpuThread, now: Time): void {
     t.stats.migrations++;
     this.threads.push(t);
+    this.place(t, now);
     this.runQueue.push(t);
+  }
+
+  /** update_curr: the running entity's CPU time since the last account goes onto its vruntime. */
+  private account(e: SchedEntity, now: Time): void {
+    e.vruntime += now - this.vSince;
+    this.vSince = now;
+    renewDeadline(e, this.p.slice);
+  }
+
+  /**
+   * avg_vruntime at `now`: over the waiting entities, the running one (its vruntime brought up
+   * to date) and `also` (one about to leave the queue is still on it).
+   */
+  private avg(now: Time, also: SchedEntity | undefined): Time {
+    const vs = this.runQueue.map((e) => e.vruntime);
+    const cur = this.current ?? this.task;
+    if (cur && cur !== also) vs.push(cur.vruntime + (now - this.vSince));
+    if (also) vs.push(also.vruntime);
+    return avgVruntime(vs, this.zeroV);
+  }
+
+  /** place_entity: an entity joins this run queue with the lag it left its last one with. */
+  private place(e: SchedEntity, now: Time): void {
+    const cur = this.current ?? this.task;
+    const n = this.runQueue.length + (cur ? 1 : 0);
+    placeEntity(e, n, this.avg(now, undefined), this.p.slice);
   }
 
   /** The thread that owns a vCPU actor (its L1 actor, or the L2 actor it runs). */
@@ -278,8 +326,17 @@ export class HostScheduler {
    * halt-polling here, plus IBPB when a different vCPU last ran (kvm_arch_vcpu_load).
    */
   pickNext(now: Time): { thread: VcpuThread; cost: Time } | { task: HostTaskThread; cost: Time } | undefined {
-    const t = this.runQueue.shift();
-    if (!t) return undefined;
+    if (this.runQueue.length === 0) return undefined;
+    // pick_eevdf: the eligible entity with the earliest deadline (first queued on a tie), which
+    // is plain round robin while every thread runs whole slices.
+    const avg = avgVruntime(
+      this.runQueue.map((e) => e.vruntime),
+      this.zeroV,
+    );
+    this.zeroV = avg;
+    const t = this.runQueue.splice(pickEevdf(this.runQueue, avg), 1)[0]!;
+    renewDeadline(t, this.p.slice);
+    this.vSince = now;
     this.needResched = false;
     if (this.idleStamp !== undefined) {
       // ttwu_do_activate on an idle rq: update_avg(&rq->avg_idle, delta), capped.
@@ -308,7 +365,6 @@ export class HostScheduler {
     }
     t.state = 'running';
     t.ranSince = now;
-    t.sliceFrom = now;
     if (!this.started) {
       // The run starts in steady state: the first thread is somewhere in its slice already, at
       // a point drawn from this pCPU's stream. Without it every core would switch at the same
@@ -316,7 +372,7 @@ export class HostScheduler {
       this.started = true;
       // Only where another thread may ever share the pCPU (a draw shifts this pCPU's stream).
       const shared = this.threads.length + this.tasks.length > 1 || this.threads.some((x) => x.migratable);
-      if (shared) t.sliceFrom = now - this.p.port.rng.int(0, this.p.slice - 1);
+      if (shared) t.deadline = t.vruntime + this.p.slice - this.p.port.rng.int(0, this.p.slice - 1);
     }
     t.blockedAt = 0;
     this.current = t;
@@ -337,24 +393,45 @@ export class HostScheduler {
   /** vcpu_put of a thread that is still runnable: to the tail of the queue, marked preempted. */
   preemptCurrent(now: Time): void {
     const t = this.current!;
+    this.account(t, now);
     t.stats.runPs += now - t.ranSince;
     t.stoppedAt = now;
     t.stats.preemptions++;
     t.state = 'runnable';
     t.preempted = true;
+    // kvm_arch_vcpu_put: the snapshot directed yield reads (the CPL of its last exit).
+    t.preemptedInKernel = t.kvm.inKernelAtExit;
+    t.kvm.scheduledOut = true;
     t.queuedAt = now;
     this.runQueue.push(t);
     this.current = undefined;
   }
 
+  /**
+   * yield_to after a PAUSE exit found a candidate: yield_task_fair (update_curr, then the
+   * spinner's deadline a slice later) and schedule(). It keeps what it is owed, so it stays
+   * eligible and comes back before a thread that ran whole slices. It is scheduled out
+   * runnable, so KVM marks it preempted (in kernel mode).
+   */
+  yieldCurrent(now: Time): void {
+    const t = this.current!;
+    t.stats.directedYields++;
+    this.account(t, now);
+    t.deadline += this.p.slice;
+    this.preemptCurrent(now);
+  }
+
   /** kvm_vcpu_block after HLT: the thread sleeps until its timer or an interrupt. */
   blockCurrent(now: Time): VcpuThread {
     const t = this.current!;
+    this.account(t, now);
+    t.vlag = lagOf(t, this.avg(now, t), this.p.slice);
     t.stats.runPs += now - t.ranSince;
     t.stoppedAt = now;
     t.state = 'blocked';
     t.blockedAt = now;
     t.wakeGen++;
+    t.kvm.scheduledOut = true;
     this.current = undefined;
     return t;
   }
@@ -370,12 +447,16 @@ export class HostScheduler {
   /** A host task's timer fired: it joins the run queue. */
   wakeTask(t: HostTaskThread, now: Time): void {
     t.wake(now);
+    this.place(t, now);
     this.runQueue.push(t);
+    this.checkPreemptWakeup(t, now);
   }
 
   /** The running host task used its burst: it sleeps. Returns when it wakes next. */
   sleepTask(now: Time): { task: HostTaskThread; wakeAt: Time } {
     const task = this.task!;
+    this.account(task, now);
+    task.vlag = lagOf(task, this.avg(now, task), this.p.slice);
     this.task = undefined;
     return { task, wakeAt: task.sleep(now) };
   }
@@ -398,6 +479,7 @@ export class HostScheduler {
   /** Others wait: the task is preempted mid-burst and queues behind them. */
   preemptTask(now: Time): void {
     const task = this.task!;
+    this.account(task, now);
     this.task = undefined;
     task.preempt(now);
     this.runQueue.push(task);
@@ -410,8 +492,24 @@ export class HostScheduler {
     t.wakeGen++;
     t.state = 'runnable';
     t.queuedAt = now;
+    this.place(t, now);
     this.runQueue.push(t);
+    this.checkPreemptWakeup(t, now);
     return true;
+  }
+
+  /**
+   * check_preempt_wakeup_fair: the running vCPU thread is preempted (need_resched) when the
+   * woken entity is what pick_eevdf would now choose. RUN_TO_PARITY protects it while it is still
+   * eligible; a woken entity owed CPU time lowers the average and may make it ineligible. A
+   * running host task finishes its stretch (its bursts are shorter than a slice).
+   */
+  private checkPreemptWakeup(e: SchedEntity, now: Time): void {
+    const cur = this.current;
+    if (!cur) return;
+    const avg = this.avg(now, undefined);
+    if (cur.vruntime + (now - this.vSince) <= avg) return;
+    if (this.runQueue[pickEevdf(this.runQueue, avg)] === e) this.needResched = true;
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { Time } from '../actors/time.js';
 import { hostKernelContext } from '../hw/context.js';
 import type { CoreHw } from '../hw/core.js';
+import type { SchedEntity } from './eevdf.js';
 import { pushHostChain, returnHostChain } from './hostChain.js';
 
 /** What a host task is, as the scenario gives it (`host.tasks[]`). */
@@ -35,8 +36,12 @@ const TASK_CHAIN = 0x7e000000;
  * thread keeps the previous mm (lazy TLB), so switching to it writes no CR3 and clears nothing.
  * It shoots nothing down and sends no IPIs.
  */
-export class HostTaskThread {
+export class HostTaskThread implements SchedEntity {
   readonly kind = 'task' as const;
+  /** EEVDF's accounting (eevdf.ts): a kernel thread competes like a vCPU thread of equal weight. */
+  vruntime: Time = 0;
+  deadline: Time = 0;
+  vlag: Time = 0;
   state: 'runnable' | 'running' | 'blocked' = 'blocked';
   /** The period it is in began here (its wake-up); the next one begins `every` later. */
   wokeAt: Time = 0;

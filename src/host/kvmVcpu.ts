@@ -63,6 +63,11 @@ export interface Entry {
   target: number;
   /** For L1: an L2 exit that L0 reflected (nested #VMEXIT), for L1's KVM to handle. */
   reflected?: GuestExit;
+  /**
+   * The VMCB's pause filter count as guest time: how long the guest may spin (execute PAUSEs
+   * back to back) before the PAUSE intercept fires; 0 when PAUSE is not intercepted.
+   */
+  pleAfter: Time;
 }
 
 /** KVM statistics for the report. */
@@ -115,6 +120,12 @@ export class KvmVcpu implements Hypervisor {
   private vmcb02Why = '';
   /** The L2 that L1's last VMRUN entered (KVM has one vmcb02 per vCPU, refilled from each vmcb12). */
   private l2: NestedTarget | undefined;
+  /** control->pause_filter_count: this vCPU's PLE window (pauses), grown by PAUSE exits. */
+  pauseFilterCount: number;
+  /** vcpu->scheduled_out: the next vcpu_load shrinks the PLE window (svm_vcpu_load). */
+  scheduledOut = false;
+  /** The guest's CPL at the last exit was 0 (kvm_arch_vcpu_in_kernel, read at vcpu_put). */
+  inKernelAtExit = true;
 
   constructor(readonly p: KvmVcpuParams) {
     const allow = p.policy.allowLargerRap({ hostHasEraps: p.hostHasEraps, guestHasEraps: p.cpuid.eraps });
@@ -136,6 +147,7 @@ export class KvmVcpu implements Hypervisor {
       process: KERNEL_PROCESS,
     });
     this.core_ = p.core;
+    this.pauseFilterCount = p.core.timing.pleWindow;
     this.hostCtx = hostKernelContext(p.core.params.index);
     this.vmcb02 = p.nested?.length
       ? {
@@ -147,6 +159,24 @@ export class KvmVcpu implements Hypervisor {
           npt: p.npt,
         }
       : undefined;
+  }
+
+  /**
+   * grow_ple_window (svm.c): a PAUSE exit doubles the window (pause_filter_count_grow = 2 is
+   * below the base, so __grow_ple_window multiplies) up to pause_filter_count_max. A window of
+   * 0 means PAUSE is not intercepted (kvm_pause_in_guest) and nothing changes.
+   */
+  growPleWindow(): void {
+    const t = this.core_.timing;
+    if (t.pleWindow === 0) return;
+    const grow = t.pleWindowGrow;
+    const grown =
+      grow < 1
+        ? t.pleWindow
+        : grow < t.pleWindow
+          ? this.pauseFilterCount * grow
+          : this.pauseFilterCount + grow;
+    this.pauseFilterCount = Math.min(grown, t.pleWindowMax);
   }
 
   /**
@@ -193,6 +223,12 @@ export class KvmVcpu implements Hypervisor {
   enter(): Entry {
     const { policy } = this.p;
     const core = this.core_;
+    // svm_vcpu_load after the vCPU was scheduled out: shrink_ple_window, which with
+    // pause_filter_count_shrink = 0 resets the window to its base.
+    if (this.scheduledOut) {
+      this.scheduledOut = false;
+      this.pauseFilterCount = core.timing.pleWindow;
+    }
     // vcpu_enter_guest → kvm_check_nested_events → svm_check_nested_events: an interrupt for L1
     // while L2 is its guest becomes a nested #VMEXIT with EXIT_INTR (nested_svm_simple_vmexit).
     let nestedExitCost = 0;
@@ -257,7 +293,10 @@ export class KvmVcpu implements Hypervisor {
     this.reflected = undefined;
     const target = l2 ? this.l2!.l2Actor : this.p.vcpuActor;
     const cost = r.cost + nestedExitCost;
-    return reflected ? { cost, target, reflected } : { cost, target };
+    // An L2 never spins here (no IPIs inside an L2, README), so only L1's entries carry a window;
+    // KVM would give vmcb02 vmcb01's count (nested_vmcb02_prepare_control).
+    const pleAfter = l2 ? 0 : this.pauseFilterCount * core.timing.pauseLoop;
+    return reflected ? { cost, target, reflected, pleAfter } : { cost, target, pleAfter };
   }
 
   /**
@@ -317,6 +356,8 @@ export class KvmVcpu implements Hypervisor {
     const fromL2 = this.l2 !== undefined && from === this.l2.l2Actor && exit.reason !== 'intr';
     const label = fromL2 ? `l2:${exit.reason}` : exit.reason;
     this.stats.exits[label] = (this.stats.exits[label] ?? 0) + 1;
+    if (!fromL2) this.inKernelAtExit = exit.cpl !== 3;
+    if (exit.reason === 'pause' && !fromL2) this.growPleWindow();
     const outcome = fromL2
       ? this.reflectToL1(exit)
       : exit.reason === 'vmrun' && this.p.nested

@@ -51,6 +51,11 @@ export class MigrationDomain {
     private readonly moveActor: (actor: number, core: number) => void,
   ) {}
 
+  /** Every vCPU thread on the domain's pCPUs now, in core order (what directed yield sees). */
+  threads(): VcpuThread[] {
+    return this.cpus.flatMap((c) => c.sched.threads);
+  }
+
   /** A pCPU joins the domain, with the vCPU threads placed on it. Called in core order. */
   register(cpu: Omit<DomainCpu, 'claimed'>): void {
     const c: DomainCpu = { ...cpu, claimed: false };
@@ -116,8 +121,8 @@ export class MigrationDomain {
           hotUntil = Math.min(hotUntil, coldAt);
           continue;
         }
-        c.sched.detach(t);
-        dst.sched.attach(t);
+        c.sched.detach(t, now);
+        dst.sched.attach(t, now);
         t.kvm.migrate(dst.hw);
         this.hostNow.set(t.actor, dst.actor);
         this.moveActor(t.actor, dst.core);

@@ -189,6 +189,9 @@ export class L1Hypervisor implements CpuSoftware {
   reschedule(now: Time): void {
     this.os.reschedule(now);
   }
+  inKernel(now: Time): boolean {
+    return this.os.inKernel(now);
+  }
   learnDeferredFlush(req: FlushRequest): void {
     this.os.learnDeferredFlush(req);
   }

@@ -101,6 +101,11 @@ export interface CpuSoftware {
   deschedule(now: Time): void;
   /** The host scheduled the vCPU in again. */
   reschedule(now: Time): void;
+  /**
+   * The software runs kernel code at `now` (CPL 0): it spins in a shootdown, halts, or is inside
+   * a kernel action it paid for (a context switch, a flush); else user code runs (CPL 3).
+   */
+  inKernel(now: Time): boolean;
   /** The vCPU's thread moved to another pCPU (only a guest OS on a vCPU is ever migrated). */
   migrate?(core: CoreHw): void;
   /** PV TLB flush: a change another vCPU made while this one was preempted (host flushed it). */

@@ -19,6 +19,7 @@ export const EXIT_REASONS = [
   'intr',
   'vmmcall',
   'avic-incomplete-ipi',
+  'pause',
 ] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];
 
@@ -35,6 +36,12 @@ export interface GuestExit {
   ipi?: GuestIpi;
   /** For `vmmcall` (Hyper-V HvCallFlushVirtualAddressList/Space): the flush the host performs. */
   hvFlush?: { targets: number[]; req: FlushRequest };
+  /**
+   * The guest's CPL at the exit, as the VMCB save area holds it: 3 when the exit took the vCPU
+   * out of user code (a kick while a process ran), 0 otherwise — every exit the guest OS causes
+   * itself is a kernel instruction. KVM keeps it for directed yield (preempted_in_kernel).
+   */
+  cpl?: 0 | 3;
   /** Encoded context of the guest code that exited (for reports). */
   ctx: number;
   /** Why the guest executed it (the OS path), for reports. */

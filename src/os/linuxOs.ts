@@ -206,6 +206,10 @@ export class LinuxOs implements CpuSoftware {
     this.offCpu = true;
   }
 
+  inKernel(now: Time): boolean {
+    return this.waiting || this.halted || this.cursor > now || this.irqsOffUntil > now;
+  }
+
   /** The host scheduled this vCPU in again: the time it was out is lost to the workload. */
   reschedule(now: Time): void {
     this.offCpu = false;

@@ -62,6 +62,9 @@ export interface Metrics {
     kicks: { interrupt: number; preempt: number };
     /** vCPU threads moved between pCPUs of a migration domain. */
     migrations: number;
+    /** PAUSE exits (PAUSE-loop exiting), and those after which the spinner yielded its pCPU. */
+    pleExits: number;
+    directedYields: number;
     vcpus: {
       vm: string;
       vcpu: number;
@@ -73,6 +76,8 @@ export interface Metrics {
       wakeups: number;
       pvDeferredFlushes: number;
       migrations: number;
+      pleExits: number;
+      directedYields: number;
     }[];
     /** Host kernel threads beside the vCPUs (`host.tasks`): CPU time and scheduling latency. */
     hostTasks: {
@@ -117,6 +122,8 @@ export function collectMetrics(
       ibpbs: 0,
       kicks: { interrupt: 0, preempt: 0 },
       migrations: 0,
+      pleExits: 0,
+      directedYields: 0,
       vcpus: [],
       hostTasks: [],
     },
@@ -157,6 +164,8 @@ export function collectMetrics(
         m.shootdowns.pvDeferredTargets += t.deferredFlushes;
         m.shootdowns.hvFlushedTargets += t.hvFlushes;
         m.scheduler.migrations += t.migrations;
+        m.scheduler.pleExits += t.pleExits;
+        m.scheduler.directedYields += t.directedYields;
         m.scheduler.vcpus.push({
           vm: t.vm,
           vcpu: t.vcpu,
@@ -167,6 +176,8 @@ export function collectMetrics(
           wakeups: t.wakeups,
           pvDeferredFlushes: t.deferredFlushes,
           migrations: t.migrations,
+          pleExits: t.pleExits,
+          directedYields: t.directedYields,
         });
       }
     }
@@ -227,10 +238,15 @@ export function collectMetrics(
     handler: toNs(waitPs.handler),
   };
   // A shootdown's exits: its IPI hypercall, the kicks that let KVM inject its interrupts, AVIC's
-  // incomplete-IPI exits for targets that were not running, and with shadow paging the INVLPG
-  // exits of the flushes themselves (the initiator's and every target's).
+  // incomplete-IPI exits for targets that were not running, the initiators' PAUSE exits while
+  // they wait, and with shadow paging the INVLPG exits of the flushes themselves (the
+  // initiator's and every target's).
   const sdExits =
-    (m.exits.vmmcall ?? 0) + m.scheduler.kicks.interrupt + (m.exits['avic-incomplete-ipi'] ?? 0) + flushExits;
+    (m.exits.vmmcall ?? 0) +
+    m.scheduler.kicks.interrupt +
+    (m.exits['avic-incomplete-ipi'] ?? 0) +
+    (m.exits.pause ?? 0) +
+    flushExits;
   m.shootdowns.exitsPerShootdown =
     latencies.length > 0 ? Math.round((sdExits / latencies.length) * 100) / 100 : 0;
   m.work.opsPerSecond = perSecond(m.work.ops);

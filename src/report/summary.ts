@@ -105,6 +105,11 @@ export function renderSummary(r: Report, opts: { maxViolations?: number } = {}):
     out.push(
       `host scheduler: vCPU switches ${fmt(sch.vcpuSwitches)}, IBPBs ${fmt(sch.ibpbs)}, kicks ${fmt(sch.kicks.interrupt)} to inject + ${fmt(sch.kicks.preempt)} to preempt, migrations ${fmt(sch.migrations)}; steal ${pct(steal, steal + run)} of vCPU time (most: ${worst.vm} vCPU ${worst.vcpu}, ${ns(worst.stealNs)}; longest wait: ${longest.vm} vCPU ${longest.vcpu}, ${ns(longest.maxStealNs)})`,
     );
+    if (sch.pleExits > 0) {
+      out.push(
+        `PAUSE-loop exiting: ${fmt(sch.pleExits)} PAUSE exits of spinning vCPUs, ${fmt(sch.directedYields)} of them gave their pCPU away (directed yield)`,
+      );
+    }
     if (sch.hostTasks.length > 0) {
       const tRun = sch.hostTasks.reduce((n, t) => n + t.runNs, 0);
       const bursts = sch.hostTasks.reduce((n, t) => n + t.bursts, 0);

@@ -77,7 +77,7 @@ interface VcpuContext extends VcpuInput {
   /** The entry that kick was meant for. */
   kickSeq: number;
   /** Why the pending kick takes the vCPU out (the exit it causes). */
-  kickReason: 'intr' | 'avic-incomplete-ipi';
+  kickReason: 'intr' | 'avic-incomplete-ipi' | 'pause';
   /** Interrupts in the vAPIC, not yet taken (injected at the next VMRUN, or by the doorbell). */
   pending: { interrupt: GuestInterrupt; arrivedAt: Time; waiting: boolean }[];
   shootdown: Shootdown | undefined;
@@ -85,10 +85,19 @@ interface VcpuContext extends VcpuInput {
   next: Resume;
   /** Time before the next #VMEXIT leaves (a hypercall after the guest's own work). */
   exitDelay: Time;
+  /**
+   * PAUSE-loop exiting: how long this entry may spin before the pause filter count runs out
+   * (the VMCB's count as guest time; 0: PAUSE not intercepted), and the generation of the
+   * PLE timer armed on entering `spinning` (a stale one is ignored).
+   */
+  pleAfter: Time;
+  pleGen: number;
 }
 
 export type VcpuEvent =
-  | { type: 'VMRUN'; seq: number; reflected?: GuestExit; deferred?: FlushRequest[] }
+  | { type: 'VMRUN'; seq: number; reflected?: GuestExit; deferred?: FlushRequest[]; pleAfter?: Time }
+  /** The pause filter count of this entry ran out while the guest spun (PAUSE intercept). */
+  | { type: 'PLE'; gen: number }
   | { type: 'STEP'; gen: number }
   | { type: 'SYNC'; name: string }
   /** The host takes the vCPU out: a physical interrupt, or AVIC's incomplete-IPI exit. */
@@ -202,6 +211,7 @@ export const vcpuMachine = setup({
         pending: taken.pending,
         kickPending,
         host,
+        pleAfter: ev.pleAfter ?? 0,
       };
     }),
     learnDeferred: ({ context, event }) => {
@@ -219,6 +229,20 @@ export const vcpuMachine = setup({
       leave(context, params.resumeTo, kickReasonOf(event)),
     ),
     leaveAfterEntry: assign(({ context }) => leave(context, context.next, context.kickReason, ' at entry')),
+    /**
+     * Spinning on a shootdown's acknowledgements is csd_lock_wait's PAUSE loop: the pause filter
+     * counts from this entry into the loop (VMRUN reloads it; an interrupt handler between two
+     * PAUSEs exceeds pause_filter_thresh and resets it), and its end is a PAUSE intercept.
+     */
+    armPle: assign(({ context }) => {
+      if (context.pleAfter === 0 || context.where !== 'guest') return {};
+      const sd = context.shootdown;
+      if (sd && sd.acks >= sd.targets.length) return {};
+      const pleGen = context.pleGen + 1;
+      context.port.schedule(context.pleAfter, 'PLE', { gen: pleGen }, Priority.TIMER);
+      return { pleGen };
+    }),
+    leaveForPause: assign(({ context }) => leave(context, 'spin', 'pause')),
     queueIntr: assign(({ context, event }) => {
       const ev = event as Extract<VcpuEvent, { type: 'INTR' }>;
       const entry = { interrupt: ev.interrupt, arrivedAt: ev.arrivedAt, waiting: ev.waiting };
@@ -381,6 +405,7 @@ export const vcpuMachine = setup({
   guards: {
     planIs: ({ context }, params: { kind: StepPlan['kind'] }) => context.plan.kind === params.kind,
     currentStep: ({ context, event }) => (event as { gen: number }).gen === context.gen,
+    currentPle: ({ context, event }) => (event as { gen: number }).gen === context.pleGen,
     moreExits: ({ context }) => context.exits.length > 0,
     syncArrived: ({ context }) => context.syncPlan !== undefined,
     next: ({ context }, params: { is: Resume }) => context.next === params.is,
@@ -402,6 +427,8 @@ export const vcpuMachine = setup({
     exitDelay: 0,
     heldAcks: [],
     syncPlan: undefined,
+    pleAfter: 0,
+    pleGen: 0,
     entrySeq: 0,
     kickPending: false,
     kickSeq: 0,
@@ -472,13 +499,16 @@ export const vcpuMachine = setup({
       always: [{ guard: 'moreExits', target: 'exiting' }, { target: 'spinning' }],
     },
     spinning: {
-      description: 'The initiator waits for every acknowledgement, taking interrupts meanwhile.',
+      description:
+        'The initiator waits for every acknowledgement, taking interrupts meanwhile; a PAUSE exit when its pause filter count runs out.',
+      entry: 'armPle',
       always: [
         { guard: 'moreExits', target: 'exiting' },
         { guard: 'allAcked', actions: 'completeShootdown', target: 'route' },
       ],
       on: {
         ...inGuestInterrupts('spin'),
+        PLE: { guard: 'currentPle', actions: 'leaveForPause', target: 'descheduled' },
       },
     },
     exiting: {
@@ -522,12 +552,16 @@ export const vcpuMachine = setup({
  * vCPU is out it is missed (`missStep`) and scheduled again at the next entry.
  */
 function leave(context: VcpuContext, resumeTo: Resume, reason: VcpuContext['kickReason'], when = '') {
-  context.os.deschedule(context.port.now());
+  const now = context.port.now();
+  const cpl = context.os.inKernel(now) ? 0 : 3;
+  context.os.deschedule(now);
   const detail =
     reason === 'intr'
       ? `physical interrupt (host tick, reschedule or posted-interrupt IPI)${when}`
-      : `AVIC incomplete IPI: a target of this vCPU's ICR write was not running${when}`;
-  const exit: GuestExit = { reason, ctx: context.kernelCtx, detail };
+      : reason === 'pause'
+        ? 'PAUSE intercept: the pause filter count ran out in a spin-wait loop (PAUSE-loop exiting)'
+        : `AVIC incomplete IPI: a target of this vCPU's ICR write was not running${when}`;
+  const exit: GuestExit = { reason, cpl, ctx: context.kernelCtx, detail };
   context.port.send(context.host, 'VMEXIT', { exit }, 0, Priority.WORLD_SWITCH);
   return { resumeTo, where: 'descheduled' as const, kickPending: false, kickReason: 'intr' as const };
 }

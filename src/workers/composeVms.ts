@@ -148,7 +148,8 @@ export function buildVmCoreActors(
         until,
       });
       domain?.register({ core: c, actor: pcpuIndex, hw: core, sched });
-      return { port, sched, avic: s.host.avic, route, domain };
+      const spinPeers = spinPeersOf(topo, all, c, core.timing.pleWindow > 0);
+      return { port, sched, avic: s.host.avic, route, domain, spinPeers };
     },
     (a) => {
       const ctx = a.getSnapshot().context;
@@ -175,6 +176,35 @@ export function buildVmCoreActors(
       ]);
   }
   return actors;
+}
+
+/**
+ * For directed yield (PAUSE-loop exiting on): by VM, the pCPUs outside core `c`'s migration
+ * domain (outside `c` when it has none) that may run a vCPU of that VM — the homes of its L1
+ * vCPUs, widened to their domains — for each VM whose vCPUs may run here.
+ */
+function spinPeersOf(
+  topo: Topology,
+  all: readonly VcpuPlacement[],
+  c: number,
+  ple: boolean,
+): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  if (!ple) return out;
+  const dom = topo.migration.activeDomainOfCore;
+  const reach = (k: number) => (dom[k]! >= 0 ? dom.flatMap((d, j) => (d === dom[k] ? [j] : [])) : [k]);
+  const mine = new Set(reach(c));
+  const l1 = all.filter((p) => p.level === 1);
+  for (const vm of new Set(l1.filter((p) => mine.has(p.core)).map((p) => p.vm))) {
+    const cores = new Set(l1.filter((p) => p.vm === vm).flatMap((p) => reach(p.core)));
+    const peers = [...cores].filter((k) => !mine.has(k)).sort((a, b) => a - b);
+    if (peers.length > 0)
+      out.set(
+        vm,
+        peers.map((k) => topo.coreActor[k]!),
+      );
+  }
+  return out;
 }
 
 /** An L2 vCPU, where it runs, and its actor. */

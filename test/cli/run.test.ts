@@ -289,16 +289,17 @@ describe('rapsim run --latency', () => {
     expect(rows.find((x) => x.key === 'ipiSameSocket')).toMatchObject({ ps: 1_000_000 });
     expect(rows.every((x) => x.source.length > 0)).toBe(true);
     // Figures no model reads are marked, in the text and in the JSON.
-    expect(r.stdout).toMatch(/^pleWindow\s.*\[reference only: PAUSE-loop exiting is not modelled/m);
-    expect(rows.find((x) => x.key === 'pleWindow')).toHaveProperty('reference');
+    expect(r.stdout).toMatch(/^rangeFlush\s.*\[reference only: no path flushes a range/m);
+    expect(rows.find((x) => x.key === 'rangeFlush')).toHaveProperty('reference');
+    expect(rows.find((x) => x.key === 'pleWindow')).not.toHaveProperty('reference');
     expect(rows.find((x) => x.key === 'ipiSameSocket')).not.toHaveProperty('reference');
   });
 
   it('refuses to override a reference-only figure (exit 2), since it would change nothing', async () => {
-    const r = await rapsim(['run', 'scenarios/default.yaml', '--set', 'host.latency.pleWindow=6000']);
+    const r = await rapsim(['run', 'scenarios/default.yaml', '--set', 'hardware.latency.rangeFlush=500']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(
-      /host\.latency\.pleWindow: not an input of the model: PAUSE-loop exiting is not modelled/,
+      /hardware\.latency\.rangeFlush: not an input of the model: no path flushes a range/,
     );
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });

@@ -13,6 +13,7 @@ import { fakePort, kvmOn, makeCore, timing } from './kvmHelpers.js';
  */
 
 const US = 1_000_000;
+const SLICE = 2_800 * US;
 const HALT_POLL = 200 * US;
 const CTX = timing.contextSwitch;
 const IBPB = timing.ibpb;
@@ -63,7 +64,7 @@ function makeSched(threads: number, ibpbOnVcpuSwitch: boolean): HostScheduler {
       vmName: `vm${i}`,
       migratable: false,
     })),
-    slice: 2_800 * US,
+    slice: SLICE,
     haltPoll: HALT_POLL,
     ibpbOnVcpuSwitch,
     until: Number.MAX_SAFE_INTEGER,
@@ -77,6 +78,7 @@ function runQueue(s: HostScheduler): VcpuThread[] {
 
 /** What the scheduler should do, kept independently. */
 class Model {
+  /** Runnable threads in the order they joined the queue (EEVDF's tie-break). */
   readonly queue: number[];
   current: number | undefined;
   readonly blocked = new Set<number>();
@@ -84,6 +86,13 @@ class Model {
   readonly blockedAt: number[];
   /** Preempted since its last entry (KVM_VCPU_PREEMPTED); the first thread alone starts clear. */
   readonly preempted: boolean[];
+  /** EEVDF per thread (equal weights): vruntime, virtual deadline, lag at dequeue. */
+  readonly v: number[];
+  readonly vd: number[];
+  readonly vlag: number[];
+  vSince = 0;
+  zeroV = 0;
+  needResched = false;
   last: number | undefined;
   switches = 0;
   ibpbs = 0;
@@ -97,12 +106,48 @@ class Model {
     this.blockedPs = Array.from({ length: n }, () => 0);
     this.blockedAt = Array.from({ length: n }, () => -1);
     this.preempted = Array.from({ length: n }, (_, i) => i > 0);
+    this.v = Array.from({ length: n }, () => 0);
+    this.vd = Array.from({ length: n }, () => SLICE);
+    this.vlag = Array.from({ length: n }, () => 0);
+  }
+
+  /** avg_vruntime over the queue, the current thread brought up to `now`, and `also`. */
+  avg(now: Time, also?: number): number {
+    const vs = this.queue.map((t) => this.v[t]!);
+    if (this.current !== undefined && this.current !== also)
+      vs.push(this.v[this.current]! + now - this.vSince);
+    if (also !== undefined) vs.push(this.v[also]!);
+    return vs.length === 0 ? this.zeroV : Math.floor(vs.reduce((a, b) => a + b, 0) / vs.length);
+  }
+
+  /** pick_eevdf over the queue: eligible (v ≤ average), earliest deadline, first queued on a tie. */
+  eevdf(avg: number): number {
+    let best: number | undefined;
+    for (const t of this.queue) {
+      if (this.v[t]! > avg) continue;
+      if (best === undefined || this.vd[t]! < this.vd[best]!) best = t;
+    }
+    return best!;
+  }
+
+  /** update_curr on the current thread. */
+  account(now: Time): void {
+    const t = this.current!;
+    this.v[t]! += now - this.vSince;
+    this.vSince = now;
+    if (this.v[t]! >= this.vd[t]!) this.vd[t] = this.v[t]! + SLICE;
   }
 
   /** The thread the scheduler must pick, and what getting it running must cost. */
   pick(now: Time): { thread: number; cost: Time } | undefined {
-    const t = this.queue.shift();
-    if (t === undefined) return undefined;
+    if (this.queue.length === 0) return undefined;
+    const avg = this.avg(now);
+    this.zeroV = avg;
+    const t = this.eevdf(avg);
+    this.queue.splice(this.queue.indexOf(t), 1);
+    if (this.v[t]! >= this.vd[t]!) this.vd[t] = this.v[t]! + SLICE;
+    this.vSince = now;
+    this.needResched = false;
     const polled = t === this.last && this.blockedAt[t]! >= 0 && now - this.blockedAt[t]! <= HALT_POLL;
     let cost = polled ? 0 : CTX;
     if (t !== this.last) {
@@ -121,12 +166,52 @@ class Model {
     this.picks.push(t);
     return { thread: t, cost };
   }
+
+  preempt(now: Time): void {
+    const t = this.current!;
+    this.account(now);
+    this.current = undefined;
+    this.queue.push(t);
+    this.preempted[t] = true;
+  }
+
+  block(now: Time): void {
+    const t = this.current!;
+    this.account(now);
+    this.current = undefined;
+    const lag = this.avg(now, t) - this.v[t]!;
+    this.vlag[t] = Math.max(-2 * SLICE, Math.min(2 * SLICE, lag));
+    this.blocked.add(t);
+    this.blockedAt[t] = now;
+  }
+
+  /** place_entity with PLACE_LAG, then check_preempt_wakeup_fair (RUN_TO_PARITY). */
+  wake(t: number, now: Time): void {
+    const n = this.queue.length + (this.current === undefined ? 0 : 1);
+    const avg = this.avg(now);
+    const lag = n > 0 && this.vlag[t] !== 0 ? Math.trunc((this.vlag[t]! * (n + 1)) / n) : 0;
+    this.v[t] = avg - lag;
+    this.vd[t] = this.v[t]! + SLICE;
+    this.blocked.delete(t);
+    this.queue.push(t);
+    if (this.current === undefined) return;
+    const after = this.avg(now);
+    if (this.v[this.current]! + now - this.vSince > after && this.eevdf(after) === t) this.needResched = true;
+  }
 }
 
 function checkInvariants(s: HostScheduler, m: Model, now: Time): void {
   const q = runQueue(s);
-  // FIFO, and the queue holds exactly the model's runnable threads in the model's order.
+  // The queue holds exactly the model's runnable threads, in the order they joined it.
   expect(q.map((t) => t.actor - 10)).toEqual(m.queue);
+  expect(s.needResched).toBe(m.needResched);
+  for (const t of s.threads) {
+    const i = t.actor - 10;
+    expect({ v: t.vruntime, vd: t.deadline }, `EEVDF state of thread ${i}`).toEqual({
+      v: m.v[i],
+      vd: m.vd[i],
+    });
+  }
   expect(s.current ? s.current.actor - 10 : undefined).toBe(m.current);
   // A thread is in at most one place: current, run queue, or blocked — and its state says which.
   const seen = new Map<number, string>();
@@ -159,7 +244,7 @@ function checkInvariants(s: HostScheduler, m: Model, now: Time): void {
 }
 
 describe('HostScheduler under random operation sequences', () => {
-  it('keeps its invariants, follows the FIFO model and starves nobody', () => {
+  it('keeps its invariants, follows the EEVDF model and starves nobody', () => {
     fc.assert(
       fc.property(caseArb, ({ threads, ibpbOnVcpuSwitch, ops }) => {
         const s = makeSched(threads, ibpbOnVcpuSwitch);
@@ -174,6 +259,8 @@ describe('HostScheduler under random operation sequences', () => {
           const got = next && 'thread' in next ? next : undefined;
           expect(got && { thread: got.thread.actor - 10, cost: got.cost }).toEqual(want);
           if (got) s.recordStealTime(got.thread);
+          // The run's first pick starts inside its slice at a point the pCPU's stream draws.
+          if (got && m.picks.length === 1) m.vd[got.thread.actor - 10] = got.thread.deadline;
         };
         for (const o of ops) {
           now += o.dt;
@@ -185,20 +272,14 @@ describe('HostScheduler under random operation sequences', () => {
             case 'preempt': {
               // The machine preempts only at a slice end with another thread waiting.
               if (!s.current || !s.contended) continue;
-              const t = m.current!;
               s.preemptCurrent(now);
-              m.current = undefined;
-              m.queue.push(t);
-              m.preempted[t] = true;
+              m.preempt(now);
               break;
             }
             case 'block': {
               if (!s.current) continue;
-              const t = m.current!;
               s.blockCurrent(now);
-              m.current = undefined;
-              m.blocked.add(t);
-              m.blockedAt[t] = now;
+              m.block(now);
               break;
             }
             case 'wake': {
@@ -207,9 +288,8 @@ describe('HostScheduler under random operation sequences', () => {
               expect(s.wake(s.threads[o.thread]!, now, o.byInterrupt)).toBe(wasBlocked);
               expect(s.threads[o.thread]!.stats.wakeups - before).toBe(wasBlocked && o.byInterrupt ? 1 : 0);
               if (wasBlocked) {
-                m.blocked.delete(o.thread);
                 m.blockedPs[o.thread]! += now - m.blockedAt[o.thread]!;
-                m.queue.push(o.thread);
+                m.wake(o.thread, now);
               }
               break;
             }
@@ -234,23 +314,21 @@ describe('HostScheduler under random operation sequences', () => {
           expect(t.stats.runPs + t.stats.stealPs + m.blockedPs[t.actor - 10]! + blocked).toBe(now);
         }
 
-        // No starvation: wake everybody; within one round of slices every thread gets the pCPU
-        // (the current one already has it).
+        // No starvation: wake everybody; with the pCPU changing hands every millisecond, every
+        // thread gets it within a bounded number of rounds (a lag is at most two slices).
         for (const t of s.threads) {
           if (t.state === 'blocked') {
             s.wake(t, now, true);
-            m.blocked.delete(t.actor - 10);
-            m.queue.push(t.actor - 10);
+            m.blockedPs[t.actor - 10]! += now - m.blockedAt[t.actor - 10]!;
+            m.wake(t.actor - 10, now);
           }
         }
         m.picks = m.current === undefined ? [] : [m.current];
-        for (let round = 0; round < threads; round++) {
+        for (let round = 0; round < 20 * threads && new Set(m.picks).size < threads; round++) {
           now += 1000 * US;
           if (s.current && s.contended) {
-            m.queue.push(m.current!);
-            m.preempted[m.current!] = true;
-            m.current = undefined;
             s.preemptCurrent(now);
+            m.preempt(now);
           }
           if (!s.current) pick();
           checkInvariants(s, m, now);

@@ -11,7 +11,7 @@ import type { ActionObs } from '../../src/hw/observations.js';
 import { type FakePort, FULL_CPUID, fakePort, timing } from './kvmHelpers.js';
 
 /**
- * HostScheduler (src/host/hostScheduler.ts): one pCPU's FIFO run queue of vCPU threads, steal
+ * HostScheduler (src/host/hostScheduler.ts): one pCPU's EEVDF run queue of vCPU threads, steal
  * and run time, KVM's steal-time flags (KVM_VCPU_PREEMPTED, KVM_VCPU_FLUSH_TLB), IBPB on vCPU
  * switch and halt polling — driven directly, without the host machine.
  */
@@ -109,22 +109,54 @@ function enter(f: Fixture, now: Time): VcpuThread {
 }
 
 describe('run queue', () => {
-  it('threads get the pCPU in the order they became runnable (FIFO), blocked ones are skipped', () => {
+  it('threads that run whole slices take turns (EEVDF is round robin then), blocked ones are skipped', () => {
     const f = makeSched({ threads: 3 });
     const [a, b, c] = f.t as [VcpuThread, VcpuThread, VcpuThread];
     expect(f.sched.contended).toBe(true);
     expect(enter(f, 0)).toBe(a);
-    f.sched.preemptCurrent(10 * US); // queue: b c a
-    expect(enter(f, 10 * US)).toBe(b);
-    f.sched.blockCurrent(20 * US); // queue: c a; b blocked
-    expect(enter(f, 20 * US)).toBe(c);
-    expect(f.sched.wake(b, 25 * US, true)).toBe(true); // queue: a b
-    f.sched.preemptCurrent(30 * US); // queue: a b c
-    expect(enter(f, 30 * US)).toBe(a);
-    f.sched.preemptCurrent(40 * US);
-    expect(enter(f, 40 * US)).toBe(b);
-    f.sched.preemptCurrent(50 * US);
-    expect(enter(f, 50 * US)).toBe(c);
+    f.sched.preemptCurrent(SLICE); // a used its request: vruntime S, deadline 2S
+    expect(enter(f, SLICE)).toBe(b); // b and c are owed time; equal deadlines: first queued
+    f.sched.preemptCurrent(2 * SLICE);
+    expect(enter(f, 2 * SLICE)).toBe(c);
+    f.sched.blockCurrent(3 * SLICE);
+    expect(enter(f, 3 * SLICE)).toBe(a);
+    f.sched.preemptCurrent(4 * SLICE);
+    expect(enter(f, 4 * SLICE)).toBe(b);
+    f.sched.preemptCurrent(5 * SLICE);
+    expect(enter(f, 5 * SLICE)).toBe(a); // c sleeps
+  });
+
+  it('a thread back from HLT with time owed comes before one that waited longer but had its share', () => {
+    const f = makeSched({ threads: 3 });
+    const [a, b, c] = f.t as [VcpuThread, VcpuThread, VcpuThread];
+    expect(enter(f, 0)).toBe(a);
+    f.sched.preemptCurrent(SLICE); // a: vruntime S
+    expect(enter(f, SLICE)).toBe(b);
+    f.sched.blockCurrent(SLICE + 100 * US); // b halts after 100 µs, owed ≈ 0.87 ms
+    expect(b.vlag).toBe(Math.floor((SLICE + 100 * US) / 3) - 100 * US);
+    expect(enter(f, SLICE + 100 * US)).toBe(c);
+    expect(f.sched.wake(b, SLICE + US * 1000, true)).toBe(true);
+    // c is still eligible after b's placement: RUN_TO_PARITY, no wake-up preemption.
+    expect(f.sched.needResched).toBe(false);
+    f.sched.preemptCurrent(2 * SLICE + 100 * US);
+    // a has waited since S, b only since it woke; b is owed time, a is not.
+    expect(enter(f, 2 * SLICE + 100 * US)).toBe(b);
+  });
+
+  it('a woken thread owed time preempts a running one that its arrival leaves ineligible', () => {
+    const f = makeSched({ threads: 2 });
+    const [a, b] = f.t as [VcpuThread, VcpuThread];
+    expect(enter(f, 0)).toBe(a);
+    f.sched.preemptCurrent(SLICE);
+    expect(enter(f, SLICE)).toBe(b);
+    f.sched.blockCurrent(SLICE + 10 * US); // b ran 10 µs of its share
+    expect(enter(f, SLICE + 10 * US)).toBe(a);
+    expect(f.sched.needResched).toBe(false);
+    f.sched.wake(b, SLICE + 20 * US, true);
+    // a, at vruntime S + 10 µs, is past the new average: check_preempt_wakeup_fair resched_curr.
+    expect(f.sched.needResched).toBe(true);
+    f.sched.preemptCurrent(SLICE + 20 * US);
+    expect(enter(f, SLICE + 20 * US)).toBe(b);
   });
 
   it('current, state and contended follow the transitions; an empty queue idles the pCPU', () => {
@@ -218,14 +250,16 @@ describe('steal and run time', () => {
   it('the first thread starts somewhere inside its slice when others wait (no accidental gang scheduling)', () => {
     const f = makeSched({ threads: 2 });
     const { thread } = pick(f, 10 * US);
-    expect(thread.sliceFrom).toBeLessThanOrEqual(10 * US);
-    expect(thread.sliceFrom).toBeGreaterThan(10 * US - SLICE);
-    // Only the first pick of the run is offset; later slices start when the thread gets the pCPU.
-    f.sched.preemptCurrent(20 * US);
-    expect(pick(f, 30 * US).thread.sliceFrom).toBe(30 * US);
+    expect(f.sched.sliceEnd(thread, 10 * US)).toBeLessThanOrEqual(10 * US + SLICE);
+    expect(f.sched.sliceEnd(thread, 10 * US)).toBeGreaterThan(10 * US);
+    // Only the first pick of the run is offset; a later request is a whole slice.
+    f.sched.preemptCurrent(10 * US + SLICE);
+    const next = pick(f, 20 * US + SLICE).thread;
+    expect(f.sched.sliceEnd(next, 20 * US + SLICE)).toBe(20 * US + 2 * SLICE);
     // A lone thread has nobody to be out of phase with.
     const lone = makeSched({ threads: 1 });
-    expect(pick(lone, 10 * US).thread.sliceFrom).toBe(10 * US);
+    const t = pick(lone, 10 * US).thread;
+    expect(lone.sched.sliceEnd(t, 10 * US)).toBe(10 * US + SLICE);
   });
 });
 
@@ -445,7 +479,7 @@ describe('halt polling (halt_poll_ns)', () => {
     f.sched.blockCurrent(10 * US);
     enter(f, 10 * US); // b runs
     f.sched.wake(a, 20 * US, true);
-    f.sched.preemptCurrent(30 * US);
+    f.sched.blockCurrent(30 * US);
     expect(pick(f, 30 * US)).toEqual({ thread: a, cost: CTX + IBPB });
   });
 });

@@ -439,3 +439,27 @@ describe('KVM’s host RETs after #VMEXIT against guest entries', () => {
     }
   });
 });
+
+describe('PAUSE-loop exiting: the PLE window (grow_ple_window, shrink at vcpu_load)', () => {
+  it('a PAUSE exit doubles the window up to its maximum; being scheduled out resets it at the next entry', () => {
+    const { kvm, core } = makeKvm();
+    const base = core.timing.pleWindow;
+    expect(kvm.enter().pleAfter).toBe(base * core.timing.pauseLoop);
+    kvm.handleExit({ ...exitFor('pause'), cpl: 0 });
+    expect(kvm.pauseFilterCount).toBe(2 * base);
+    for (let i = 0; i < 10; i++) kvm.handleExit({ ...exitFor('pause'), cpl: 0 });
+    expect(kvm.pauseFilterCount).toBe(core.timing.pleWindowMax);
+    expect(kvm.enter().pleAfter).toBe(core.timing.pleWindowMax * core.timing.pauseLoop);
+    kvm.scheduledOut = true;
+    expect(kvm.enter().pleAfter).toBe(base * core.timing.pauseLoop);
+    expect(kvm.pauseFilterCount).toBe(base);
+  });
+
+  it("the exit's CPL is what directed yield later reads (preempted_in_kernel); PAUSE asks for kvm_vcpu_on_spin", () => {
+    const { kvm } = makeKvm();
+    expect(kvm.handleExit({ ...exitFor('intr'), cpl: 3 }).onSpin).toBeUndefined();
+    expect(kvm.inKernelAtExit).toBe(false);
+    expect(kvm.handleExit({ ...exitFor('pause'), cpl: 0 }).onSpin).toEqual({ yieldToKernelMode: true });
+    expect(kvm.inKernelAtExit).toBe(true);
+  });
+});

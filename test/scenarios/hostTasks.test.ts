@@ -33,9 +33,13 @@ describe('host tasks beside vCPU threads', () => {
     const w = off.m.shootdowns.waitNs;
     expect(w.preemptedWait).toBeGreaterThan(0.5 * (w.delivery + w.preemptedWait + w.handler));
     expect(off.m.shootdowns.latencyNs!.p99).toBeGreaterThan(100_000);
-    // …PV TLB flush skips them, and the guest gets its work done.
+    // …PV TLB flush skips them, and the guest gets its work done. (Its slowest shootdowns are
+    // those whose initiator itself a worker's wake-up preempted: EEVDF lets a worker owed time
+    // in at once, whatever the vCPU was doing.)
     expect(on.m.shootdowns.pvDeferredTargets).toBeGreaterThan(100);
-    expect(on.m.shootdowns.latencyNs!.p99).toBeLessThan(20_000);
+    expect(on.m.shootdowns.waitNs.preemptedWait).toBe(0);
+    expect(on.m.shootdowns.latencyNs!.p50).toBeLessThan(20_000);
+    expect(on.m.shootdowns.latencyNs!.p99).toBeLessThan(off.m.shootdowns.latencyNs!.p99);
     expect(on.m.work.opsPerSecond).toBeGreaterThan(1.5 * off.m.work.opsPerSecond);
     // And without the tasks there is nothing to skip.
     expect(none.m.shootdowns.latencyNs!.p99).toBeLessThan(20_000);
