@@ -7,7 +7,8 @@ import { runSimulation } from '../../src/workers/runSimulation.js';
 
 /**
  * Whole VM configurations drawn at random — policy, NPT, AVIC, PV and Hyper-V flush, the guest's
- * flush instructions, HLT, overcommit, short slices, a host kernel thread beside the vCPUs — and
+ * flush instructions, HLT, overcommit, short slices, a host kernel thread beside the vCPUs,
+ * PAUSE-loop exiting off, at its default window or at a tiny one (an exit every ≈ 1 µs of spin) — and
  * nested setups, run end to end for a short while. Whatever the combination, four things must
  * hold, because each is a property of the machine and of KVM's flush paths, not of the RAP
  * policy under study:
@@ -44,6 +45,7 @@ interface Config {
   hlt: boolean;
   slice: string;
   hostTask: boolean;
+  pleWindow: number;
   seed: number;
 }
 
@@ -64,6 +66,7 @@ const configArb: fc.Arbitrary<Config> = fc.record({
   hlt: fc.boolean(),
   slice: fc.constantFrom('40us', '3ms'),
   hostTask: fc.boolean(),
+  pleWindow: fc.constantFrom(0, 3000, 40),
   seed: fc.integer({ min: 1, max: 1000 }),
 });
 
@@ -90,6 +93,7 @@ host:
   avic: ${c.avic}
   policy: ${c.policy}
   scheduler: { slice: ${c.slice} }
+  latency: { pleWindow: ${c.pleWindow} }
 ${c.hostTask ? '  tasks: [ { name: kworker, every: 150us, run: 40us } ]\n' : ''}vms:
 ${Array.from({ length: c.vms }, (_, i) => vm(i)).join('')}`;
 }
