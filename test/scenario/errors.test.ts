@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ScenarioError } from '../../src/scenario/errors.js';
-import { loadScenario } from '../../src/scenario/load.js';
+import { loadScenario, parseScenarioText } from '../../src/scenario/load.js';
 import { scenarioError, vmScript } from './helpers.js';
 
 describe('bad input is a ScenarioError naming file, path, expectation and value', () => {
@@ -30,6 +30,18 @@ describe('bad input is a ScenarioError naming file, path, expectation and value'
     expect(e).toMatchObject({ path: 'hardwar', line: 2, problem: 'unknown key' });
     expect(e.expected).toMatch(/^one of name, description, seed, until, maxEvents, workers, hardware, host,/);
     expect(e.message).toBe(`x.yaml: hardwar (line 2): unknown key; expected ${e.expected}.`);
+  });
+
+  it('a latency entry that counts takes a whole number, not a time (pleWindow: 3us is no window)', () => {
+    const e = scenarioError('name: x\nhost:\n  latency: { pleWindow: 3us }\n');
+    expect(e).toMatchObject({ path: 'host.latency.pleWindow', line: 3 });
+    expect(e.expected).toBe('a whole number ≥ 0 (this entry counts, it is not a time)');
+    // A time entry still takes a duration; a count a plain integer.
+    const s = parseScenarioText(
+      'name: x\nhost:\n  latency: { pleWindow: 6000, exitHandler: 2us }\n',
+      'x.yaml',
+    );
+    expect(s.host.latency).toEqual({ pleWindow: 6000, exitHandler: 2_000_000 });
   });
 
   it('reports an unknown nested key with the keys allowed there', () => {
