@@ -42,6 +42,8 @@ interface HostContext extends HostInput {
   tasksArmed: boolean;
   /** Another pCPU chose this idle one to take a waiting thread (select_idle_sibling). */
   claimedPull: boolean;
+  /** Generation of the running host task's stretch timer (a preempted stretch's is stale). */
+  taskGen: number;
   /** The exit being handled is a PAUSE exit: kvm_vcpu_on_spin's yield_to_kernel_mode. */
   onSpin: { yieldToKernelMode: boolean } | undefined;
   /** vCPUs homed outside this domain, as their pCPUs last published them (by vCPU actor). */
@@ -80,7 +82,7 @@ export type HostEvent =
   | { type: 'AVIC_INCOMPLETE'; target: number }
   /** A host task's period began (`task`: its index on this pCPU), or its burst is done. */
   | { type: 'TASK_WAKE'; task: number }
-  | { type: 'TASK_DONE' }
+  | { type: 'TASK_DONE'; gen: number }
   /** Another pCPU's vCPU thread changed what directed yield reads of it. */
   | { type: 'DY_STATE'; view: DyView }
   | IntrMessage;
@@ -156,17 +158,21 @@ export const hostMachine = setup({
       if (context.tasksArmed) publishSpinStates(context);
       return { switchCost: next?.cost ?? 0, balanceGen, tasksArmed: true, claimedPull: false };
     }),
-    startTask: ({ context }) => {
+    startTask: assign(({ context }) => {
       const { sched, port } = context;
       const now = port.now();
       const end = sched.startTask(now + context.switchCost, port);
-      port.schedule(end - now, 'TASK_DONE', {}, Priority.TIMER);
-    },
-    runTaskOn: ({ context }) => {
+      const taskGen = context.taskGen + 1;
+      port.schedule(end - now, 'TASK_DONE', { gen: taskGen }, Priority.TIMER);
+      return { taskGen };
+    }),
+    runTaskOn: assign(({ context }) => {
       const { sched, port } = context;
       const now = port.now();
-      port.schedule(sched.runTaskOn(now) - now, 'TASK_DONE', {}, Priority.TIMER);
-    },
+      const taskGen = context.taskGen + 1;
+      port.schedule(sched.runTaskOn(now) - now, 'TASK_DONE', { gen: taskGen }, Priority.TIMER);
+      return { taskGen };
+    }),
     preemptTask: ({ context }) => {
       context.sched.preemptTask(context.port.now());
       offerWork(context, context.port.now());
@@ -339,6 +345,10 @@ export const hostMachine = setup({
     hasCurrent: ({ context }) => context.sched.current !== undefined,
     hasTask: ({ context }) => context.sched.task !== undefined,
     taskBurstDone: ({ context }) => context.sched.task!.remainingAt(context.port.now()) <= 0,
+    /** The stretch this timer ended was cut short by a wake-up that preempted the task. */
+    staleTaskDone: ({ context, event }) =>
+      (event as Extract<HostEvent, { type: 'TASK_DONE' }>).gen !== context.taskGen,
+    wakePreemptsTask: ({ context }) => context.sched.wakePreemptsTask && context.sched.task !== undefined,
     taskContended: ({ context }) => context.sched.taskContended,
     /** A reschedule IPI, or this pCPU's own balancing timer that is still current. */
     balanceDue: ({ context, event }) => {
@@ -359,6 +369,7 @@ export const hostMachine = setup({
     balanceGen: 0,
     tasksArmed: false,
     claimedPull: false,
+    taskGen: 0,
     onSpin: undefined,
     spinView: new Map(),
   }),
@@ -388,9 +399,11 @@ export const hostMachine = setup({
     },
     inTask: {
       description:
-        'A host kernel thread (host.tasks) has the pCPU until its burst is done, a slice at a time: preempted at a slice end if another thread waits.',
+        'A host kernel thread (host.tasks) has the pCPU until its burst is done, a slice at a time: preempted at a slice end if another thread waits, or at once by a wake-up that EEVDF prefers.',
+      always: { guard: 'wakePreemptsTask', actions: 'preemptTask', target: 'choosing' },
       on: {
         TASK_DONE: [
+          { guard: 'staleTaskDone' },
           { guard: 'taskBurstDone', actions: 'endTask', target: 'choosing' },
           { guard: 'taskContended', actions: 'preemptTask', target: 'choosing' },
           { actions: 'runTaskOn' },

@@ -130,6 +130,8 @@ export class HostScheduler {
   private taskSinceBlock = false;
   /** A waiting thread should get the pCPU at the next opportunity (need_resched). */
   needResched = false;
+  /** A wake-up preempts the running host task (check_preempt_wakeup_fair): it stops at once. */
+  wakePreemptsTask = false;
   /** Since when the running entity's vruntime is not yet accounted (update_curr). */
   private vSince: Time = 0;
   /** cfs_rq->zero_vruntime: the zero-lag point when nothing is on the run queue. */
@@ -456,6 +458,7 @@ export class HostScheduler {
   sleepTask(now: Time): { task: HostTaskThread; wakeAt: Time } {
     const task = this.task!;
     this.account(task, now);
+    this.wakePreemptsTask = false;
     task.vlag = lagOf(task, this.avg(now, task), this.p.slice);
     this.task = undefined;
     return { task, wakeAt: task.sleep(now) };
@@ -480,6 +483,7 @@ export class HostScheduler {
   preemptTask(now: Time): void {
     const task = this.task!;
     this.account(task, now);
+    this.wakePreemptsTask = false;
     this.task = undefined;
     task.preempt(now);
     this.runQueue.push(task);
@@ -501,15 +505,17 @@ export class HostScheduler {
   /**
    * check_preempt_wakeup_fair: the running vCPU thread is preempted (need_resched) when the
    * woken entity is what pick_eevdf would now choose. RUN_TO_PARITY protects it while it is still
-   * eligible; a woken entity owed CPU time lowers the average and may make it ineligible. A
-   * running host task finishes its stretch (its bursts are shorter than a slice).
+   * eligible; a woken entity owed CPU time lowers the average and may make it ineligible. The
+   * running entity may be a host task: it is then preempted mid-burst ({@link wakePreemptsTask}).
    */
   private checkPreemptWakeup(e: SchedEntity, now: Time): void {
-    const cur = this.current;
+    const cur = this.current ?? this.task;
     if (!cur) return;
     const avg = this.avg(now, undefined);
     if (cur.vruntime + (now - this.vSince) <= avg) return;
-    if (this.runQueue[pickEevdf(this.runQueue, avg)] === e) this.needResched = true;
+    if (this.runQueue[pickEevdf(this.runQueue, avg)] !== e) return;
+    if (cur === this.task) this.wakePreemptsTask = true;
+    else this.needResched = true;
   }
 
   /**

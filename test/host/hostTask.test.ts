@@ -8,7 +8,7 @@ import { fakePort, makeCore, makeKvm } from './kvmHelpers.js';
 /**
  * HostTaskThread (src/host/hostTask.ts) and its place in the HostScheduler's run queue: a host
  * kernel thread bound to a pCPU, which sleeps inside schedule() and resumes by returning out of
- * it through the host RAP, and which competes with vCPU threads in FIFO order.
+ * it through the host RAP, and which competes with vCPU threads in the same EEVDF run queue.
  */
 
 const US = 1_000_000;
@@ -88,6 +88,40 @@ describe('HostScheduler with a host task', () => {
     });
     return { sched, task, core };
   }
+
+  it('a vCPU that halted while owed time preempts the running task when it wakes (EEVDF), an even one does not', () => {
+    const { kvm, core, port } = makeKvm();
+    const task = new HostTaskThread({ ...spec, every: 10_000 * US, run: 5_000 * US }, core, 0);
+    const sched = new HostScheduler({
+      port,
+      core,
+      threads: [{ kvm, actor: 1, pvTlbFlush: true, vmName: 'vm0', migratable: false }],
+      tasks: [task],
+      slice: SLICE,
+      haltPoll: 200 * US,
+      ibpbOnVcpuSwitch: true,
+      until: 100_000 * US,
+    });
+    const vcpu = sched.threads[0]!;
+    expect(sched.pickNext(0)).toMatchObject({ thread: vcpu });
+    sched.wakeTask(task, 0);
+    expect(sched.wakePreemptsTask).toBe(false);
+    sched.preemptCurrent(10 * US);
+    expect(sched.pickNext(10 * US)).toMatchObject({ task });
+    sched.startTask(10 * US, port);
+    sched.preemptTask(2_000 * US);
+    expect(sched.pickNext(2_000 * US)).toMatchObject({ thread: vcpu });
+    // It halts having run 20 µs against the task's 1.99 ms: owed ≈ 0.99 ms.
+    sched.blockCurrent(2_010 * US);
+    expect(vcpu.vlag).toBe(Math.floor((1_990 * US + 20 * US) / 2) - 20 * US);
+    expect(sched.pickNext(2_010 * US)).toMatchObject({ task });
+    sched.startTask(2_010 * US, port);
+    sched.wake(vcpu, 2_500 * US, true);
+    expect(sched.wakePreemptsTask).toBe(true);
+    sched.preemptTask(2_500 * US);
+    expect(sched.wakePreemptsTask).toBe(false);
+    expect(sched.pickNext(2_500 * US)).toMatchObject({ thread: vcpu });
+  });
 
   it('queues the task behind the vCPU, marks the vCPU preempted for it, and returns without IBPB', () => {
     const { sched, task, core } = fixture();
