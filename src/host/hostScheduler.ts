@@ -392,7 +392,7 @@ export class HostScheduler {
     return deferred;
   }
 
-  /** vcpu_put of a thread that is still runnable: to the tail of the queue, marked preempted. */
+  /** vcpu_put of a thread that is still runnable: back on the run queue, marked preempted. */
   preemptCurrent(now: Time): void {
     const t = this.current!;
     this.account(t, now);
