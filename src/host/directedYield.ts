@@ -24,6 +24,11 @@ export function dyStateOf(t: VcpuThread): DyState {
   return t.preemptedInKernel ? 'kernel' : 'user';
 }
 
+/** A vCPU thread as directed yield sees it now (what its pCPU publishes of it, too). */
+export function dyViewOf(t: VcpuThread): DyView {
+  return { actor: t.actor, vm: t.kvm.p.vm, vcpu: t.kvm.p.vcpu, state: dyStateOf(t) };
+}
+
 /**
  * kvm_vcpu_on_spin (virt/kvm/kvm_main.c, Linux 6.12+), the half of a PAUSE exit that picks a
  * vCPU to yield to: the first vCPU of the spinner's VM, in index order after the spinner, that

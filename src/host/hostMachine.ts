@@ -5,7 +5,7 @@ import type { Time } from '../actors/time.js';
 import type { FlushRequest } from '../hw/cpuSoftware.js';
 import type { GuestExit, GuestInterrupt } from '../hw/exit.js';
 import { type Route, sendRouted } from '../vcpu/route.js';
-import { type DyView, directedYieldTarget, dyStateOf } from './directedYield.js';
+import { type DyView, directedYieldTarget, dyViewOf } from './directedYield.js';
 import type { HostScheduler, VcpuThread } from './hostScheduler.js';
 import type { MigrationDomain } from './migrationDomain.js';
 
@@ -332,12 +332,7 @@ export const hostMachine = setup({
       if (!onSpin || !sched.contended) return false;
       // The domain's threads exactly (same partition, same simulated time); others as published.
       const local = domain ? domain.threads() : sched.threads;
-      const views: DyView[] = local.map((t) => ({
-        actor: t.actor,
-        vm: t.kvm.p.vm,
-        vcpu: t.kvm.p.vcpu,
-        state: dyStateOf(t),
-      }));
+      const views = local.map(dyViewOf);
       for (const v of context.spinView.values()) views.push(v);
       const me = sched.current!.kvm.p;
       return directedYieldTarget(me, views, onSpin.yieldToKernelMode) !== undefined;
@@ -457,12 +452,11 @@ export const hostMachine = setup({
 function publishSpinStates(context: HostContext): void {
   if (context.spinPeers.size === 0) return;
   for (const t of context.sched.threads) {
-    const state = dyStateOf(t);
-    if (t.dyPublished === state) continue;
-    t.dyPublished = state;
+    const view = dyViewOf(t);
+    if (t.dyPublished === view.state) continue;
+    t.dyPublished = view.state;
     const peers = context.spinPeers.get(t.kvm.p.vm);
     if (!peers) continue;
-    const view: DyView = { actor: t.actor, vm: t.kvm.p.vm, vcpu: t.kvm.p.vcpu, state };
     for (const peer of peers) context.port.send(peer, 'DY_STATE', { view }, 0, Priority.MESSAGE);
   }
 }

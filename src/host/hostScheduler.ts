@@ -331,10 +331,7 @@ export class HostScheduler {
     if (this.runQueue.length === 0) return undefined;
     // pick_eevdf: the eligible entity with the earliest deadline (first queued on a tie), which
     // is plain round robin while every thread runs whole slices.
-    const avg = avgVruntime(
-      this.runQueue.map((e) => e.vruntime),
-      this.zeroV,
-    );
+    const avg = this.avg(now, undefined);
     this.zeroV = avg;
     const t = this.runQueue.splice(pickEevdf(this.runQueue, avg), 1)[0]!;
     renewDeadline(t, this.p.slice);
