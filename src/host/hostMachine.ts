@@ -269,6 +269,12 @@ export const hostMachine = setup({
       const { sched } = context;
       sched.sliceArmed = false;
       if (!sched.contended) return {};
+      const now = context.port.now();
+      if (sched.keepsCurrent(now)) {
+        // schedule() would pick the running thread again: it runs on into its next request.
+        armSlice(context, now);
+        return {};
+      }
       // The slice is over and a thread waits: need_resched; a running guest must be kicked out.
       sched.needResched = true;
       return {};
@@ -344,7 +350,7 @@ export const hostMachine = setup({
     staleTaskDone: ({ context, event }) =>
       (event as Extract<HostEvent, { type: 'TASK_DONE' }>).gen !== context.taskGen,
     wakePreemptsTask: ({ context }) => context.sched.wakePreemptsTask && context.sched.task !== undefined,
-    taskContended: ({ context }) => context.sched.taskContended,
+    taskContended: ({ context }) => context.sched.taskContended(context.port.now()),
     /** A reschedule IPI, or this pCPU's own balancing timer that is still current. */
     balanceDue: ({ context, event }) => {
       const gen = (event as Extract<HostEvent, { type: 'BALANCE' }>).gen;

@@ -6,7 +6,17 @@ import type { FlushAck, FlushRequest } from '../hw/cpuSoftware.js';
 import type { GuestInterrupt } from '../hw/exit.js';
 import { type ActionObs, ObsKind, type ShootdownDeferredObs } from '../hw/observations.js';
 import type { DyState } from './directedYield.js';
-import { avgVruntime, lagOf, pickEevdf, placeEntity, renewDeadline, type SchedEntity } from './eevdf.js';
+import {
+  avgVruntime,
+  calcDeltaFair,
+  lagOf,
+  pickEevdf,
+  placeEntity,
+  realTimeFor,
+  renewDeadline,
+  type SchedEntity,
+  weightOfNice,
+} from './eevdf.js';
 import type { HostTaskStats, HostTaskThread } from './hostTask.js';
 import type { KvmVcpu } from './kvmVcpu.js';
 
@@ -18,6 +28,8 @@ export interface VcpuThreadStats {
   /** The VM's name and the vCPU's index in it. */
   vm: string;
   vcpu: number;
+  /** The thread's nice value (its EEVDF weight: sched_prio_to_weight). */
+  nice: number;
   /** Time runnable but waiting for the pCPU (what KVM reports to the guest as steal time). */
   stealPs: number;
   /** The longest single wait for the pCPU: the run queue's latency at its worst for this vCPU. */
@@ -92,7 +104,15 @@ export interface HostSchedStats {
 export interface HostSchedulerParams {
   port: Port;
   core: CoreHw;
-  threads: { kvm: KvmVcpu; actor: number; pvTlbFlush: boolean; vmName: string; migratable: boolean }[];
+  threads: {
+    kvm: KvmVcpu;
+    actor: number;
+    pvTlbFlush: boolean;
+    vmName: string;
+    migratable: boolean;
+    /** The vCPU thread's nice value (−20 … 19); absent: 0. */
+    nice?: number;
+  }[];
   /** Host kernel threads bound to this pCPU, competing with the vCPU threads. */
   tasks?: HostTaskThread[];
   slice: Time;
@@ -106,8 +126,8 @@ export interface HostSchedulerParams {
 
 /**
  * A pCPU's share of the host scheduler (docs/domain.md §3–§4, timing.md): a FIFO run queue of
- * vCPU threads with a time slice (EEVDF with equal weights and no sleeper credit reduces to
- * round robin), preemption at the end of a slice when another thread waits, HLT blocking with
+ * vCPU threads with a time slice (EEVDF, which with equal weights and no sleeper credit reduces
+ * to round robin), preemption at the end of a slice when another thread waits, HLT blocking with
  * halt polling, wake-up on an interrupt, and KVM's steal-time area (the `preempted` flag and the
  * PV TLB flush bit). The xstate machine in `hostMachine.ts` drives it; this class holds the
  * state and decisions so the machine's chart shows only the control flow.
@@ -150,43 +170,49 @@ export class HostScheduler {
   constructor(readonly p: HostSchedulerParams) {
     this.tasks = p.tasks ?? [];
     this.avgIdle = 2 * this.migrationCost;
-    this.threads = p.threads.map((t) => ({
-      kind: 'vcpu' as const,
-      kvm: t.kvm,
-      actor: t.actor,
-      pvTlbFlush: t.pvTlbFlush,
-      migratable: t.migratable,
-      state: 'runnable',
-      preempted: false,
-      preemptedInKernel: false,
-      dyPublished: undefined,
-      deferred: [],
-      hvFifo: [],
-      hvFlushAll: false,
-      hvAckOnExit: [],
-      wakeGen: 0,
-      blockedAt: 0,
-      queuedAt: 0,
-      ranSince: 0,
-      stoppedAt: 0,
-      vruntime: 0,
-      deadline: p.slice,
-      vlag: 0,
-      stats: {
-        vm: t.vmName,
-        vcpu: t.kvm.p.vcpu,
-        stealPs: 0,
-        maxStealPs: 0,
-        runPs: 0,
-        preemptions: 0,
-        wakeups: 0,
-        deferredFlushes: 0,
-        hvFlushes: 0,
-        migrations: 0,
-        pleExits: 0,
-        directedYields: 0,
-      },
-    }));
+    this.threads = p.threads.map((t) => {
+      const nice = t.nice ?? 0;
+      const weight = weightOfNice(nice);
+      return {
+        kind: 'vcpu' as const,
+        kvm: t.kvm,
+        actor: t.actor,
+        pvTlbFlush: t.pvTlbFlush,
+        migratable: t.migratable,
+        state: 'runnable',
+        preempted: false,
+        preemptedInKernel: false,
+        dyPublished: undefined,
+        deferred: [],
+        hvFifo: [],
+        hvFlushAll: false,
+        hvAckOnExit: [],
+        wakeGen: 0,
+        blockedAt: 0,
+        queuedAt: 0,
+        ranSince: 0,
+        stoppedAt: 0,
+        vruntime: 0,
+        deadline: calcDeltaFair(p.slice, weight),
+        vlag: 0,
+        weight,
+        stats: {
+          vm: t.vmName,
+          vcpu: t.kvm.p.vcpu,
+          nice,
+          stealPs: 0,
+          maxStealPs: 0,
+          runPs: 0,
+          preemptions: 0,
+          wakeups: 0,
+          deferredFlushes: 0,
+          hvFlushes: 0,
+          migrations: 0,
+          pleExits: 0,
+          directedYields: 0,
+        },
+      };
+    });
     this.runQueue.push(...this.threads);
     // Steady state at time 0: every thread but the first one to run was preempted earlier.
     for (const t of this.threads.slice(1)) t.preempted = true;
@@ -207,15 +233,39 @@ export class HostScheduler {
    * request's end, not an instant preemption.
    */
   sliceEnd(t: VcpuThread, now: Time): Time {
-    const { slice } = this.p;
-    const v = t.vruntime + (now - this.vSince);
-    if (t.deadline <= v && slice > 0) t.deadline += (Math.floor((v - t.deadline) / slice) + 1) * slice;
-    return now + (t.deadline - v);
+    const vslice = calcDeltaFair(this.p.slice, t.weight);
+    const v = this.currentV(t, now);
+    if (t.deadline <= v && vslice > 0) t.deadline += (Math.floor((v - t.deadline) / vslice) + 1) * vslice;
+    return now + realTimeFor(t.deadline - v, t.weight);
+  }
+
+  /** The running entity's vruntime brought up to `now` without accounting it. */
+  private currentV(e: SchedEntity, now: Time): Time {
+    return e.vruntime + calcDeltaFair(now - this.vSince, e.weight);
   }
 
   /** A thread waits for the pCPU. */
   get contended(): boolean {
     return this.runQueue.length > 0;
+  }
+
+  /**
+   * At the end of the running entity's request with others waiting: would schedule() pick it
+   * again? pick_eevdf keeps `curr` when it is still eligible and its renewed deadline comes
+   * strictly before that of every eligible waiting entity (entity_before); then there is no
+   * switch, no preemption and no `preempted` flag. Rare at equal weights (the others would all
+   * have to be owed nothing), common beside a lighter thread.
+   */
+  keepsCurrent(now: Time): boolean {
+    const cur = this.current ?? this.task;
+    if (!cur || this.runQueue.length === 0) return cur !== undefined;
+    const v = this.currentV(cur, now);
+    const avg = this.avg(now, undefined);
+    if (v > avg) return false;
+    const deadline = v >= cur.deadline ? v + calcDeltaFair(this.p.slice, cur.weight) : cur.deadline;
+    // No waiting entity may be eligible: the running one holds the queue's average down.
+    const best = pickEevdf(this.runQueue, avg);
+    return best < 0 || deadline < this.runQueue[best]!.deadline;
   }
 
   /**
@@ -292,7 +342,7 @@ export class HostScheduler {
 
   /** update_curr: the running entity's CPU time since the last account goes onto its vruntime. */
   private account(e: SchedEntity, now: Time): void {
-    e.vruntime += now - this.vSince;
+    e.vruntime += calcDeltaFair(now - this.vSince, e.weight);
     this.vSince = now;
     renewDeadline(e, this.p.slice);
   }
@@ -302,18 +352,19 @@ export class HostScheduler {
    * to date) and `also` (one about to leave the queue is still on it).
    */
   private avg(now: Time, also: SchedEntity | undefined): Time {
-    const vs = this.runQueue.map((e) => e.vruntime);
+    const es: { vruntime: Time; weight: number }[] = this.runQueue.slice();
     const cur = this.current ?? this.task;
-    if (cur && cur !== also) vs.push(cur.vruntime + (now - this.vSince));
-    if (also) vs.push(also.vruntime);
-    return avgVruntime(vs, this.zeroV);
+    if (cur && cur !== also) es.push({ vruntime: this.currentV(cur, now), weight: cur.weight });
+    if (also) es.push(also);
+    return avgVruntime(es, this.zeroV);
   }
 
   /** place_entity: an entity joins this run queue with the lag it left its last one with. */
   private place(e: SchedEntity, now: Time): void {
     const cur = this.current ?? this.task;
-    const n = this.runQueue.length + (cur ? 1 : 0);
-    placeEntity(e, n, this.avg(now, undefined), this.p.slice);
+    let load = cur?.weight ?? 0;
+    for (const q of this.runQueue) load += q.weight;
+    placeEntity(e, load, this.avg(now, undefined), this.p.slice);
   }
 
   /** The thread that owns a vCPU actor (its L1 actor, or the L2 actor it runs). */
@@ -371,7 +422,9 @@ export class HostScheduler {
       this.started = true;
       // Only where another thread may ever share the pCPU (a draw shifts this pCPU's stream).
       const shared = this.threads.length + this.tasks.length > 1 || this.threads.some((x) => x.migratable);
-      if (shared) t.deadline = t.vruntime + this.p.slice - this.p.port.rng.int(0, this.p.slice - 1);
+      if (shared)
+        t.deadline =
+          t.vruntime + calcDeltaFair(this.p.slice - this.p.port.rng.int(0, this.p.slice - 1), t.weight);
     }
     t.blockedAt = 0;
     this.current = t;
@@ -416,7 +469,7 @@ export class HostScheduler {
     const t = this.current!;
     t.stats.directedYields++;
     this.account(t, now);
-    t.deadline += this.p.slice;
+    t.deadline += calcDeltaFair(this.p.slice, t.weight);
     this.preemptCurrent(now);
   }
 
@@ -466,9 +519,12 @@ export class HostScheduler {
     return this.task!.start(now, this.p.slice, port);
   }
 
-  /** The running host task's stretch ended at a slice's end: does another thread wait? */
-  get taskContended(): boolean {
-    return this.runQueue.length > 0;
+  /**
+   * The running host task's stretch ended at a slice's end: does another thread wait that
+   * schedule() would pick instead of it ({@link keepsCurrent})?
+   */
+  taskContended(now: Time): boolean {
+    return this.runQueue.length > 0 && !this.keepsCurrent(now);
   }
 
   /** Nothing waits: the task runs on. Returns when the next stretch ends. */
@@ -509,7 +565,7 @@ export class HostScheduler {
     const cur = this.current ?? this.task;
     if (!cur) return;
     const avg = this.avg(now, undefined);
-    if (cur.vruntime + (now - this.vSince) <= avg) return;
+    if (this.currentV(cur, now) <= avg) return;
     if (this.runQueue[pickEevdf(this.runQueue, avg)] !== e) return;
     if (cur === this.task) this.wakePreemptsTask = true;
     else this.needResched = true;

@@ -1,7 +1,7 @@
 import type { Time } from '../actors/time.js';
 import { hostKernelContext } from '../hw/context.js';
 import type { CoreHw } from '../hw/core.js';
-import type { SchedEntity } from './eevdf.js';
+import { type SchedEntity, weightOfNice } from './eevdf.js';
 import { pushHostChain, returnHostChain } from './hostChain.js';
 
 /** What a host task is, as the scenario gives it (`host.tasks[]`). */
@@ -10,12 +10,15 @@ export interface HostTaskSpec {
   every: Time;
   run: Time;
   callDepth: number;
+  /** Its nice value (−20 … 19): its EEVDF weight against the vCPU threads. Absent: 0. */
+  nice?: number;
 }
 
 /** What the report shows per host task thread. */
 export interface HostTaskStats {
   name: string;
   core: number;
+  nice: number;
   /** Wake-ups that got the pCPU and ran their burst. */
   bursts: number;
   runPs: number;
@@ -38,7 +41,8 @@ const TASK_CHAIN = 0x7e000000;
  */
 export class HostTaskThread implements SchedEntity {
   readonly kind = 'task' as const;
-  /** EEVDF's accounting (eevdf.ts): a kernel thread competes like a vCPU thread of equal weight. */
+  /** EEVDF's accounting (eevdf.ts): a kernel thread competes like a vCPU thread, by its weight. */
+  readonly weight: number;
   vruntime: Time = 0;
   deadline: Time = 0;
   vlag: Time = 0;
@@ -60,7 +64,16 @@ export class HostTaskThread implements SchedEntity {
   ) {
     this.ctx = hostKernelContext(core.params.index);
     this.chain = TASK_CHAIN + index * 256;
-    this.stats = { name: spec.name, core: core.params.index, bursts: 0, runPs: 0, waitPs: 0, maxWaitPs: 0 };
+    this.weight = weightOfNice(spec.nice ?? 0);
+    this.stats = {
+      name: spec.name,
+      core: core.params.index,
+      nice: spec.nice ?? 0,
+      bursts: 0,
+      runPs: 0,
+      waitPs: 0,
+      maxWaitPs: 0,
+    };
   }
 
   /** The period's timer fired: runnable, waiting for the pCPU, with a whole burst to run. */

@@ -68,6 +68,8 @@ export interface Metrics {
     vcpus: {
       vm: string;
       vcpu: number;
+      /** Its thread's nice value (`vms[].nice`): its EEVDF weight. */
+      nice: number;
       stealNs: number;
       /** The longest single wait for the pCPU. */
       maxStealNs: number;
@@ -83,6 +85,7 @@ export interface Metrics {
     hostTasks: {
       name: string;
       core: number;
+      nice: number;
       bursts: number;
       runNs: number;
       waitNs: number;
@@ -154,6 +157,7 @@ export function collectMetrics(
         m.scheduler.hostTasks.push({
           name: t.name,
           core: t.core,
+          nice: t.nice,
           bursts: t.bursts,
           runNs: toNs(t.runPs),
           waitNs: toNs(t.waitPs),
@@ -169,6 +173,7 @@ export function collectMetrics(
         m.scheduler.vcpus.push({
           vm: t.vm,
           vcpu: t.vcpu,
+          nice: t.nice,
           stealNs: toNs(t.stealPs),
           maxStealNs: toNs(t.maxStealPs),
           runNs: toNs(t.runPs),

@@ -105,6 +105,20 @@ export function renderSummary(r: Report, opts: { maxViolations?: number } = {}):
     out.push(
       `host scheduler: vCPU switches ${fmt(sch.vcpuSwitches)}, IBPBs ${fmt(sch.ibpbs)}, kicks ${fmt(sch.kicks.interrupt)} to inject + ${fmt(sch.kicks.preempt)} to preempt, migrations ${fmt(sch.migrations)}; steal ${pct(steal, steal + run)} of vCPU time (most: ${worst.vm} vCPU ${worst.vcpu}, ${ns(worst.stealNs)}; longest wait: ${longest.vm} vCPU ${longest.vcpu}, ${ns(longest.maxStealNs)})`,
     );
+    if (sch.vcpus.some((v) => v.nice !== 0)) {
+      // Weights set: what each VM's vCPU threads got of the pCPUs, beside their nice values.
+      const byVm = new Map<string, { nice: Set<number>; run: number }>();
+      for (const v of sch.vcpus) {
+        const e = byVm.get(v.vm) ?? { nice: new Set<number>(), run: 0 };
+        e.nice.add(v.nice);
+        e.run += v.runNs;
+        byVm.set(v.vm, e);
+      }
+      const rows = [...byVm].map(
+        ([vm, e]) => `${vm} (nice ${[...e.nice].join('/')}) ${ns(e.run)}, ${pct(e.run, run)}`,
+      );
+      out.push(`vCPU time by VM: ${rows.join('; ')}`);
+    }
     if (sch.pleExits > 0) {
       out.push(
         `PAUSE-loop exiting: ${fmt(sch.pleExits)} PAUSE exits of spinning vCPUs, ${fmt(sch.directedYields)} of them gave their pCPU away (directed yield)`,

@@ -3,6 +3,10 @@ import { DurationSchema, durationOr, PositiveDurationSchema } from './duration.j
 import { LatencySchema } from './latency.js';
 import { LIMITS } from './limits.js';
 import { bool, intIn, oneOf } from './numbers.js';
+
+/** A thread's nice value, −20 … 19 (sched_prio_to_weight: 1024 at 0, each step ≈ 10% of CPU). */
+export const NiceSchema = intIn(-20, 19, 'a nice value, a whole number from -20 to 19');
+
 import { strictObject } from './strictObject.js';
 
 /**
@@ -34,6 +38,8 @@ export const HostTaskSchema = strictObject({
   run: PositiveDurationSchema,
   /** Depth of its call chain into schedule(): what it returns through when it runs again. */
   callDepth: intIn(1, LIMITS.callDepth).default(8),
+  /** Its nice value: its EEVDF weight against the vCPU threads (a kworker/…H runs at −20). */
+  nice: NiceSchema.default(0),
 }).refine((t) => t.run < t.every, { error: 'run shorter than every', path: ['run'] });
 export type HostTask = z.output<typeof HostTaskSchema>;
 

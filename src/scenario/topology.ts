@@ -120,6 +120,14 @@ function checkVms(
       names.set(vm.name, at.join('.'));
     }
     checkPins(vm, at, host, problems);
+    if (host.unit === 'L1 vCPU' && vm.nice !== 0) {
+      problems.push({
+        path: [...at, 'nice'],
+        problem: "not modelled: weights in the L1 hypervisor's scheduler",
+        expected: '0 (L1 alternates between its L2 VMs by slice; nice applies to VMs the host runs)',
+        found: showFound(vm.nice),
+      });
+    }
     scopes.push({
       path: [...at, 'guest', 'script'],
       script: vm.guest.script,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PolicySchema } from './host.js';
+import { NiceSchema, PolicySchema } from './host.js';
 import { LIMITS } from './limits.js';
 import { bool, intIn } from './numbers.js';
 import { strictObject } from './strictObject.js';
@@ -29,6 +29,11 @@ const VmFields = strictObject({
   pin: z
     .array(intIn(0, LIMITS.cores - 1, 'a core index (0, 1, …)'), { error: 'a list of core indices' })
     .optional(),
+  /**
+   * The nice value of its vCPU threads in the host scheduler (their EEVDF weight). For an L2:
+   * must stay 0 (L1's scheduler alternates between its L2s without weights).
+   */
+  nice: NiceSchema.default(0),
   cpuid: CpuidSchema.prefault({}),
   /** KVM_FEATURE_PV_TLB_FLUSH: shootdowns skip preempted vCPUs and flag them instead. */
   pvTlbFlush: bool().default(false),

@@ -2,7 +2,7 @@ import type { HostedActor } from '../actors/hostedActor.js';
 import { createMachineActor } from '../actors/machineActor.js';
 import type { Time } from '../actors/time.js';
 import { hostMachine } from '../host/hostMachine.js';
-import { HostScheduler } from '../host/hostScheduler.js';
+import { HostScheduler, type HostSchedulerParams } from '../host/hostScheduler.js';
 import { HostTaskThread } from '../host/hostTask.js';
 import { type EffectiveCpuid, type KvmStats, KvmVcpu } from '../host/kvmVcpu.js';
 import type { MigrationDomain } from '../host/migrationDomain.js';
@@ -103,8 +103,7 @@ export function buildVmCoreActors(
   const route = routeFrom(topo, all, domains, domainIndex);
   const here = all.filter((p) => p.core === c && p.level === 1);
   const actors: [number, HostedActor][] = [];
-  const kvms: { kvm: KvmVcpu; actor: number; pvTlbFlush: boolean; vmName: string; migratable: boolean }[] =
-    [];
+  const kvms: HostSchedulerParams['threads'] = [];
   const host = createMachineActor(
     pcpuId(c),
     hostMachine,
@@ -130,7 +129,14 @@ export function buildVmCoreActors(
         });
         const vm = vms[place.vm]!.vm;
         const migratable = topo.migration.migratable.has(vcpuKey(place.vm, place.vcpu));
-        kvms.push({ kvm, actor: vIndex, pvTlbFlush: vm.pvTlbFlush, vmName: vm.name, migratable });
+        kvms.push({
+          kvm,
+          actor: vIndex,
+          pvTlbFlush: vm.pvTlbFlush,
+          vmName: vm.name,
+          migratable,
+          nice: vm.nice,
+        });
       }
       // host.tasks: a thread of each task that lists this core (or lists none: every vCPU core).
       const tasks = s.host.tasks

@@ -21,6 +21,7 @@ const IBPB = timing.ibpb;
 type Op =
   | { op: 'pick'; dt: Time }
   | { op: 'preempt'; dt: Time }
+  | { op: 'sliceEnd'; dt: Time }
   | { op: 'block'; dt: Time }
   | { op: 'wake'; dt: Time; thread: number; byInterrupt: boolean }
   | { op: 'flush'; dt: Time; thread: number };
@@ -30,6 +31,7 @@ const opArb = (threads: number): fc.Arbitrary<Op> =>
   fc.oneof(
     fc.record({ op: fc.constant('pick' as const), dt }),
     fc.record({ op: fc.constant('preempt' as const), dt }),
+    fc.record({ op: fc.constant('sliceEnd' as const), dt }),
     fc.record({ op: fc.constant('block' as const), dt }),
     fc.record({
       op: fc.constant('wake' as const),
@@ -40,17 +42,22 @@ const opArb = (threads: number): fc.Arbitrary<Op> =>
     fc.record({ op: fc.constant('flush' as const), dt, thread: fc.integer({ min: 0, max: threads - 1 }) }),
   );
 
+/** sched_prio_to_weight at the nice values drawn (kernel/sched/core.c), kept apart from eevdf.ts. */
+const WEIGHT: Record<number, number> = { [-5]: 3121, [-1]: 1277, 0: 1024, 1: 820, 5: 335 };
+const niceArb = fc.constantFrom(0, 0, 0, -5, -1, 1, 5);
+
 const caseArb = fc
   .record({ threads: fc.integer({ min: 1, max: 5 }), ibpbOnVcpuSwitch: fc.boolean() })
   .chain(({ threads, ibpbOnVcpuSwitch }) =>
     fc.record({
       threads: fc.constant(threads),
       ibpbOnVcpuSwitch: fc.constant(ibpbOnVcpuSwitch),
+      nice: fc.array(niceArb, { minLength: threads, maxLength: threads }),
       ops: fc.array(opArb(threads), { maxLength: 80 }),
     }),
   );
 
-function makeSched(threads: number, ibpbOnVcpuSwitch: boolean): HostScheduler {
+function makeSched(threads: number, ibpbOnVcpuSwitch: boolean, nice: readonly number[]): HostScheduler {
   const port = fakePort();
   const core = makeCore('eraps-amd');
   const kvm = (i: number) => kvmOn(core, port, i, 0, 10 + i);
@@ -63,6 +70,7 @@ function makeSched(threads: number, ibpbOnVcpuSwitch: boolean): HostScheduler {
       pvTlbFlush: true,
       vmName: `vm${i}`,
       migratable: false,
+      nice: nice[i]!,
     })),
     slice: SLICE,
     haltPoll: HALT_POLL,
@@ -76,7 +84,13 @@ function runQueue(s: HostScheduler): VcpuThread[] {
   return (s as unknown as { runQueue: VcpuThread[] }).runQueue;
 }
 
-/** What the scheduler should do, kept independently. */
+/** ⌊a / b⌋ in BigInt (BigInt division rounds toward zero). */
+function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b;
+  return q * b > a ? q - 1n : q;
+}
+
+/** What the scheduler should do, kept independently (its weighted arithmetic in BigInt). */
 class Model {
   /** Runnable threads in the order they joined the queue (EEVDF's tie-break). */
   readonly queue: number[];
@@ -86,7 +100,7 @@ class Model {
   readonly blockedAt: number[];
   /** Preempted since its last entry (KVM_VCPU_PREEMPTED); the first thread alone starts clear. */
   readonly preempted: boolean[];
-  /** EEVDF per thread (equal weights): vruntime, virtual deadline, lag at dequeue. */
+  /** EEVDF per thread: vruntime, virtual deadline, lag at dequeue. */
   readonly v: number[];
   readonly vd: number[];
   readonly vlag: number[];
@@ -101,41 +115,50 @@ class Model {
   constructor(
     n: number,
     readonly ibpbOnSwitch: boolean,
+    readonly w: readonly number[],
   ) {
     this.queue = Array.from({ length: n }, (_, i) => i);
     this.blockedPs = Array.from({ length: n }, () => 0);
     this.blockedAt = Array.from({ length: n }, () => -1);
     this.preempted = Array.from({ length: n }, (_, i) => i > 0);
     this.v = Array.from({ length: n }, () => 0);
-    this.vd = Array.from({ length: n }, () => SLICE);
+    this.vd = Array.from({ length: n }, (_, i) => this.virt(SLICE, i));
     this.vlag = Array.from({ length: n }, () => 0);
   }
 
-  /** avg_vruntime over the queue, the current thread brought up to `now`, and `also`. */
+  /** `dt` of thread t's real time in its virtual time: ⌊dt × 1024 / weight⌋. */
+  virt(dt: number, t: number): number {
+    return Number((BigInt(dt) * 1024n) / BigInt(this.w[t]!));
+  }
+
+  /** avg_vruntime over the queue, the current thread brought up to `now`, and `also`: Σ v·w / Σ w, floored. */
   avg(now: Time, also?: number): number {
-    const vs = this.queue.map((t) => this.v[t]!);
+    const es = this.queue.map((t) => [this.v[t]!, this.w[t]!] as const);
     if (this.current !== undefined && this.current !== also)
-      vs.push(this.v[this.current]! + now - this.vSince);
-    if (also !== undefined) vs.push(this.v[also]!);
-    return vs.length === 0 ? this.zeroV : Math.floor(vs.reduce((a, b) => a + b, 0) / vs.length);
+      es.push([this.v[this.current]! + this.virt(now - this.vSince, this.current), this.w[this.current]!]);
+    if (also !== undefined) es.push([this.v[also]!, this.w[also]!]);
+    if (es.length === 0) return this.zeroV;
+    const sum = es.reduce((a, [v, w]) => a + BigInt(v) * BigInt(w), 0n);
+    const load = es.reduce((a, [, w]) => a + BigInt(w), 0n);
+    return Number(floorDiv(sum, load));
   }
 
   /** pick_eevdf over the queue: eligible (v ≤ average), earliest deadline, first queued on a tie. */
-  eevdf(avg: number): number {
+  eevdf(avg: number): number | undefined {
     let best: number | undefined;
     for (const t of this.queue) {
       if (this.v[t]! > avg) continue;
       if (best === undefined || this.vd[t]! < this.vd[best]!) best = t;
     }
-    return best!;
+    return best;
   }
 
   /** update_curr on the current thread. */
   account(now: Time): void {
     const t = this.current!;
-    this.v[t]! += now - this.vSince;
+    this.v[t]! += this.virt(now - this.vSince, t);
     this.vSince = now;
-    if (this.v[t]! >= this.vd[t]!) this.vd[t] = this.v[t]! + SLICE;
+    if (this.v[t]! >= this.vd[t]!) this.vd[t] = this.v[t]! + this.virt(SLICE, t);
   }
 
   /** The thread the scheduler must pick, and what getting it running must cost. */
@@ -143,9 +166,10 @@ class Model {
     if (this.queue.length === 0) return undefined;
     const avg = this.avg(now);
     this.zeroV = avg;
-    const t = this.eevdf(avg);
+    // With nothing running, the queue holds its own average: someone is eligible.
+    const t = this.eevdf(avg)!;
     this.queue.splice(this.queue.indexOf(t), 1);
-    if (this.v[t]! >= this.vd[t]!) this.vd[t] = this.v[t]! + SLICE;
+    if (this.v[t]! >= this.vd[t]!) this.vd[t] = this.v[t]! + this.virt(SLICE, t);
     this.vSince = now;
     this.needResched = false;
     const polled = t === this.last && this.blockedAt[t]! >= 0 && now - this.blockedAt[t]! <= HALT_POLL;
@@ -167,6 +191,20 @@ class Model {
     return { thread: t, cost };
   }
 
+  /**
+   * At a request's end with others waiting: pick_eevdf keeps the running thread if it is
+   * eligible and its renewed deadline is strictly before the best waiting thread's.
+   */
+  keeps(now: Time): boolean {
+    const t = this.current!;
+    const v = this.v[t]! + this.virt(now - this.vSince, t);
+    const avg = this.avg(now);
+    if (v > avg) return false;
+    const vd = v >= this.vd[t]! ? v + this.virt(SLICE, t) : this.vd[t]!;
+    const best = this.eevdf(avg);
+    return best === undefined || vd < this.vd[best]!;
+  }
+
   preempt(now: Time): void {
     const t = this.current!;
     this.account(now);
@@ -180,23 +218,30 @@ class Model {
     this.account(now);
     this.current = undefined;
     const lag = this.avg(now, t) - this.v[t]!;
-    this.vlag[t] = Math.max(-2 * SLICE, Math.min(2 * SLICE, lag));
+    const limit = this.virt(2 * SLICE, t);
+    this.vlag[t] = Math.max(-limit, Math.min(limit, lag));
     this.blocked.add(t);
     this.blockedAt[t] = now;
   }
 
   /** place_entity with PLACE_LAG, then check_preempt_wakeup_fair (RUN_TO_PARITY). */
   wake(t: number, now: Time): void {
-    const n = this.queue.length + (this.current === undefined ? 0 : 1);
+    let load = this.queue.reduce((a, q) => a + this.w[q]!, 0);
+    if (this.current !== undefined) load += this.w[this.current]!;
     const avg = this.avg(now);
-    const lag = n > 0 && this.vlag[t] !== 0 ? Math.trunc((this.vlag[t]! * (n + 1)) / n) : 0;
+    // div_s64 rounds toward zero, as BigInt division does.
+    const lag =
+      load > 0 && this.vlag[t] !== 0
+        ? Number((BigInt(this.vlag[t]!) * BigInt(load + this.w[t]!)) / BigInt(load))
+        : 0;
     this.v[t] = avg - lag;
-    this.vd[t] = this.v[t]! + SLICE;
+    this.vd[t] = this.v[t]! + this.virt(SLICE, t);
     this.blocked.delete(t);
     this.queue.push(t);
     if (this.current === undefined) return;
     const after = this.avg(now);
-    if (this.v[this.current]! + now - this.vSince > after && this.eevdf(after) === t) this.needResched = true;
+    const cur = this.v[this.current]! + this.virt(now - this.vSince, this.current);
+    if (cur > after && this.eevdf(after) === t) this.needResched = true;
   }
 }
 
@@ -246,9 +291,13 @@ function checkInvariants(s: HostScheduler, m: Model, now: Time): void {
 describe('HostScheduler under random operation sequences', () => {
   it('keeps its invariants, follows the EEVDF model and starves nobody', () => {
     fc.assert(
-      fc.property(caseArb, ({ threads, ibpbOnVcpuSwitch, ops }) => {
-        const s = makeSched(threads, ibpbOnVcpuSwitch);
-        const m = new Model(threads, ibpbOnVcpuSwitch);
+      fc.property(caseArb, ({ threads, ibpbOnVcpuSwitch, nice, ops }) => {
+        const s = makeSched(threads, ibpbOnVcpuSwitch, nice);
+        const m = new Model(
+          threads,
+          ibpbOnVcpuSwitch,
+          nice.map((n) => WEIGHT[n]!),
+        );
         // Start at 1 ps: blockedAt 0 means "never blocked" to the scheduler.
         let now = 1;
         let flushes = 0;
@@ -274,6 +323,17 @@ describe('HostScheduler under random operation sequences', () => {
               if (!s.current || !s.contended) continue;
               s.preemptCurrent(now);
               m.preempt(now);
+              break;
+            }
+            case 'sliceEnd': {
+              // The machine's SLICE: preempt unless schedule() would pick the thread again.
+              if (!s.current || !s.contended) continue;
+              const keep = s.keepsCurrent(now);
+              expect(keep).toBe(m.keeps(now));
+              if (!keep) {
+                s.preemptCurrent(now);
+                m.preempt(now);
+              }
               break;
             }
             case 'block': {

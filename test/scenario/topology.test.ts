@@ -124,6 +124,27 @@ describe('topology checks', () => {
     });
   });
 
+  it('refuses a nice value on an L2 (L1 schedules its L2s without weights) and one out of -20..19', () => {
+    expect(
+      scenarioError(
+        'name: x\nvms: [ { name: a, vcpus: 1, nested: { vms: [ { name: b, vcpus: 1, nice: 3 } ] } } ]\n',
+      ),
+    ).toMatchObject({
+      path: 'vms.0.nested.vms.0.nice',
+      problem: "not modelled: weights in the L1 hypervisor's scheduler",
+      found: '3',
+    });
+    expect(scenarioError('name: x\nvms: [ { name: a, vcpus: 1, nice: 20 } ]\n')).toMatchObject({
+      path: 'vms.0.nice',
+      expected: 'a nice value, a whole number from -20 to 19',
+    });
+    expect(
+      scenarioError(
+        'name: x\nhost: { tasks: [ { name: k, every: 1ms, run: 1us, nice: -21 } ] }\nvms: [ { name: a, vcpus: 1 } ]\n',
+      ),
+    ).toMatchObject({ path: 'host.tasks.0.nice' });
+  });
+
   it('refuses a scheduler slice or halt poll set both in host.scheduler and in a latency table', () => {
     expect(
       scenarioError('name: x\nhost: { scheduler: { slice: 3ms }, latency: { schedSlice: 1ms } }\n'),

@@ -46,6 +46,9 @@ interface Config {
   slice: string;
   hostTask: boolean;
   pleWindow: number;
+  /** vm1's nice and the host task's (EEVDF weights). */
+  vmNice: number;
+  taskNice: number;
   seed: number;
 }
 
@@ -67,12 +70,15 @@ const configArb: fc.Arbitrary<Config> = fc.record({
   slice: fc.constantFrom('40us', '3ms'),
   hostTask: fc.boolean(),
   pleWindow: fc.constantFrom(0, 3000, 40),
+  vmNice: fc.constantFrom(0, -5, 5),
+  taskNice: fc.constantFrom(0, -20),
   seed: fc.integer({ min: 1, max: 1000 }),
 });
 
 function yaml(c: Config): string {
   const vm = (i: number) => `  - name: vm${i}
     vcpus: ${c.vcpus}
+    nice: ${i === 1 ? c.vmNice : 0}
     pvTlbFlush: ${c.pvTlbFlush}
     hypervTlbFlush: ${c.hypervTlbFlush}
     guest:
@@ -94,7 +100,7 @@ host:
   policy: ${c.policy}
   scheduler: { slice: ${c.slice} }
   latency: { pleWindow: ${c.pleWindow} }
-${c.hostTask ? '  tasks: [ { name: kworker, every: 150us, run: 40us } ]\n' : ''}vms:
+${c.hostTask ? `  tasks: [ { name: kworker, every: 150us, run: 40us, nice: ${c.taskNice} } ]\n` : ''}vms:
 ${Array.from({ length: c.vms }, (_, i) => vm(i)).join('')}`;
 }
 
