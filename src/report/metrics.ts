@@ -35,6 +35,8 @@ export interface Metrics {
     latencyNs: Percentiles;
     /** Latency by number of targets and whether the targets span sockets. */
     byTargets: ShootdownGroup[];
+    /** Latency of the shootdowns each VM's guest initiated (VMs with none are left out). */
+    byVm: { vm: string; count: number; latencyNs: Percentiles }[];
     /** Latency histogram: power-of-two buckets in ns, [fromNs, toNs). */
     histogram: { fromNs: number; toNs: number; count: number }[];
     /**
@@ -113,6 +115,7 @@ export function collectMetrics(
       count: 0,
       latencyNs: percentiles([]),
       byTargets: [],
+      byVm: [],
       histogram: [],
       waitNs: { delivery: 0, preemptedWait: 0, handler: 0 },
       exitsPerShootdown: 0,
@@ -139,6 +142,7 @@ export function collectMetrics(
   let exitPs = 0;
   const waitPs = { delivery: 0, preemptedWait: 0, handler: 0 };
   const workByVm = new Map<string, number>();
+  const shootdownsByVm = new Map<string, number[]>();
   const perSecond = (n: number): number => (simulatedPs > 0 ? Math.round((n * 1e12) / simulatedPs) : 0);
   for (const a of actors) {
     const st = a.stats as {
@@ -218,6 +222,11 @@ export function collectMetrics(
         waitPs.handler += sd.handler;
         const ns = toNs(sd.latency);
         latencies.push(ns);
+        if (st.vm !== undefined) {
+          const own = shootdownsByVm.get(st.vm) ?? [];
+          own.push(ns);
+          shootdownsByVm.set(st.vm, own);
+        }
         const key = `${sd.targets}|${sd.crossSocket}`;
         const g = groups.get(key) ?? { targets: sd.targets, crossSocket: sd.crossSocket, samples: [] };
         g.samples.push(ns);
@@ -236,6 +245,9 @@ export function collectMetrics(
       count: g.samples.length,
       latencyNs: percentiles(g.samples),
     }));
+  m.shootdowns.byVm = [...shootdownsByVm]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([vm, samples]) => ({ vm, count: samples.length, latencyNs: percentiles(samples) }));
   m.shootdowns.histogram = histogram(latencies);
   m.shootdowns.waitNs = {
     delivery: toNs(waitPs.delivery),

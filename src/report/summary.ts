@@ -80,6 +80,12 @@ export function renderSummary(r: Report, opts: { maxViolations?: number } = {}):
         `  ${String(g.targets).padStart(7)}  ${(g.crossSocket ? 'cross' : 'one').padEnd(7)}  ${String(g.count).padStart(5)}  ${ns(g.latencyNs.p50).padStart(8)} ${ns(g.latencyNs.p99).padStart(8)}`,
       );
     }
+    if (sd.byVm.length > 1) {
+      const rows = sd.byVm.map(
+        (v) => `${v.vm} ${fmt(v.count)} (p50 ${ns(v.latencyNs.p50)}, p99 ${ns(v.latencyNs.p99)})`,
+      );
+      out.push(`  by VM: ${rows.join('; ')}`);
+    }
   }
   if (sd.count > 0 && (m.worldSwitches > 0 || sd.waitNs.preemptedWait > 0)) {
     const w = sd.waitNs;
