@@ -12,8 +12,9 @@ import { runSimulation } from '../workers/runSimulation.js';
  * 2. Native vs. guest shootdown latency (exit-based IPIs, and AVIC) for 4, 16 and 64 targets on
  *    one and two sockets.
  *
- * 3. How the PV gain at 3× depends on the guest's shootdown rate, and on PAUSE-loop exiting
- *    (`host.latency.pleWindow=0` turns it off).
+ * 3. How the PV gain at 3× depends on the guest's shootdown rate, on PAUSE-loop exiting
+ *    (`host.latency.pleWindow=0` turns it off), and on the host kernel's yield rule (before
+ *    Linux 6.17 a yielder kept its lag: `host.scheduler.yieldForfeit=false`).
  *
  * `npm run study -- --quick` runs only the first part.
  */
@@ -64,30 +65,32 @@ async function overcommit(): Promise<void> {
  */
 async function sensitivity(): Promise<void> {
   console.log(
-    '### PV TLB flush gain at 3× by shootdown interval (per vCPU), with and without PAUSE-loop exiting\n',
+    '### PV TLB flush gain at 3× by shootdown interval (per vCPU), with and without PAUSE-loop exiting, and with the pre-6.17 yield\n',
   );
   console.log(
-    '| shootdown every | guest work, PV off (M ops/s) | PV on | gain | PV off, PLE off | gain with PLE off |',
+    '| shootdown every | guest work, PV off (M ops/s) | PV on | gain | PV off, PLE off | gain with PLE off | PV off, yield keeps lag | gain then |',
   );
-  console.log('|---|---:|---:|---:|---:|---:|');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const every of ['100us', '1ms', '5ms']) {
     const ops: number[] = [];
-    for (const [pv, ple] of [
-      [false, true],
-      [true, true],
-      [false, false],
+    for (const [pv, ple, forfeit] of [
+      [false, true, true],
+      [true, true, true],
+      [false, false, true],
+      [false, true, false],
     ] as const) {
       const sets = [0, 1, 2].flatMap((v) => [
         `vms.${v}.pvTlbFlush=${pv}`,
         `vms.${v}.guest.shootdown.every=${every}`,
       ]);
       if (!ple) sets.push('host.latency.pleWindow=0');
+      if (!forfeit) sets.push('host.scheduler.yieldForfeit=false');
       const { m } = await metricsOf(loadScenario('scenarios/overcommit/overcommit-3x.yaml', { sets }));
       ops.push(m.work.opsPerSecond);
     }
-    const [off, on, offNoPle] = ops as [number, number, number];
+    const [off, on, offNoPle, offKeepLag] = ops as [number, number, number, number];
     console.log(
-      `| ${every} | ${(off / 1e6).toFixed(1)} | ${(on / 1e6).toFixed(1)} | ${(on / off).toFixed(2)}× | ${(offNoPle / 1e6).toFixed(1)} | ${(on / offNoPle).toFixed(2)}× |`,
+      `| ${every} | ${(off / 1e6).toFixed(1)} | ${(on / 1e6).toFixed(1)} | ${(on / off).toFixed(2)}× | ${(offNoPle / 1e6).toFixed(1)} | ${(on / offNoPle).toFixed(2)}× | ${(offKeepLag / 1e6).toFixed(1)} | ${(on / offKeepLag).toFixed(2)}× |`,
     );
   }
   console.log('');

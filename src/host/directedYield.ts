@@ -15,6 +15,8 @@ export interface DyView {
   vm: number;
   vcpu: number;
   state: DyState;
+  /** Actor index of the pCPU whose run queue holds it (where yield_to sets the buddy). */
+  pcpu: number;
 }
 
 /** The directed-yield state of a vCPU thread now. */
@@ -24,9 +26,9 @@ export function dyStateOf(t: VcpuThread): DyState {
   return t.preemptedInKernel ? 'kernel' : 'user';
 }
 
-/** A vCPU thread as directed yield sees it now (what its pCPU publishes of it, too). */
-export function dyViewOf(t: VcpuThread): DyView {
-  return { actor: t.actor, vm: t.kvm.p.vm, vcpu: t.kvm.p.vcpu, state: dyStateOf(t) };
+/** A vCPU thread on pCPU `pcpu` as directed yield sees it now (what its pCPU publishes of it, too). */
+export function dyViewOf(t: VcpuThread, pcpu: number): DyView {
+  return { actor: t.actor, vm: t.kvm.p.vm, vcpu: t.kvm.p.vcpu, state: dyStateOf(t), pcpu };
 }
 
 /**
@@ -38,11 +40,12 @@ export function dyViewOf(t: VcpuThread): DyView {
  *    preempted in kernel mode, or was not preempted at all (woken). SVM has no "pending
  *    interrupt" shortcut: svm_dy_apicv_has_pending_interrupt returns false, so a target
  *    preempted in user mode with a flush IPI in its vAPIC is passed over.
- * yield_to then succeeds for it (not on a CPU, TASK_RUNNING, on its run queue).
+ * yield_to then succeeds for it (not on a CPU, TASK_RUNNING, on its run queue): the spinner
+ * yields (yield_task_fair) and the target becomes its run queue's next buddy, which that pCPU,
+ * told to reschedule, picks at once if the target is eligible (PICK_BUDDY, Linux 6.12+).
  *
  * KVM starts after the VM's last boosted vCPU (kvm->last_boosted_vcpu, shared by all its
- * vCPUs); rapsim starts after the spinner. Only whether a candidate exists changes what happens
- * next (the spinner's own pCPU reschedules), not which one it is.
+ * vCPUs); rapsim starts after the spinner.
  *
  * @example
  * const target = directedYieldTarget(spinner, views, true);

@@ -85,6 +85,8 @@ export type HostEvent =
   | { type: 'TASK_DONE'; gen: number }
   /** Another pCPU's vCPU thread changed what directed yield reads of it. */
   | { type: 'DY_STATE'; view: DyView }
+  /** A spinner's directed yield chose a thread of this pCPU (yield_to): buddy and reschedule. */
+  | { type: 'YIELD_TO'; target: number }
   | IntrMessage;
 
 /**
@@ -247,7 +249,20 @@ export const hostMachine = setup({
       context.sched.preemptCurrent(context.port.now());
     },
     yieldPcpu: ({ context }) => {
-      context.sched.yieldCurrent(context.port.now());
+      const { sched, port } = context;
+      const target = yieldTargetOf(context)!;
+      sched.yieldCurrent(port.now());
+      // yield_to_task_fair: the target becomes its run queue's next buddy, and its pCPU
+      // reschedules — here, the schedule() that follows; elsewhere, a reschedule IPI later.
+      const t = target.pcpu === port.self ? sched.threadOf(target.actor) : undefined;
+      if (t) sched.yieldedTo(t, port.now());
+      else port.send(target.pcpu, 'YIELD_TO', { target: target.actor }, 0, Priority.MESSAGE);
+    },
+    yieldedTo: ({ context, event }) => {
+      const { target } = event as Extract<HostEvent, { type: 'YIELD_TO' }>;
+      const t = context.sched.threadOf(target);
+      // It may have run, or moved to another pCPU of its domain, since the spinner looked.
+      if (t) context.sched.yieldedTo(t, context.port.now());
     },
     timerWake: ({ context, event }) => {
       const ev = event as Extract<HostEvent, { type: 'WAKE' }>;
@@ -333,16 +348,7 @@ export const hostMachine = setup({
      * The PAUSE exit's kvm_vcpu_on_spin found a vCPU to yield to, and another thread waits for
      * this pCPU (otherwise yield_task_fair returns at once and schedule() picks the spinner again).
      */
-    yields: ({ context }) => {
-      const { sched, domain, onSpin } = context;
-      if (!onSpin || !sched.contended) return false;
-      // The domain's threads exactly (same partition, same simulated time); others as published.
-      const local = domain ? domain.threads() : sched.threads;
-      const views = local.map(dyViewOf);
-      for (const v of context.spinView.values()) views.push(v);
-      const me = sched.current!.kvm.p;
-      return directedYieldTarget(me, views, onSpin.yieldToKernelMode) !== undefined;
-    },
+    yields: ({ context }) => context.sched.contended && yieldTargetOf(context) !== undefined,
     hasCurrent: ({ context }) => context.sched.current !== undefined,
     hasTask: ({ context }) => context.sched.task !== undefined,
     taskBurstDone: ({ context }) => context.sched.task!.remainingAt(context.port.now()) <= 0,
@@ -384,6 +390,7 @@ export const hostMachine = setup({
     BALANCE: { actions: 'unclaim' },
     TASK_WAKE: { actions: 'taskWake' },
     DY_STATE: { actions: 'learnSpinState' },
+    YIELD_TO: { actions: 'yieldedTo' },
   },
   states: {
     choosing: {
@@ -420,6 +427,7 @@ export const hostMachine = setup({
         INTR: { actions: ['deliverWhileInGuest', 'kickForPreemption'] },
         WAKE: { actions: ['timerWake', 'kickForPreemption'] },
         TASK_WAKE: { actions: ['taskWake', 'kickForPreemption'] },
+        YIELD_TO: { actions: ['yieldedTo', 'kickForPreemption'] },
         HV_FLUSH: { actions: { type: 'hvFlush', params: { inGuest: true } } },
         AVIC_INCOMPLETE: { actions: 'avicIncomplete' },
       },
@@ -458,13 +466,26 @@ export const hostMachine = setup({
 function publishSpinStates(context: HostContext): void {
   if (context.spinPeers.size === 0) return;
   for (const t of context.sched.threads) {
-    const view = dyViewOf(t);
-    if (t.dyPublished === view.state) continue;
-    t.dyPublished = view.state;
+    const view = dyViewOf(t, context.port.self);
+    const key = `${view.state}@${view.pcpu}`;
+    if (t.dyPublished === key) continue;
+    t.dyPublished = key;
     const peers = context.spinPeers.get(t.kvm.p.vm);
     if (!peers) continue;
     for (const peer of peers) context.port.send(peer, 'DY_STATE', { view }, 0, Priority.MESSAGE);
   }
+}
+
+/**
+ * The PAUSE exit's kvm_vcpu_on_spin target, if any: the domain's threads seen exactly (same
+ * partition, same simulated time), others as their pCPUs last published them.
+ */
+function yieldTargetOf(context: HostContext): DyView | undefined {
+  const { sched, domain, onSpin } = context;
+  if (!onSpin || !sched.current) return undefined;
+  const views = domain ? domain.dyViews() : sched.threads.map((t) => dyViewOf(t, context.port.self));
+  for (const v of context.spinView.values()) views.push(v);
+  return directedYieldTarget(sched.current.kvm.p, views, onSpin.yieldToKernelMode);
 }
 
 /** Arms the slice timer of the running thread when another thread waits for the pCPU. */

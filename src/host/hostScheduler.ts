@@ -5,7 +5,6 @@ import type { CoreHw } from '../hw/core.js';
 import type { FlushAck, FlushRequest } from '../hw/cpuSoftware.js';
 import type { GuestInterrupt } from '../hw/exit.js';
 import { type ActionObs, ObsKind, type ShootdownDeferredObs } from '../hw/observations.js';
-import type { DyState } from './directedYield.js';
 import {
   avgVruntime,
   calcDeltaFair,
@@ -66,8 +65,8 @@ export interface VcpuThread extends SchedEntity {
   preempted: boolean;
   /** vcpu->arch.preempted_in_kernel: its guest was at CPL 0 when it was preempted. */
   preemptedInKernel: boolean;
-  /** What its pCPU last told other domains' pCPUs for directed yield (hostMachine). */
-  dyPublished: DyState | undefined;
+  /** What its pCPU last told other domains' pCPUs for directed yield (hostMachine): state@pCPU. */
+  dyPublished: string | undefined;
   /** KVM_VCPU_FLUSH_TLB was set by these shootdowns while it was preempted. */
   deferred: FlushRequest[];
   /** Hyper-V flush requests queued for it (KVM's per-vCPU TLB flush FIFO), serviced at entry. */
@@ -119,6 +118,10 @@ export interface HostSchedulerParams {
   haltPoll: Time;
   /** sysctl_sched_migration_cost: bounds newidle balancing by this pCPU's average idle time. */
   migrationCost?: Time;
+  /** yield_task_fair forfeits an eligible yielder's request (Linux 6.17+); absent: true. */
+  yieldForfeit?: boolean;
+  /** PICK_BUDDY: schedule() honours a directed yield's next buddy; absent: true. */
+  pickBuddy?: boolean;
   ibpbOnVcpuSwitch: boolean;
   /** End of the run (statistics close their intervals there). */
   until: Time;
@@ -152,6 +155,11 @@ export class HostScheduler {
   needResched = false;
   /** A wake-up preempts the running host task (check_preempt_wakeup_fair): it stops at once. */
   wakePreemptsTask = false;
+  /**
+   * cfs_rq->next: the thread a directed yield nominated (yield_to_task_fair → set_next_buddy).
+   * schedule() picks it while it is eligible (PICK_BUDDY); picking it clears it.
+   */
+  private nextBuddy: VcpuThread | undefined;
   /** Since when the running entity's vruntime is not yet accounted (update_curr). */
   private vSince: Time = 0;
   /** cfs_rq->zero_vruntime: the zero-lag point when nothing is on the run queue. */
@@ -262,6 +270,7 @@ export class HostScheduler {
     const v = this.currentV(cur, now);
     const avg = this.avg(now, undefined);
     if (v > avg) return false;
+    if (this.eligibleBuddy(avg) !== undefined) return false;
     const deadline = v >= cur.deadline ? v + calcDeltaFair(this.p.slice, cur.weight) : cur.deadline;
     // No waiting entity may be eligible: the running one holds the queue's average down.
     const best = pickEevdf(this.runQueue, avg);
@@ -330,6 +339,32 @@ export class HostScheduler {
     t.vlag = lagOf(t, this.avg(now, undefined), this.p.slice);
     this.runQueue.splice(q, 1);
     this.threads.splice(i, 1);
+    if (t === this.nextBuddy) this.nextBuddy = undefined;
+  }
+
+  /**
+   * yield_to reached this pCPU for one of its waiting threads: it becomes the next buddy
+   * (set_next_buddy) and the pCPU reschedules (resched_curr) — which, when the buddy is
+   * eligible, preempts whatever runs (need_resched; a running host task stops). Returns whether
+   * it does.
+   */
+  yieldedTo(t: VcpuThread, now: Time): boolean {
+    if (this.p.pickBuddy === false) return false;
+    if (t.state !== 'runnable' || !this.runQueue.includes(t)) return false;
+    this.nextBuddy = t;
+    const cur = this.current ?? this.task;
+    if (!cur || this.eligibleBuddy(this.avg(now, undefined)) === undefined) return false;
+    if (cur === this.task) this.wakePreemptsTask = true;
+    else this.needResched = true;
+    return true;
+  }
+
+  /** The next buddy's index in the run queue, if it waits there and is eligible. */
+  private eligibleBuddy(avg: Time): number | undefined {
+    const b = this.nextBuddy;
+    if (!b) return undefined;
+    const i = this.runQueue.indexOf(b);
+    return i >= 0 && b.vruntime <= avg ? i : undefined;
   }
 
   /** attach_task: a thread another pCPU gave up joins this run queue, still waiting (steal time). */
@@ -384,7 +419,10 @@ export class HostScheduler {
     // is plain round robin while every thread runs whole slices.
     const avg = this.avg(now, undefined);
     this.zeroV = avg;
-    const t = this.runQueue.splice(pickEevdf(this.runQueue, avg), 1)[0]!;
+    // PICK_BUDDY: a directed yield's target first, while it is eligible.
+    const buddy = this.eligibleBuddy(avg);
+    const t = this.runQueue.splice(buddy ?? pickEevdf(this.runQueue, avg), 1)[0]!;
+    if (t === this.nextBuddy) this.nextBuddy = undefined;
     renewDeadline(t, this.p.slice);
     this.vSince = now;
     this.needResched = false;
@@ -460,16 +498,27 @@ export class HostScheduler {
   }
 
   /**
-   * yield_to after a PAUSE exit found a candidate: yield_task_fair (update_curr, then the
-   * spinner's deadline a slice later) and schedule(). It keeps what it is owed, so it stays
-   * eligible and comes back before a thread that ran whole slices. It is scheduled out
-   * runnable, so KVM marks it preempted (in kernel mode).
+   * yield_to after a PAUSE exit found a candidate: yield_task_fair, then schedule(). Since
+   * Linux 6.17 (79104becf42b, "sched/fair: Forfeit vruntime on yield") an eligible yielder
+   * forfeits the rest of its request — its vruntime jumps to its deadline and the next request
+   * begins — so what it was owed goes to the others; an ineligible one changes nothing. With
+   * `yieldForfeit: false`, the rule before it: only the deadline moves a slice on and the
+   * yielder keeps its lag. (A spinner that PAUSE-exits, yields and is picked again as the only
+   * eligible thread then pushes its deadline out by a slice at every exit, and once the spin ends
+   * keeps the pCPU for as many slices while its neighbour waits — what the 6.17 change fixed.)
+   * It is scheduled out runnable, so KVM marks it preempted (in kernel mode).
    */
   yieldCurrent(now: Time): void {
     const t = this.current!;
     t.stats.directedYields++;
     this.account(t, now);
-    t.deadline += calcDeltaFair(this.p.slice, t.weight);
+    const vslice = calcDeltaFair(this.p.slice, t.weight);
+    if (this.p.yieldForfeit === false) {
+      t.deadline += vslice;
+    } else if (t.vruntime <= this.avg(now, undefined)) {
+      t.vruntime = t.deadline;
+      t.deadline += vslice;
+    }
     this.preemptCurrent(now);
   }
 

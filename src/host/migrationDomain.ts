@@ -1,5 +1,6 @@
 import type { Time } from '../actors/time.js';
 import type { CoreHw } from '../hw/core.js';
+import { type DyView, dyViewOf } from './directedYield.js';
 import type { HostScheduler, VcpuThread } from './hostScheduler.js';
 
 /** One pCPU of a migration domain: its actor, hardware and share of the host scheduler. */
@@ -54,6 +55,11 @@ export class MigrationDomain {
   /** Every vCPU thread on the domain's pCPUs now, in core order (what directed yield sees). */
   threads(): VcpuThread[] {
     return this.cpus.flatMap((c) => c.sched.threads);
+  }
+
+  /** Every vCPU thread of the domain as directed yield sees it, with the pCPU that holds it. */
+  dyViews(): DyView[] {
+    return this.cpus.flatMap((c) => c.sched.threads.map((t) => dyViewOf(t, c.actor)));
   }
 
   /** A pCPU joins the domain, with the vCPU threads placed on it. Called in core order. */

@@ -76,6 +76,17 @@ export const HostSchema = strictObject({
     migration: oneOf(MIGRATION_DOMAINS).default('llc'),
     /** sysctl_sched_migration_cost: a thread that ran this recently is cache-hot and stays. */
     migrationCost: durationOr('500us'),
+    /**
+     * yield_task_fair as of Linux 6.17 (79104becf42b): an eligible yielder forfeits the rest of
+     * its request (vruntime to its deadline). false: the older rule, where only its deadline
+     * moves a slice later and it keeps its lag.
+     */
+    yieldForfeit: bool().default(true),
+    /**
+     * PICK_BUDDY (a sched feature since Linux 6.12, on by default): schedule() picks the run
+     * queue's next buddy — a directed yield's target — while it is eligible. false: ignored.
+     */
+    pickBuddy: bool().default(true),
   }).prefault({}),
   latency: LatencySchema.prefault({}),
   /** Host kernel threads beside the vCPU threads on their pCPUs. */

@@ -150,6 +150,8 @@ export function buildVmCoreActors(
         slice: topo.timing.schedSlice,
         haltPoll: topo.timing.haltPoll,
         migrationCost: s.host.scheduler.migrationCost,
+        yieldForfeit: s.host.scheduler.yieldForfeit,
+        pickBuddy: s.host.scheduler.pickBuddy,
         ibpbOnVcpuSwitch: s.host.ibpbOnVcpuSwitch,
         until,
       });

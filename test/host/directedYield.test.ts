@@ -8,6 +8,7 @@ const view = (vcpu: number, state: DyView['state'], vm = 0): DyView => ({
   vm,
   vcpu,
   state,
+  pcpu: 0,
 });
 const me = { vm: 0, vcpu: 1 };
 

@@ -22,6 +22,8 @@ type Op =
   | { op: 'pick'; dt: Time }
   | { op: 'preempt'; dt: Time }
   | { op: 'sliceEnd'; dt: Time }
+  | { op: 'yield'; dt: Time }
+  | { op: 'buddy'; dt: Time; thread: number }
   | { op: 'block'; dt: Time }
   | { op: 'wake'; dt: Time; thread: number; byInterrupt: boolean }
   | { op: 'flush'; dt: Time; thread: number };
@@ -32,6 +34,8 @@ const opArb = (threads: number): fc.Arbitrary<Op> =>
     fc.record({ op: fc.constant('pick' as const), dt }),
     fc.record({ op: fc.constant('preempt' as const), dt }),
     fc.record({ op: fc.constant('sliceEnd' as const), dt }),
+    fc.record({ op: fc.constant('yield' as const), dt }),
+    fc.record({ op: fc.constant('buddy' as const), dt, thread: fc.integer({ min: 0, max: threads - 1 }) }),
     fc.record({ op: fc.constant('block' as const), dt }),
     fc.record({
       op: fc.constant('wake' as const),
@@ -47,17 +51,29 @@ const WEIGHT: Record<number, number> = { [-5]: 3121, [-1]: 1277, 0: 1024, 1: 820
 const niceArb = fc.constantFrom(0, 0, 0, -5, -1, 1, 5);
 
 const caseArb = fc
-  .record({ threads: fc.integer({ min: 1, max: 5 }), ibpbOnVcpuSwitch: fc.boolean() })
-  .chain(({ threads, ibpbOnVcpuSwitch }) =>
+  .record({
+    threads: fc.integer({ min: 1, max: 5 }),
+    ibpbOnVcpuSwitch: fc.boolean(),
+    yieldForfeit: fc.boolean(),
+    pickBuddy: fc.boolean(),
+  })
+  .chain(({ threads, ibpbOnVcpuSwitch, yieldForfeit, pickBuddy }) =>
     fc.record({
       threads: fc.constant(threads),
       ibpbOnVcpuSwitch: fc.constant(ibpbOnVcpuSwitch),
+      yieldForfeit: fc.constant(yieldForfeit),
+      pickBuddy: fc.constant(pickBuddy),
       nice: fc.array(niceArb, { minLength: threads, maxLength: threads }),
       ops: fc.array(opArb(threads), { maxLength: 80 }),
     }),
   );
 
-function makeSched(threads: number, ibpbOnVcpuSwitch: boolean, nice: readonly number[]): HostScheduler {
+function makeSched(
+  threads: number,
+  ibpbOnVcpuSwitch: boolean,
+  nice: readonly number[],
+  rules: { yieldForfeit: boolean; pickBuddy: boolean },
+): HostScheduler {
   const port = fakePort();
   const core = makeCore('eraps-amd');
   const kvm = (i: number) => kvmOn(core, port, i, 0, 10 + i);
@@ -76,6 +92,7 @@ function makeSched(threads: number, ibpbOnVcpuSwitch: boolean, nice: readonly nu
     haltPoll: HALT_POLL,
     ibpbOnVcpuSwitch,
     until: Number.MAX_SAFE_INTEGER,
+    ...rules,
   });
 }
 
@@ -107,6 +124,8 @@ class Model {
   vSince = 0;
   zeroV = 0;
   needResched = false;
+  /** cfs_rq->next: a directed yield's target. */
+  buddy: number | undefined;
   last: number | undefined;
   switches = 0;
   ibpbs = 0;
@@ -116,6 +135,7 @@ class Model {
     n: number,
     readonly ibpbOnSwitch: boolean,
     readonly w: readonly number[],
+    readonly rules: { yieldForfeit: boolean; pickBuddy: boolean },
   ) {
     this.queue = Array.from({ length: n }, (_, i) => i);
     this.blockedPs = Array.from({ length: n }, () => 0);
@@ -166,8 +186,10 @@ class Model {
     if (this.queue.length === 0) return undefined;
     const avg = this.avg(now);
     this.zeroV = avg;
-    // With nothing running, the queue holds its own average: someone is eligible.
-    const t = this.eevdf(avg)!;
+    // PICK_BUDDY first; else, with nothing running, the queue holds its own average: someone
+    // is eligible.
+    const t = this.eligibleBuddy(avg) ?? this.eevdf(avg)!;
+    if (t === this.buddy) this.buddy = undefined;
     this.queue.splice(this.queue.indexOf(t), 1);
     if (this.v[t]! >= this.vd[t]!) this.vd[t] = this.v[t]! + this.virt(SLICE, t);
     this.vSince = now;
@@ -199,10 +221,36 @@ class Model {
     const t = this.current!;
     const v = this.v[t]! + this.virt(now - this.vSince, t);
     const avg = this.avg(now);
-    if (v > avg) return false;
+    if (v > avg || this.eligibleBuddy(avg) !== undefined) return false;
     const vd = v >= this.vd[t]! ? v + this.virt(SLICE, t) : this.vd[t]!;
     const best = this.eevdf(avg);
     return best === undefined || vd < this.vd[best]!;
+  }
+
+  eligibleBuddy(avg: number): number | undefined {
+    const b = this.buddy;
+    return b !== undefined && this.queue.includes(b) && this.v[b]! <= avg ? b : undefined;
+  }
+
+  /** yield_task_fair: forfeit (6.17+) if eligible, or only the deadline moves (before). */
+  yieldCurrent(now: Time): void {
+    const t = this.current!;
+    this.account(now);
+    if (!this.rules.yieldForfeit) this.vd[t]! += this.virt(SLICE, t);
+    else if (this.v[t]! <= this.avg(now)) {
+      this.v[t] = this.vd[t]!;
+      this.vd[t]! += this.virt(SLICE, t);
+    }
+    this.preempt(now);
+  }
+
+  /** yield_to named thread t of this run queue: next buddy, resched if it is eligible. */
+  yieldedTo(t: number, now: Time): boolean {
+    if (!this.rules.pickBuddy || !this.queue.includes(t)) return false;
+    this.buddy = t;
+    if (this.current === undefined || this.eligibleBuddy(this.avg(now)) === undefined) return false;
+    this.needResched = true;
+    return true;
   }
 
   preempt(now: Time): void {
@@ -291,12 +339,14 @@ function checkInvariants(s: HostScheduler, m: Model, now: Time): void {
 describe('HostScheduler under random operation sequences', () => {
   it('keeps its invariants, follows the EEVDF model and starves nobody', () => {
     fc.assert(
-      fc.property(caseArb, ({ threads, ibpbOnVcpuSwitch, nice, ops }) => {
-        const s = makeSched(threads, ibpbOnVcpuSwitch, nice);
+      fc.property(caseArb, ({ threads, ibpbOnVcpuSwitch, yieldForfeit, pickBuddy, nice, ops }) => {
+        const rules = { yieldForfeit, pickBuddy };
+        const s = makeSched(threads, ibpbOnVcpuSwitch, nice, rules);
         const m = new Model(
           threads,
           ibpbOnVcpuSwitch,
           nice.map((n) => WEIGHT[n]!),
+          rules,
         );
         // Start at 1 ps: blockedAt 0 means "never blocked" to the scheduler.
         let now = 1;
@@ -334,6 +384,18 @@ describe('HostScheduler under random operation sequences', () => {
                 s.preemptCurrent(now);
                 m.preempt(now);
               }
+              break;
+            }
+            case 'yield': {
+              // The machine yields only with another thread waiting (yield_to's own check).
+              if (!s.current || !s.contended) continue;
+              s.yieldCurrent(now);
+              m.yieldCurrent(now);
+              break;
+            }
+            case 'buddy': {
+              const t = s.threads[o.thread]!;
+              expect(s.yieldedTo(t, now), `yield_to thread ${o.thread}`).toBe(m.yieldedTo(o.thread, now));
               break;
             }
             case 'block': {

@@ -38,6 +38,8 @@ function makeSched(
     ibpbOnVcpuSwitch?: boolean;
     ibpbClearsRap?: boolean;
     haltPoll?: Time;
+    yieldForfeit?: boolean;
+    pickBuddy?: boolean;
   } = {},
 ): Fixture {
   const port = fakePort();
@@ -84,6 +86,8 @@ function makeSched(
     haltPoll: o.haltPoll ?? HALT_POLL,
     ibpbOnVcpuSwitch: o.ibpbOnVcpuSwitch ?? true,
     until: 100_000 * US,
+    ...(o.yieldForfeit === undefined ? {} : { yieldForfeit: o.yieldForfeit }),
+    ...(o.pickBuddy === undefined ? {} : { pickBuddy: o.pickBuddy }),
   });
   return { sched, core, port, kvms, t: sched.threads };
 }
@@ -157,6 +161,92 @@ describe('run queue', () => {
     expect(f.sched.needResched).toBe(true);
     f.sched.preemptCurrent(SLICE + 20 * US);
     expect(enter(f, SLICE + 20 * US)).toBe(b);
+  });
+
+  it('a request that ends with only ineligible waiters is renewed, not preempted (pick_eevdf picks the runner again)', () => {
+    const f = makeSched({ threads: 2 });
+    const [a, b] = f.t as [VcpuThread, VcpuThread];
+    expect(enter(f, 0)).toBe(a);
+    f.sched.preemptCurrent(SLICE);
+    expect(enter(f, SLICE)).toBe(b);
+    f.sched.blockCurrent(SLICE + 10 * US);
+    expect(enter(f, SLICE + 10 * US)).toBe(a);
+    // b comes back having run 10 µs less than a: a, ahead, is not eligible at its request's end.
+    f.sched.wake(b, SLICE + 2_000 * US, true);
+    expect(f.sched.keepsCurrent(SLICE + 2_000 * US)).toBe(false);
+    const g = makeSched({ threads: 2 });
+    const [c, d] = g.t as [VcpuThread, VcpuThread];
+    expect(enter(g, 0)).toBe(c);
+    g.sched.preemptCurrent(SLICE);
+    expect(enter(g, SLICE)).toBe(d);
+    g.sched.preemptCurrent(3 * SLICE + 500 * US); // d ran two slices and 500 µs: vruntime 2S + 500 µs
+    expect(enter(g, 3 * SLICE + 500 * US)).toBe(c);
+    // At c's request end (vruntime 2S, new deadline 3S) d is past the average and its deadline
+    // is later (3S + 500 µs): c runs on. Once c is 600 µs further, it is past the average itself.
+    expect(g.sched.keepsCurrent(4 * SLICE + 500 * US)).toBe(true);
+    expect(g.sched.keepsCurrent(4 * SLICE + 1_100 * US)).toBe(false);
+  });
+
+  it('yield_task_fair (6.17+): an eligible yielder forfeits the rest of its request', () => {
+    const f = makeSched({ threads: 2 });
+    const [a, b] = f.t as [VcpuThread, VcpuThread];
+    expect(enter(f, 0)).toBe(a);
+    f.sched.preemptCurrent(SLICE);
+    expect(enter(f, SLICE)).toBe(b);
+    // b (vruntime 0, deadline S) spins 64 µs and yields: vruntime to its deadline, a new request.
+    f.sched.yieldCurrent(SLICE + 64 * US);
+    expect({ v: b.vruntime, d: b.deadline }).toEqual({ v: SLICE, d: 2 * SLICE });
+    expect(b.preempted).toBe(true);
+    expect(enter(f, SLICE + 64 * US)).toBe(a);
+    // An ineligible yielder changes nothing: a is ahead of b after running 1 ms.
+    f.sched.yieldCurrent(SLICE + 1_064 * US);
+    expect(a.vruntime).toBe(SLICE + 1_000 * US);
+    expect(a.deadline).toBe(2 * SLICE);
+  });
+
+  it('yield_task_fair before 6.17 (yieldForfeit: false): only the deadline moves, the lag stays', () => {
+    const f = makeSched({ threads: 2, yieldForfeit: false });
+    const [a, b] = f.t as [VcpuThread, VcpuThread];
+    expect(enter(f, 0)).toBe(a);
+    f.sched.preemptCurrent(SLICE);
+    expect(enter(f, SLICE)).toBe(b);
+    f.sched.yieldCurrent(SLICE + 64 * US);
+    expect({ v: b.vruntime, d: b.deadline }).toEqual({ v: 64 * US, d: 2 * SLICE });
+    // Still eligible, and a is not (it is a slice ahead): b is picked again.
+    expect(enter(f, SLICE + 64 * US)).toBe(b);
+  });
+
+  it('yield_to: the target becomes the next buddy, picked at once while eligible (PICK_BUDDY)', () => {
+    const f = makeSched({ threads: 3 });
+    const [a, b, c] = f.t as [VcpuThread, VcpuThread, VcpuThread];
+    expect(enter(f, 0)).toBe(a);
+    f.sched.preemptCurrent(SLICE);
+    expect(enter(f, SLICE)).toBe(b);
+    // c waits (owed a slice, eligible); a yield elsewhere names it: this pCPU must reschedule.
+    expect(f.sched.yieldedTo(c, SLICE + 100 * US)).toBe(true);
+    expect(f.sched.needResched).toBe(true);
+    f.sched.preemptCurrent(SLICE + 100 * US);
+    expect(enter(f, SLICE + 100 * US)).toBe(c);
+    // a was the one EEVDF would pick otherwise; naming a thread that is running does nothing.
+    expect(f.sched.yieldedTo(c, SLICE + 200 * US)).toBe(false);
+    f.sched.preemptCurrent(SLICE + 300 * US);
+    // Once picked, the buddy is spent: plain EEVDF again (b is owed most and first on a tie).
+    expect(enter(f, SLICE + 300 * US)).toBe(b);
+  });
+
+  it('yield_to an ineligible target: buddy set but no reschedule; with pickBuddy off, nothing', () => {
+    const f = makeSched({ threads: 2 });
+    const [a, b] = f.t as [VcpuThread, VcpuThread];
+    expect(enter(f, 0)).toBe(a);
+    f.sched.preemptCurrent(2 * SLICE); // a ran two slices
+    expect(enter(f, 2 * SLICE)).toBe(b);
+    expect(f.sched.yieldedTo(a, 2 * SLICE + 100 * US)).toBe(false);
+    expect(f.sched.needResched).toBe(false);
+    const g = makeSched({ threads: 3, pickBuddy: false });
+    const [, , z] = g.t as [VcpuThread, VcpuThread, VcpuThread];
+    enter(g, 0);
+    expect(g.sched.yieldedTo(z, 100 * US)).toBe(false);
+    expect(g.sched.needResched).toBe(false);
   });
 
   it('current, state and contended follow the transitions; an empty queue idles the pCPU', () => {

@@ -37,7 +37,7 @@ describe('defaults', () => {
       avic: false,
       policy: 'linux-7.0',
       ibpbOnVcpuSwitch: true,
-      scheduler: { migration: 'llc', migrationCost: 500 * US },
+      scheduler: { migration: 'llc', migrationCost: 500 * US, yieldForfeit: true, pickBuddy: true },
       latency: {},
       tasks: [],
     });
@@ -126,6 +126,8 @@ describe('values', () => {
       haltPoll: 1500,
       migration: 'llc',
       migrationCost: 500 * US,
+      yieldForfeit: true,
+      pickBuddy: true,
     });
   });
 
