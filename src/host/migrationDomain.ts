@@ -52,11 +52,6 @@ export class MigrationDomain {
     private readonly moveActor: (actor: number, core: number) => void,
   ) {}
 
-  /** Every vCPU thread on the domain's pCPUs now, in core order (what directed yield sees). */
-  threads(): VcpuThread[] {
-    return this.cpus.flatMap((c) => c.sched.threads);
-  }
-
   /** Every vCPU thread of the domain as directed yield sees it, with the pCPU that holds it. */
   dyViews(): DyView[] {
     return this.cpus.flatMap((c) => c.sched.threads.map((t) => dyViewOf(t, c.actor)));

@@ -11,10 +11,19 @@ import { runSimulation } from '../../src/workers/runSimulation.js';
  * their slices. Nothing here is written in: it comes from the exit, kvm_vcpu_on_spin's rules
  * and EEVDF's run queues.
  */
-async function run(sets: string[]) {
+async function simulate(sets: string[]) {
   const s = loadScenario('scenarios/overcommit/overcommit-3x.yaml', { sets: ['until=5ms', ...sets] });
   const r = await runSimulation(s, { workers: 1, inProcess: true });
   return { r, m: collectMetrics(r.actors, r.topology.timing, r.simulatedPs) };
+}
+
+/** Runs are deterministic, so both tests share the default one instead of simulating it twice. */
+const runs = new Map<string, ReturnType<typeof simulate>>();
+function run(sets: string[]) {
+  const key = sets.join(' ');
+  let p = runs.get(key);
+  if (!p) runs.set(key, (p = simulate(sets)));
+  return p;
 }
 
 describe('PAUSE-loop exiting under overcommit', () => {
