@@ -22,7 +22,10 @@ const runs = new Map<string, ReturnType<typeof simulate>>();
 function run(sets: string[]) {
   const key = sets.join(' ');
   let p = runs.get(key);
-  if (!p) runs.set(key, (p = simulate(sets)));
+  if (!p) {
+    p = simulate(sets);
+    runs.set(key, p);
+  }
   return p;
 }
 
