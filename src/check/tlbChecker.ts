@@ -16,6 +16,20 @@ interface Completed {
   completedAt: Time;
 }
 
+/** How a shootdown skipped a target, as a violation explains it. */
+const SKIPPED_HOW: Record<ShootdownDeferredObs['path'], string> = {
+  pv: 'PV TLB flush skipped it while it was preempted (KVM_VCPU_FLUSH_TLB set in its steal-time area)',
+  hyperv: 'the Hyper-V flush hypercall queued the flush in its FIFO',
+  lazy: 'the shootdown skipped it while it was idle in lazy TLB mode (should_flush_tlb)',
+};
+
+/** Who owed the skipped target its flush. */
+const SKIPPED_OWED: Record<ShootdownDeferredObs['path'], string> = {
+  pv: 'the host is to flush before its next entry',
+  hyperv: 'the host is to flush before its next entry',
+  lazy: 'it is to flush when it leaves lazy TLB mode (switch_mm_irqs_off sees tlb_gen moved)',
+};
+
 /**
  * `tlb-stale` (docs/domain.md §5): once a shootdown's initiator has seen every acknowledgement,
  * no CPU may use a translation of the shot-down pages that was filled before the change. Uses
@@ -29,12 +43,18 @@ export class TlbChecker {
   /** `vmName` names a VM index in reports. */
   constructor(private readonly vmName: (vm: number) => string = (vm) => `vm${vm}`) {}
 
-  /** Shootdown id → the targets it skipped (their flush left to the host), with when and how. */
-  private readonly deferred = new Map<string, { t: Time; ctx: number; path: 'pv' | 'hyperv' }[]>();
+  /**
+   * Shootdown id → the targets it skipped (their flush left to the host, or to the target when it
+   * leaves lazy TLB mode), with when and how.
+   */
+  private readonly deferred = new Map<
+    string,
+    { t: Time; pcpu: number; ctx: number; path: ShootdownDeferredObs['path'] }[]
+  >();
 
   onDeferred(t: Time, o: ShootdownDeferredObs): void {
     const list = this.deferred.get(o.id) ?? [];
-    list.push({ t, ctx: o.ctx, path: o.path });
+    list.push({ t, pcpu: o.pcpu, ctx: o.ctx, path: o.path });
     this.deferred.set(o.id, list);
   }
 
@@ -72,16 +92,15 @@ export class TlbChecker {
       process: o.pcid - 1,
     };
     const where = c.world === 'host' ? `pCPU ${o.pcpu}` : `${who.vm} vCPU ${c.view} (on pCPU ${o.pcpu})`;
-    // A target the shootdown skipped: the host owed it a flush before its next entry.
+    // A target the shootdown skipped: the host (or the target itself, leaving lazy TLB mode) owed it a flush.
     const skipped = (this.deferred.get(sd.id) ?? []).find((d) => {
       const x = decodeContext(d.ctx);
+      // Bare metal: the same core; a guest: the same vCPU, wherever it runs now.
+      if (x.world === 'host' || c.world === 'host') return x.world === c.world && d.pcpu === o.pcpu;
       return x.world === c.world && x.vm === c.vm && x.view === c.view;
     });
-    const how = skipped
-      ? skipped.path === 'pv'
-        ? 'PV TLB flush skipped it while it was preempted (KVM_VCPU_FLUSH_TLB set in its steal-time area)'
-        : 'the Hyper-V flush hypercall queued the flush in its FIFO'
-      : '';
+    const how = skipped ? SKIPPED_HOW[skipped.path] : '';
+    const owed = skipped ? SKIPPED_OWED[skipped.path] : '';
     this.found.set(key, {
       property: 'tlb-stale',
       atNs: toNs(t),
@@ -95,9 +114,7 @@ export class TlbChecker {
       events: [
         `${formatDuration(o.filledAt)} ${where}: TLB fill of page ${o.page} (PCID ${o.pcid})`,
         `${formatDuration(sd.changedAt)} ${sd.initiator}: page tables changed, shootdown ${sd.id} begins`,
-        ...(skipped
-          ? [`${formatDuration(skipped.t)} ${where}: ${how}; the host is to flush before its next entry`]
-          : []),
+        ...(skipped ? [`${formatDuration(skipped.t)} ${where}: ${how}; ${owed}`] : []),
         `${formatDuration(sd.completedAt)} ${sd.initiator}: shootdown ${sd.id} complete`,
         `${formatDuration(t)} ${where}: stale translation used`,
       ],

@@ -100,7 +100,8 @@ export type HostEvent =
  * Interrupts for a running vCPU kick it out (a posted-interrupt IPI causes an INTR exit; KVM
  * injects at the next VMRUN) or, with AVIC, ring its doorbell (no exit). For a preempted vCPU
  * they wait in its vAPIC until it runs again, unless PV TLB flush lets the sender skip it; a
- * halted vCPU is woken.
+ * halted vCPU is woken, unless its guest idles in lazy TLB mode and the interrupt is a
+ * shootdown's flush IPI, which the guest's initiator skips.
  */
 export const hostMachine = setup({
   types: { input: {} as HostInput, context: {} as HostContext, events: {} as HostEvent },
@@ -110,6 +111,7 @@ export const hostMachine = setup({
       const now = port.now();
       // schedule() → vcpu_load (context switch, IBPB on a vCPU switch) unless it is the same.
       const thread = sched.current!;
+      thread.guestIdle = false;
       const switchCost = context.switchCost;
       const deferred = sched.recordStealTime(thread);
       const hv = sched.serviceHvFlush(thread);
@@ -202,8 +204,11 @@ export const hostMachine = setup({
     }),
     handleExit: assign(({ context, event }) => {
       const ev = event as Extract<HostEvent, { type: 'VMEXIT' }> & { src: number };
-      const kvm = context.sched.current!.kvm;
+      const t = context.sched.current!;
+      const kvm = t.kvm;
       const r = kvm.handleExit(ev.exit, ev.src);
+      // The L1 guest's own idle loop halted (not an L2's HLT, which L1 handles).
+      if (ev.exit.reason === 'hlt' && ev.exit.idle && ev.src === t.actor) t.guestIdle = true;
       const now = context.port.now();
       // Out of guest mode: the Hyper-V flushes that kicked this vCPU out are acknowledged.
       for (const { to, ack } of context.sched.hvExitAcks(context.sched.current!, now)) {
@@ -343,6 +348,10 @@ export const hostMachine = setup({
   },
   guards: {
     blocks: ({ context }) => context.blockFor > 0,
+    lazySkip: ({ context, event }) => {
+      const t = context.sched.threadOf((event as IntrMessage).target);
+      return t !== undefined && isLazySkip(t, event as IntrMessage);
+    },
     resched: ({ context }) => context.sched.needResched && context.sched.contended,
     /**
      * The PAUSE exit's kvm_vcpu_on_spin found a vCPU to yield to, and another thread waits for
@@ -449,7 +458,11 @@ export const hostMachine = setup({
         'Nothing runnable: the pCPU polls for a halted vCPU (halt_poll_ns), then sleeps; it pulls waiting vCPUs of its domain.',
       on: {
         WAKE: { actions: 'timerWake', target: 'choosing' },
-        INTR: { actions: 'deliverOutsideGuest', target: 'choosing' },
+        INTR: [
+          // A flush skipped for an idle guest does not end the poll or the sleep.
+          { guard: 'lazySkip', actions: 'deliverOutsideGuest' },
+          { actions: 'deliverOutsideGuest', target: 'choosing' },
+        ],
         BALANCE: [{ guard: 'balanceDue', actions: 'takeClaim', target: 'choosing' }, { actions: 'unclaim' }],
         TASK_WAKE: { actions: 'taskWake', target: 'choosing' },
       },
@@ -524,6 +537,15 @@ function forwardMoved(context: HostContext, ev: IntrMessage | HvFlushMessage): v
   port.send(domain.hostOf(ev.target), type, data, 0, Priority.INTERRUPT);
 }
 
+/**
+ * A shootdown's flush IPI for a vCPU whose guest is idle in lazy TLB mode: native_flush_tlb_multi
+ * skips it (should_flush_tlb). The PV check comes first in kvm_flush_tlb_multi, but a halted
+ * vCPU is never marked preempted.
+ */
+function isLazySkip(t: VcpuThread, ev: IntrMessage): boolean {
+  return t.guestIdle && ev.interrupt.kind === 'flush' && ev.interrupt.req !== undefined;
+}
+
 /** Forces the running guest out with an INTR exit (a reschedule or posted-interrupt IPI). */
 function kick(context: HostContext): void {
   const t = context.sched.current!;
@@ -546,6 +568,18 @@ function deliver(context: HostContext, ev: IntrMessage, inGuest: boolean): boole
     return false;
   }
   const now = port.now();
+  if (isLazySkip(t, ev)) {
+    // The guest's initiator skips a vCPU idle in lazy TLB mode: no wake-up, no kick, no AVIC
+    // incomplete-IPI exit. The vCPU's actor answers for its guest (see vcpuMachine's skipLazyFlush).
+    port.send(
+      t.actor,
+      'INTR',
+      { interrupt: ev.interrupt, arrivedAt: now, doorbell: false, waiting: true },
+      0,
+      Priority.INTERRUPT,
+    );
+    return false;
+  }
   if (t !== sched.current) {
     const ack = sched.deferFlush(t, ev.interrupt, now);
     if (ack) {

@@ -69,6 +69,12 @@ export interface VcpuThread extends SchedEntity {
   dyPublished: string | undefined;
   /** KVM_VCPU_FLUSH_TLB was set by these shootdowns while it was preempted. */
   deferred: FlushRequest[];
+  /**
+   * Its guest halted in its idle loop (an HLT exit from the guest's idle task) and has not been
+   * entered since: the guest's shootdowns skip it (lazy TLB mode), so their IPIs neither wake
+   * nor kick it.
+   */
+  guestIdle: boolean;
   /** Hyper-V flush requests queued for it (KVM's per-vCPU TLB flush FIFO), serviced at entry. */
   hvFifo: FlushRequest[];
   /** The FIFO overflowed (or a flush-all was queued): the next entry flushes everything. */
@@ -192,6 +198,7 @@ export class HostScheduler {
         preemptedInKernel: false,
         dyPublished: undefined,
         deferred: [],
+        guestIdle: false,
         hvFifo: [],
         hvFlushAll: false,
         hvAckOnExit: [],

@@ -183,6 +183,13 @@ export class L1Hypervisor implements CpuSoftware {
   onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time; exits: GuestExit[] } {
     return this.os.onFlushIpi(req, now);
   }
+  lazyTlb(): boolean {
+    // While L1 runs an L2 its own OS is not in its idle loop.
+    return !this.inL2 && this.os.lazyTlb();
+  }
+  onLazyFlush(req: FlushRequest, now: Time): void {
+    this.os.onLazyFlush(req, now);
+  }
   deschedule(now: Time): void {
     this.os.deschedule(now);
   }

@@ -27,7 +27,11 @@ export interface FlushAck {
   handledAt: Time;
   /** When the handler finished and wrote the acknowledgement. */
   ackedAt: Time;
-  /** PV TLB flush: the target was preempted; the host will flush before it next enters. */
+  /**
+   * The target acknowledged without running the flush handler: PV TLB flush (it was preempted;
+   * the host flushes before it next enters), Hyper-V's flush FIFO, or lazy TLB mode (it was idle;
+   * it flushes itself when it leaves lazy mode).
+   */
   deferred: boolean;
 }
 
@@ -50,7 +54,13 @@ export type StepPlan =
   | { kind: 'ipi'; to: number; sendDelay: Time; at: Time; init?: boolean }
   | { kind: 'syncpoint'; name: string; at: Time }
   | { kind: 'await'; name: string }
-  | { kind: 'halt'; until: Time }
+  /**
+   * HLT until `until` (or an interrupt). `idle`: the OS's idle loop halts (default_idle), with the
+   * CPU in lazy TLB mode (enter_lazy_tlb): a flush IPI does not wake it, and another interrupt's
+   * handler returns to HLT unless it woke a task. Otherwise a HLT instruction of a script, which
+   * any interrupt ends.
+   */
+  | { kind: 'halt'; until: Time; idle: boolean }
   /**
    * A guest's instructions were intercepted: leave the guest with these #VMEXITs, in order;
    * `afterwards` is a plan the same step decided after them (a shootdown), taken when they are done.
@@ -82,6 +92,17 @@ export interface CpuSoftware {
    * {@link deschedule}).
    */
   onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time; exits: GuestExit[] };
+  /**
+   * The CPU is halted in its idle loop, in lazy TLB mode (`cpu_tlbstate_shared.is_lazy`): a
+   * shootdown's initiator skips it (should_flush_tlb), so its flush IPI is not taken.
+   */
+  lazyTlb(): boolean;
+  /**
+   * A shootdown skipped this CPU because it is in lazy TLB mode: nothing runs now; the page-table
+   * change is in memory, and the CPU flushes the address space when it leaves lazy mode
+   * (switch_mm_irqs_off sees the mm's tlb_gen moved).
+   */
+  onLazyFlush(req: FlushRequest, now: Time): void;
   /** Handles a plain IPI (a wake-up or a script's `ipi`); returns the handler's duration. */
   onIpi(from: number, now: Time): Time;
   /**

@@ -30,6 +30,8 @@ export interface GuestExit {
   insn?: Instruction;
   /** For `hlt`: how long the guest wants to sleep (ps); for `vmrun`: the L2 VM index. */
   arg?: number;
+  /** For `hlt`: the guest's idle loop halted, in lazy TLB mode (see StepPlan's `halt`). */
+  idle?: boolean;
   /** For `vmrun`: erap_ctl of vmcb12 as the L1 hypervisor wrote it. */
   vmcb12?: { allowLargerRap: boolean; clearRap: boolean };
   /** For `vmmcall` (KVM_HC_SEND_IPI): the IPI the guest sends through the hypervisor. */

@@ -99,11 +99,14 @@ export interface ShootdownCompleteObs {
 export interface ShootdownDeferredObs {
   /** The shootdown's id. */
   id: string;
-  /** The pCPU of the target, and the target's guest kernel context (VM and vCPU). */
+  /** The pCPU of the target, and the target's context (bare metal, or its VM and vCPU). */
   pcpu: number;
   ctx: number;
-  /** PV TLB flush (KVM_VCPU_FLUSH_TLB in the steal-time area) or Hyper-V's flush FIFO. */
-  path: 'pv' | 'hyperv';
+  /**
+   * PV TLB flush (KVM_VCPU_FLUSH_TLB in the steal-time area), Hyper-V's flush FIFO (the host
+   * flushes for the target), or lazy TLB mode (the target was idle; it flushes when it leaves).
+   */
+  path: 'pv' | 'hyperv' | 'lazy';
 }
 
 export interface TlbStaleUseObs {

@@ -90,6 +90,16 @@ export const pcpuMachine = setup({
       context.port.send(req.from, 'FLUSH_ACK', { ack }, cost, Priority.MESSAGE);
       return { handlerEnd: now + cost };
     }),
+    skipLazyFlush: ({ context, event }) => {
+      // The initiator skips a CPU in lazy TLB mode (should_flush_tlb): it neither interrupts it
+      // nor waits. The message stands for the initiator's read of the target's is_lazy; the
+      // acknowledgement (no handler ran) is that read's answer.
+      const req = (event as Extract<PcpuEvent, { type: 'FLUSH_IPI' }>).req;
+      const now = context.port.now();
+      context.sw.onLazyFlush(req, now);
+      const ack: FlushAck = { id: req.id, arrivedAt: now, handledAt: now, ackedAt: now, deferred: true };
+      context.port.send(req.from, 'FLUSH_ACK', { ack }, 0, Priority.MESSAGE);
+    },
     handleIpi: assign(({ context, event }) => {
       const ev = event as Extract<PcpuEvent, { type: 'IPI' }>;
       const d = ev.init
@@ -125,6 +135,7 @@ export const pcpuMachine = setup({
     currentStep: ({ context, event }) => (event as { gen: number }).gen === context.gen,
     allAcked: ({ context }) => context.acksPending === 0,
     syncArrived: ({ context }) => context.syncPlan !== undefined,
+    lazyTlb: ({ context }) => context.sw.lazyTlb(),
   },
 }).createMachine({
   id: 'pcpu',
@@ -190,7 +201,11 @@ export const pcpuMachine = setup({
       entry: 'scheduleStep',
       on: {
         STEP: { guard: 'currentStep', actions: 'step', target: 'route' },
-        FLUSH_IPI: { actions: ['handleFlushIpi', 'wakeAfterHandler'], target: 'running' },
+        FLUSH_IPI: [
+          // Idle in lazy TLB mode: the shootdown skips it, and it sleeps on.
+          { guard: 'lazyTlb', actions: 'skipLazyFlush' },
+          { actions: ['handleFlushIpi', 'wakeAfterHandler'], target: 'running' },
+        ],
         IPI: { actions: ['handleIpi', 'wakeAfterHandler'], target: 'running' },
       },
     },

@@ -10,6 +10,7 @@ import {
   ObsKind,
   type RapUseObs,
   type ShootdownCompleteObs,
+  type ShootdownDeferredObs,
   type ShootdownStartObs,
   type StuffObs,
   type TlbStaleUseObs,
@@ -58,6 +59,12 @@ export interface LinuxOsStats {
    * intercepted with shadow paging (NPT off). Always 0 on bare metal and with NPT.
    */
   shootdownFlushExits: number;
+  /**
+   * Flush IPIs this CPU did not take because it was idle in lazy TLB mode (the initiator's
+   * should_flush_tlb skips it), and the flushes it did when it left lazy mode after one.
+   */
+  lazySkips: number;
+  lazyFlushes: number;
   /** Workload operations (CALL, RET, page access) executed: the useful work done. */
   workOps: number;
   stuffingCalls: number;
@@ -124,6 +131,18 @@ export class LinuxOs implements CpuSoftware {
   /** Spinning in a shootdown or halted: the workload does not run. */
   private waiting = false;
   private halted = false;
+  /**
+   * The halt is the idle loop's (the workload's `hlt`, not a script's HLT instruction): the CPU
+   * is in lazy TLB mode (enter_lazy_tlb), with its last process's address space still loaded.
+   */
+  private idleHalt = false;
+  /**
+   * Address spaces (PCIDs) whose shootdowns skipped this CPU in lazy TLB mode: their mm's tlb_gen
+   * moved past this CPU's (cpu_tlbstate.ctxs[asid].tlb_gen). Switching to one flushes it.
+   */
+  private readonly staleSpaces = new Set<number>();
+  /** Woken from the idle loop with the TLB out of date: the switch back flushes before any work. */
+  private leavingLazy = false;
   /** A vCPU the host has descheduled (preempted or switched out): guest time passes, no work runs. */
   private offCpu = false;
   /**
@@ -140,6 +159,8 @@ export class LinuxOs implements CpuSoftware {
     shootdownLatencies: [],
     flushIpisHandled: 0,
     shootdownFlushExits: 0,
+    lazySkips: 0,
+    lazyFlushes: 0,
     workOps: 0,
     stuffingCalls: 0,
     pageAccesses: 0,
@@ -236,19 +257,45 @@ export class LinuxOs implements CpuSoftware {
   }
 
   resume(now: Time): StepPlan {
+    if (this.halted && this.idleHalt && now < this.cursor) {
+      // KVM entered the idle vCPU before its timer: an interrupt made it runnable. Its handler
+      // runs next (the pending interrupts are taken after this); a wake-up ends the idle loop,
+      // otherwise the loop halts again at the step right after (see stepInner).
+      this.waiting = false;
+      return { kind: 'run', at: now };
+    }
     // KVM enters a halted vCPU again only once it is runnable (its timer fired, or an interrupt
     // came): the guest's HLT is over now, not at its next decision — until then the workload
     // would stand still, then run the whole stretch at once, past kicks and host-side flushes.
     this.wake(now);
     this.waiting = false;
     this.cursor = Math.max(this.cursor, now);
+    if (this.leavingLazy) {
+      // Back from the idle loop with the TLB out of date: the flush comes before any work, and
+      // with shadow paging its MOV CR3 leaves the guest.
+      this.pause(now, this.leaveLazyTlb());
+      if (this.exits.length > 0) {
+        const exits = this.exits;
+        this.exits = [];
+        this.waiting = true;
+        return { kind: 'exit', exits };
+      }
+    }
     if (this.scriptPc < this.p.script.length) return { kind: 'run', at: this.cursor };
     return this.planNext(now);
   }
 
   private stepInner(now: Time): StepPlan {
-    if (this.halted && now >= this.cursor) this.halted = false;
+    if (this.halted) {
+      // The idle loop was entered before its timer and nothing woke it: default_idle halts again.
+      if (now < this.cursor && this.idleHalt) return { kind: 'halt', until: this.cursor, idle: true };
+      if (now >= this.cursor) this.endHalt(now);
+    }
     if (now < this.cursor) return { kind: 'run', at: this.cursor };
+    if (this.leavingLazy) {
+      this.pause(now, this.leaveLazyTlb());
+      return { kind: 'run', at: this.cursor };
+    }
     this.advanceTo(now);
     if (this.scriptPc < this.p.script.length) return this.runScriptOp(now);
     const due = this.dueDecision(now);
@@ -283,16 +330,27 @@ export class LinuxOs implements CpuSoftware {
         this.pause(now, this.localFlush(now));
         return this.planNext(now);
       case 'hlt':
+        // The process sleeps: the CPU runs the idle task, in lazy TLB mode, until its timer.
         this.next.hlt = now + this.w.hlt.every;
         this.cursor = now + this.w.hlt.for;
         this.halted = true;
-        return { kind: 'halt', until: now + this.w.hlt.for };
+        this.idleHalt = true;
+        return { kind: 'halt', until: now + this.w.hlt.for, idle: true };
       default:
         return this.planNext(now);
     }
   }
 
   onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time; exits: GuestExit[] } {
+    if (this.lazyTlb()) {
+      // Sent before the CPU went lazy, taken in the idle loop: flush_tlb_func finds it lazy and
+      // only switches to init_mm (no INVLPG); the CPU halts again, and leaving the idle loop is a
+      // full switch_mm that flushes the address space.
+      this.markOutOfDate(req);
+      this.stats_.flushIpisHandled++;
+      this.reportInterrupt('flush IPI delivery');
+      return { cost: this.core.timing.flushIpiHandler, handledAt: now, exits: [] };
+    }
     this.wake(now);
     this.advanceTo(now);
     this.stats_.flushIpisHandled++;
@@ -313,6 +371,28 @@ export class LinuxOs implements CpuSoftware {
     return { cost, handledAt: now + irqsOff, exits };
   }
 
+  lazyTlb(): boolean {
+    return this.halted && this.idleHalt;
+  }
+
+  /**
+   * native_flush_tlb_multi → should_flush_tlb: a CPU in lazy TLB mode "will get flushed at the
+   * next context switch", so the initiator neither interrupts nor waits for it (since Linux 4.19,
+   * "x86/mm/tlb: Make lazy TLB mode lazier"; arch/x86/mm/tlb.c). The CPU sleeps on; the change is
+   * in memory, and leaving the idle loop flushes (see leaveLazyTlb).
+   */
+  onLazyFlush(req: FlushRequest, _now: Time): void {
+    this.markOutOfDate(req);
+    this.stats_.lazySkips++;
+    const obs: ShootdownDeferredObs = {
+      id: req.id,
+      pcpu: this.core.params.index,
+      ctx: this.ctxOf(this.current),
+      path: 'lazy',
+    };
+    this.port.observe(ObsKind.SHOOTDOWN_DEFERRED, obs);
+  }
+
   onIpi(_from: number, now: Time): Time {
     this.wake(now);
     this.advanceTo(now);
@@ -324,6 +404,9 @@ export class LinuxOs implements CpuSoftware {
 
   onInit(from: number, now: Time): Time {
     this.wake(now);
+    // INIT invalidates the TLB (APM §5.5.3; in a guest KVM's reset flushes it): nothing is stale.
+    this.leavingLazy = false;
+    this.staleSpaces.clear();
     this.advanceTo(now);
     // In a guest the hardware never sees INIT: KVM emulated the reset (and reported it).
     if (this.p.cpu.identity.world === 'host') {
@@ -390,7 +473,8 @@ export class LinuxOs implements CpuSoftware {
 
   /** Executes the workload's CALL/RET operations and page accesses up to `t`. */
   private advanceTo(t: Time): void {
-    if (this.waiting || this.halted || this.offCpu) return;
+    // Woken from lazy TLB mode: nothing runs before the flush at the next step.
+    if (this.waiting || this.halted || this.offCpu || this.leavingLazy) return;
     if (this.current < 0 || this.scriptPc < this.p.script.length) {
       this.cursor = Math.max(this.cursor, t);
       return;
@@ -510,12 +594,16 @@ export class LinuxOs implements CpuSoftware {
     emulated = false,
   ): Time {
     const pcid = this.pcidOf(to);
+    // An address space a shootdown skipped while this CPU was lazy: its tlb_gen is ahead of this
+    // CPU's, so switch_mm_irqs_off flushes it (need_flush: a CR3 write without NOFLUSH).
+    const stale = this.staleSpaces.delete(pcid);
+    if (stale) this.stats_.lazyFlushes++;
     if (using === 'invpcid-single' && this.p.cpuid.invpcid) {
       // PTI-style: the switch itself is a NOFLUSH CR3 write, the flush an INVPCID type 1.
       const a = this.exec({ kind: 'mov-cr3', pcid, noflush: true }, 'MOV CR3 (NOFLUSH) in switch_mm');
       return a + this.exec({ kind: 'invpcid', type: 1, pcid, page: 0 }, 'INVPCID type 1 in switch_mm');
     }
-    const noflush = using === 'mov-cr3-noflush' && this.p.cpuid.pcid;
+    const noflush = using === 'mov-cr3-noflush' && this.p.cpuid.pcid && !stale;
     const detail = noflush ? 'MOV CR3 with NOFLUSH in switch_mm' : 'MOV CR3 in switch_mm';
     return this.exec(
       { kind: 'mov-cr3', pcid, noflush },
@@ -525,6 +613,8 @@ export class LinuxOs implements CpuSoftware {
   }
 
   private globalFlush(_now: Time): Time {
+    // Every address space is flushed: none is out of date any more.
+    this.staleSpaces.clear();
     if (this.w.globalFlush.using === 'invpcid-all' && this.p.cpuid.invpcid) {
       return this.exec({ kind: 'invpcid', type: 2, pcid: 0, page: 0 }, 'INVPCID type 2 (flush all)');
     }
@@ -614,7 +704,7 @@ export class LinuxOs implements CpuSoftware {
     if (op.op === 'hlt') {
       this.cursor = now + op.for;
       this.halted = true;
-      return { kind: 'halt', until: now + op.for };
+      return { kind: 'halt', until: now + op.for, idle: false };
     }
     this.cursor = now + cost;
     return this.scriptPc < this.p.script.length
@@ -786,9 +876,42 @@ export class LinuxOs implements CpuSoftware {
   /** An interrupt ends HLT (the core resumes after the handler). */
   private wake(now: Time): void {
     if (this.halted) {
-      this.halted = false;
+      this.endHalt(now);
       this.cursor = now;
     }
+  }
+
+  /** A shootdown's change reached this lazy CPU as memory only: its TLB is out of date. */
+  private markOutOfDate(req: FlushRequest): void {
+    for (const page of req.pages) this.rememberChange(req.pcid, page, req.changedAt);
+    this.staleSpaces.add(req.pcid);
+  }
+
+  /** The halt is over; out of the idle loop, the CPU leaves lazy TLB mode. */
+  private endHalt(_now: Time): void {
+    this.halted = false;
+    if (this.idleHalt) {
+      this.idleHalt = false;
+      this.leavingLazy = this.current >= 0 && this.staleSpaces.has(this.pcidOf(this.current));
+    }
+  }
+
+  /**
+   * switch_mm_irqs_off from the idle task back to the process (prev == next, was_lazy): the mm's
+   * tlb_gen moved while this CPU was lazy ("TLB contents went out of date while we were in lazy
+   * mode"), so it reloads CR3 with a flush of the address space (load_new_mm_cr3, need_flush).
+   * Returns its cost.
+   */
+  private leaveLazyTlb(): Time {
+    this.leavingLazy = false;
+    if (this.current < 0) return 0;
+    this.stats_.lazyFlushes++;
+    const pcid = this.pcidOf(this.current);
+    this.staleSpaces.delete(pcid);
+    return this.exec(
+      { kind: 'mov-cr3', pcid, noflush: false },
+      'MOV CR3 in switch_mm_irqs_off (TLB out of date after lazy TLB mode)',
+    );
   }
 
   private pause(now: Time, cost: Time): void {

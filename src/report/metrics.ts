@@ -54,6 +54,11 @@ export interface Metrics {
     pvDeferredTargets: number;
     /** Targets flushed by the host for a Hyper-V flush hypercall. */
     hvFlushedTargets: number;
+    /**
+     * Targets skipped because they were idle in lazy TLB mode (should_flush_tlb): no interrupt;
+     * each flushes its address space when it leaves the idle loop.
+     */
+    lazySkippedTargets: number;
   };
   /** Useful work: workload operations (CALL, RET, page access) completed, per simulated second. */
   work: { ops: number; opsPerSecond: number; byVm: { vm: string; ops: number; opsPerSecond: number }[] };
@@ -121,6 +126,7 @@ export function collectMetrics(
       exitsPerShootdown: 0,
       pvDeferredTargets: 0,
       hvFlushedTargets: 0,
+      lazySkippedTargets: 0,
     },
     work: { ops: 0, opsPerSecond: 0, byVm: [] },
     scheduler: {
@@ -213,6 +219,7 @@ export function collectMetrics(
     if (st.os) {
       m.contextSwitches += st.os.contextSwitches;
       ipis += st.os.flushIpisHandled;
+      m.shootdowns.lazySkippedTargets += st.os.lazySkips;
       flushExits += st.os.shootdownFlushExits;
       m.work.ops += st.os.workOps;
       if (st.vm !== undefined) workByVm.set(st.vm, (workByVm.get(st.vm) ?? 0) + st.os.workOps);

@@ -91,7 +91,7 @@ export function renderSummary(r: Report, opts: { maxViolations?: number } = {}):
     const w = sd.waitNs;
     const total = w.delivery + w.preemptedWait + w.handler;
     out.push(
-      `  initiator wait: delivery ${pct(w.delivery, total)}, waiting for preempted/halted targets ${pct(w.preemptedWait, total)}, handlers ${pct(w.handler, total)}; exits per shootdown ${sd.exitsPerShootdown}; targets skipped by PV TLB flush ${fmt(sd.pvDeferredTargets)}${sd.hvFlushedTargets > 0 ? `, flushed by the host (Hyper-V) ${fmt(sd.hvFlushedTargets)}` : ''}`,
+      `  initiator wait: delivery ${pct(w.delivery, total)}, waiting for preempted/halted targets ${pct(w.preemptedWait, total)}, handlers ${pct(w.handler, total)}; exits per shootdown ${sd.exitsPerShootdown}; targets skipped by PV TLB flush ${fmt(sd.pvDeferredTargets)}, idle in lazy TLB mode ${fmt(sd.lazySkippedTargets)}${sd.hvFlushedTargets > 0 ? `, flushed by the host (Hyper-V) ${fmt(sd.hvFlushedTargets)}` : ''}`,
     );
     out.push(
       `  histogram: ${sd.histogram

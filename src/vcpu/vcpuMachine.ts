@@ -243,6 +243,19 @@ export const vcpuMachine = setup({
       return { pleGen };
     }),
     leaveForPause: assign(({ context }) => leave(context, 'spin', 'pause')),
+    /**
+     * The guest's initiator skips a vCPU idle in lazy TLB mode (should_flush_tlb): no interrupt,
+     * no wait. The message stands for its read of the target's is_lazy in guest memory; the
+     * acknowledgement (no handler ran) is the answer.
+     */
+    skipLazyFlush: ({ context, event }) => {
+      const { interrupt } = event as Extract<VcpuEvent, { type: 'INTR' }>;
+      const req = interrupt.req!;
+      const now = context.port.now();
+      context.os.onLazyFlush(req, now);
+      const ack: FlushAck = { id: req.id, arrivedAt: now, handledAt: now, ackedAt: now, deferred: true };
+      context.port.send(req.from, 'FLUSH_ACK', { ack }, 0, Priority.MESSAGE);
+    },
     queueIntr: assign(({ context, event }) => {
       const ev = event as Extract<VcpuEvent, { type: 'INTR' }>;
       const entry = { interrupt: ev.interrupt, arrivedAt: ev.arrivedAt, waiting: ev.waiting };
@@ -292,8 +305,9 @@ export const vcpuMachine = setup({
       const exit: GuestExit = {
         reason: 'hlt',
         arg: Math.max(1, until - context.port.now()),
+        idle: (plan as Extract<StepPlan, { kind: 'halt' }>).idle,
         ctx: context.kernelCtx,
-        detail: 'HLT (idle)',
+        detail: (plan as Extract<StepPlan, { kind: 'halt' }>).idle ? 'HLT (idle loop)' : 'HLT (script)',
       };
       return { exits: [exit], afterExits: { kind: 'resume' as const } };
     }),
@@ -410,6 +424,10 @@ export const vcpuMachine = setup({
     syncArrived: ({ context }) => context.syncPlan !== undefined,
     next: ({ context }, params: { is: Resume }) => context.next === params.is,
     kickPending: ({ context }) => context.kickPending,
+    lazyFlush: ({ context, event }) => {
+      const { interrupt } = event as Extract<VcpuEvent, { type: 'INTR' }>;
+      return interrupt.kind === 'flush' && interrupt.req !== undefined && context.os.lazyTlb();
+    },
     kickNow: ({ context, event }) => kickSeqOf(event) === context.entrySeq,
     allAcked: ({ context }) =>
       context.shootdown !== undefined && context.shootdown.acks >= context.shootdown.targets.length,
@@ -442,7 +460,10 @@ export const vcpuMachine = setup({
   on: {
     SYNC: { actions: 'recordSync' },
     KICK: { actions: 'noteKick' },
-    INTR: { actions: ['queueIntr', 'noteKick'] },
+    INTR: [
+      { guard: 'lazyFlush', actions: ['skipLazyFlush', 'noteKick'] },
+      { actions: ['queueIntr', 'noteKick'] },
+    ],
     FLUSH_ACK: { actions: 'countAck' },
     DEFERRED_FLUSHES: { actions: 'learnDeferred' },
     RELAY: { actions: 'relay' },
@@ -582,6 +603,7 @@ function inGuestInterrupts(resumeTo: Resume) {
   return {
     KICK: [{ guard: 'kickNow', actions: leave, target: 'descheduled' }, { actions: 'noteKick' }],
     INTR: [
+      { guard: 'lazyFlush', actions: ['skipLazyFlush', 'noteKick'] },
       { guard: 'kickNow', actions: ['queueIntr', leave], target: 'descheduled' },
       { actions: ['queueIntr', { type: 'doorbell', params: { resumeTo } }, 'noteKick'] },
     ],

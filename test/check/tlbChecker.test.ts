@@ -139,6 +139,20 @@ describe('TlbChecker', () => {
     expect(vs[0]!.promise).toMatch(/sd2/);
   });
 
+  it('explains a use on a core the shootdown skipped in lazy TLB mode, and only on that core', () => {
+    const c = new TlbChecker();
+    c.onDeferred(2000 * NS, { id: 'sd1', pcpu: 1, ctx: hostCtx(1, 2), path: 'lazy' });
+    shootdown(c);
+    c.onStaleUse(6000 * NS, staleUse(1, 2, 7, 500));
+    c.onStaleUse(6000 * NS, staleUse(2, 2, 7, 500));
+    const [skipped, other] = c.violations();
+    expect(skipped!.pcpu).toBe(1);
+    expect(skipped!.because).toMatch(/lazy TLB mode/);
+    expect(skipped!.events.some((e) => /leaves lazy TLB mode/.test(e))).toBe(true);
+    expect(other!.pcpu).toBe(2);
+    expect(other!.because).not.toMatch(/lazy/);
+  });
+
   it('is deterministic: the same observations give identical violations (property)', () => {
     type Ev =
       | { k: 'sd'; t: number; id: string; pcid: number; pages: number[]; lat: number }

@@ -285,6 +285,39 @@ describe('LinuxOs: TLB shootdowns', () => {
     for (let i = 0; i < 4; i++) expect(statsOf(none, i).core.clears['microarch:interrupt']).toBeUndefined();
   });
 
+  it('a core idle in lazy TLB mode is skipped: it sleeps on, and flushes each skipped address space before it uses it', async () => {
+    // Cores sleep 40 of every 50 µs (the idle loop, lazy TLB mode) and switch between two
+    // processes with NOFLUSH CR3 writes: a skipped shootdown may be of the process a core
+    // switches to later, which switch_mm_irqs_off must then flush (its tlb_gen moved).
+    const yaml = [
+      'name: lazy',
+      'seed: 1',
+      'until: 1ms',
+      'hardware: { cores: 4, spec: eraps-amd }',
+      'hostProcesses:',
+      '  count: 2',
+      '  threadsPerProcess: [4, 4]',
+      '  contextSwitch: { every: 7us, using: mov-cr3-noflush }',
+      '  shootdown: { every: 5us, pages: 1 }',
+      '  hlt: { every: 50us, for: 40us }',
+      '  workingSetPages: 4',
+      '',
+    ].join('\n');
+    const r = await run(yaml);
+    const os = [0, 1, 2, 3].map((i) => statsOf(r, i).os);
+    const skipped = os.reduce((n, s) => n + s.lazySkips, 0);
+    const handled = os.reduce((n, s) => n + s.flushIpisHandled, 0);
+    const sent = os.reduce((n, s) => n + s.shootdownLatencies.reduce((b, l) => b + l.targets, 0), 0);
+    expect(skipped).toBeGreaterThan(handled);
+    expect(handled + skipped).toBeGreaterThanOrEqual(sent);
+    expect(os.reduce((n, s) => n + s.lazyFlushes, 0)).toBeGreaterThan(0);
+    for (let i = 0; i < 4; i++) expect(statsOf(r, i).core.tlb.staleHits, `core ${i}`).toBe(0);
+    expect(r.violationCounts['tlb-stale']).toBe(0);
+    // A sleeper answers at once: no initiator waits out a 40 µs sleep.
+    const worst = Math.max(...os.flatMap((s) => s.shootdownLatencies.map((l) => l.latency)));
+    expect(worst).toBeLessThan(20_000_000);
+  });
+
   it('gives the same trace digest, violations and statistics for one or two partitions', async () => {
     const a = await run(shootdownScenario({ spec: 'legacy' }), 1);
     const b = await run(shootdownScenario({ spec: 'legacy' }), 2);

@@ -26,6 +26,7 @@ interface VmOpts {
   hypervTlbFlush?: boolean;
   shootdownEvery?: string;
   hltEvery?: string;
+  hltFor?: string;
   policy?: string;
   workingSetPages?: number;
   ibpbOnVcpuSwitch?: boolean;
@@ -46,7 +47,7 @@ function vmYaml(o: VmOpts): string {
       processes: 1
       contextSwitch: { every: 0 }
       shootdown: { every: ${o.shootdownEvery ?? '100us'}, pages: 1 }
-${o.hltEvery ? `      hlt: { every: ${o.hltEvery} }\n` : ''}${o.workingSetPages ? `      workingSetPages: ${o.workingSetPages}\n` : ''}`,
+${o.hltEvery ? `      hlt: { every: ${o.hltEvery}${o.hltFor ? `, for: ${o.hltFor}` : ''} }\n` : ''}${o.workingSetPages ? `      workingSetPages: ${o.workingSetPages}\n` : ''}`,
   ).join('');
   return `name: t
 seed: 1
@@ -304,6 +305,38 @@ describe('guests that halt', () => {
     for (const x of [hv, plain]) {
       expect(x.m.shootdowns.count).toBeGreaterThan(20);
       expect(x.r.violationCounts['tlb-stale'] ?? 0).toBe(0);
+    }
+  });
+
+  it('an idle vCPU is in lazy TLB mode: shootdowns skip it without waking it, and it flushes before it runs again', async () => {
+    // Both vCPUs sleep 90 of every 100 µs and shoot down whenever they run: the other one is
+    // mostly idle. should_flush_tlb skips it; with NPT off the flush on leaving lazy mode is a
+    // MOV CR3 that exits (shadow paging), and still comes before any access.
+    const o = {
+      cores: 2,
+      vms: 1,
+      vcpus: 2,
+      until: '2ms',
+      hltEvery: '100us',
+      hltFor: '90us',
+      shootdownEvery: '5us',
+    };
+    for (const npt of [true, false]) {
+      const x = await run(vmYaml({ ...o, npt, workingSetPages: 4 }));
+      const os = x.r.actors.flatMap((a) => {
+        const st = a.stats as { os?: { lazySkips: number; lazyFlushes: number; flushIpisHandled: number } };
+        return st.os ? [st.os] : [];
+      });
+      expect(os).toHaveLength(2);
+      const skipped = os.reduce((n, s) => n + s.lazySkips, 0);
+      expect(x.m.shootdowns.lazySkippedTargets).toBe(skipped);
+      expect(skipped, `npt ${npt}`).toBeGreaterThan(x.m.shootdowns.count / 2);
+      expect(os.reduce((n, s) => n + s.lazyFlushes, 0)).toBeGreaterThan(0);
+      // Only flush IPIs are sent, and none woke a halted vCPU.
+      for (const v of x.m.scheduler.vcpus) expect(v.wakeups, `npt ${npt} vCPU ${v.vcpu}`).toBe(0);
+      expect(x.r.violationCounts['tlb-stale'] ?? 0).toBe(0);
+      // A skipped target answers at once: no shootdown waits for a sleeper's 90 µs.
+      expect(x.m.shootdowns.latencyNs.max).toBeLessThan(20_000);
     }
   });
 
