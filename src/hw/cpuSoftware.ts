@@ -56,9 +56,8 @@ export type StepPlan =
   | { kind: 'await'; name: string }
   /**
    * HLT until `until` (or an interrupt). `idle`: the OS's idle loop halts (default_idle), with the
-   * CPU in lazy TLB mode (enter_lazy_tlb): a flush IPI does not wake it, and another interrupt's
-   * handler returns to HLT unless it woke a task. Otherwise a HLT instruction of a script, which
-   * any interrupt ends.
+   * CPU in lazy TLB mode (enter_lazy_tlb): shootdowns skip it, so their flush IPIs do not wake it
+   * (a plain IPI or INIT does). Otherwise a HLT instruction of a script, which any interrupt ends.
    */
   | { kind: 'halt'; until: Time; idle: boolean }
   /**

@@ -257,16 +257,10 @@ export class LinuxOs implements CpuSoftware {
   }
 
   resume(now: Time): StepPlan {
-    if (this.halted && this.idleHalt && now < this.cursor) {
-      // KVM entered the idle vCPU before its timer: an interrupt made it runnable. Its handler
-      // runs next (the pending interrupts are taken after this); a wake-up ends the idle loop,
-      // otherwise the loop halts again at the step right after (see stepInner).
-      this.waiting = false;
-      return { kind: 'run', at: now };
-    }
     // KVM enters a halted vCPU again only once it is runnable (its timer fired, or an interrupt
-    // came): the guest's HLT is over now, not at its next decision — until then the workload
-    // would stand still, then run the whole stretch at once, past kicks and host-side flushes.
+    // came — a wake-up: flush IPIs skip a vCPU idle in lazy TLB mode, see onLazyFlush): the
+    // guest's HLT is over now, not at its next decision — until then the workload would stand
+    // still, then run the whole stretch at once, past kicks and host-side flushes.
     this.wake(now);
     this.waiting = false;
     this.cursor = Math.max(this.cursor, now);
@@ -286,11 +280,7 @@ export class LinuxOs implements CpuSoftware {
   }
 
   private stepInner(now: Time): StepPlan {
-    if (this.halted) {
-      // The idle loop was entered before its timer and nothing woke it: default_idle halts again.
-      if (now < this.cursor && this.idleHalt) return { kind: 'halt', until: this.cursor, idle: true };
-      if (now >= this.cursor) this.endHalt(now);
-    }
+    if (this.halted && now >= this.cursor) this.endHalt(now);
     if (now < this.cursor) return { kind: 'run', at: this.cursor };
     if (this.leavingLazy) {
       this.pause(now, this.leaveLazyTlb());
@@ -342,15 +332,6 @@ export class LinuxOs implements CpuSoftware {
   }
 
   onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time; exits: GuestExit[] } {
-    if (this.lazyTlb()) {
-      // Sent before the CPU went lazy, taken in the idle loop: flush_tlb_func finds it lazy and
-      // only switches to init_mm (no INVLPG); the CPU halts again, and leaving the idle loop is a
-      // full switch_mm that flushes the address space.
-      this.markOutOfDate(req);
-      this.stats_.flushIpisHandled++;
-      this.reportInterrupt('flush IPI delivery');
-      return { cost: this.core.timing.flushIpiHandler, handledAt: now, exits: [] };
-    }
     this.wake(now);
     this.advanceTo(now);
     this.stats_.flushIpisHandled++;
