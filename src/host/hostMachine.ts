@@ -332,6 +332,12 @@ export const hostMachine = setup({
         forwardMoved(context, ev);
         return {};
       }
+      if (t.guestIdle) {
+        // hyperv_flush_tlb_multi leaves CPUs in lazy TLB mode out of the hypercall's processor
+        // mask too (since Linux 6.1): the guest flushes when it leaves its idle loop.
+        skipLazy(port, t, { kind: 'flush', req: ev.req, from: ev.req.from, sentAt: port.now() });
+        return {};
+      }
       const ack = sched.queueHvFlush(t, ev.req, port.now(), params.inGuest);
       if (ack) {
         port.send(ev.req.from, 'FLUSH_ACK', { ack }, 0, Priority.MESSAGE);
@@ -546,6 +552,16 @@ function isLazySkip(t: VcpuThread, ev: IntrMessage): boolean {
   return t.guestIdle && ev.interrupt.kind === 'flush' && ev.interrupt.req !== undefined;
 }
 
+/**
+ * The guest's initiator skipped this idle vCPU (lazy TLB mode): its own actor answers for its
+ * guest (vcpuMachine's skipLazyFlush). Sent before any VMRUN that would end the idle loop, it
+ * arrives while the guest still idles.
+ */
+function skipLazy(port: Port, t: VcpuThread, interrupt: GuestInterrupt): void {
+  const msg = { interrupt, arrivedAt: port.now(), doorbell: false, waiting: true };
+  port.send(t.actor, 'INTR', msg, 0, Priority.INTERRUPT);
+}
+
 /** Forces the running guest out with an INTR exit (a reschedule or posted-interrupt IPI). */
 function kick(context: HostContext): void {
   const t = context.sched.current!;
@@ -569,15 +585,8 @@ function deliver(context: HostContext, ev: IntrMessage, inGuest: boolean): boole
   }
   const now = port.now();
   if (isLazySkip(t, ev)) {
-    // The guest's initiator skips a vCPU idle in lazy TLB mode: no wake-up, no kick, no AVIC
-    // incomplete-IPI exit. The vCPU's actor answers for its guest (see vcpuMachine's skipLazyFlush).
-    port.send(
-      t.actor,
-      'INTR',
-      { interrupt: ev.interrupt, arrivedAt: now, doorbell: false, waiting: true },
-      0,
-      Priority.INTERRUPT,
-    );
+    // No wake-up, no kick, no AVIC incomplete-IPI exit.
+    skipLazy(port, t, ev.interrupt);
     return false;
   }
   if (t !== sched.current) {
