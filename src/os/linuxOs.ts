@@ -65,6 +65,8 @@ export interface LinuxOsStats {
    */
   lazySkips: number;
   lazyFlushes: number;
+  /** Times the idle loop was entered (the workload's `hlt`). */
+  idleHalts: number;
   /** Workload operations (CALL, RET, page access) executed: the useful work done. */
   workOps: number;
   stuffingCalls: number;
@@ -141,8 +143,8 @@ export class LinuxOs implements CpuSoftware {
    * moved past this CPU's (cpu_tlbstate.ctxs[asid].tlb_gen). Switching to one flushes it.
    */
   private readonly staleSpaces = new Set<number>();
-  /** Woken from the idle loop with the TLB out of date: the switch back flushes before any work. */
-  private leavingLazy = false;
+  /** Woken from the idle loop: the switch back to the process comes before any work. */
+  private leavingIdle = false;
   /** A vCPU the host has descheduled (preempted or switched out): guest time passes, no work runs. */
   private offCpu = false;
   /**
@@ -161,6 +163,7 @@ export class LinuxOs implements CpuSoftware {
     shootdownFlushExits: 0,
     lazySkips: 0,
     lazyFlushes: 0,
+    idleHalts: 0,
     workOps: 0,
     stuffingCalls: 0,
     pageAccesses: 0,
@@ -264,10 +267,10 @@ export class LinuxOs implements CpuSoftware {
     this.wake(now);
     this.waiting = false;
     this.cursor = Math.max(this.cursor, now);
-    if (this.leavingLazy) {
-      // Back from the idle loop with the TLB out of date: the flush comes before any work, and
-      // with shadow paging its MOV CR3 leaves the guest.
-      this.pause(now, this.leaveLazyTlb());
+    if (this.leavingIdle) {
+      // Back from the idle loop: the switch to the process comes before any work (with shadow
+      // paging its flushing MOV CR3 leaves the guest).
+      this.pause(now, this.switchFromIdle(now));
       if (this.exits.length > 0) {
         const exits = this.exits;
         this.exits = [];
@@ -282,8 +285,8 @@ export class LinuxOs implements CpuSoftware {
   private stepInner(now: Time): StepPlan {
     if (this.halted && now >= this.cursor) this.endHalt(now);
     if (now < this.cursor) return { kind: 'run', at: this.cursor };
-    if (this.leavingLazy) {
-      this.pause(now, this.leaveLazyTlb());
+    if (this.leavingIdle) {
+      this.pause(now, this.switchFromIdle(now));
       return { kind: 'run', at: this.cursor };
     }
     this.advanceTo(now);
@@ -320,7 +323,11 @@ export class LinuxOs implements CpuSoftware {
         this.pause(now, this.localFlush(now));
         return this.planNext(now);
       case 'hlt':
-        // The process sleeps: the CPU runs the idle task, in lazy TLB mode, until its timer.
+        // The process sleeps: the CPU switches to the idle task (__switch_to_asm fills the RAP
+        // when this OS stuffs; the fill's few ns are part of the sleep) and halts in lazy TLB
+        // mode until its timer.
+        if (this.current >= 0 && this.shouldStuff()) this.stuff(this.p.cpuid.rapEntries, now);
+        this.stats_.idleHalts++;
         this.next.hlt = now + this.w.hlt.every;
         this.cursor = now + this.w.hlt.for;
         this.halted = true;
@@ -386,7 +393,6 @@ export class LinuxOs implements CpuSoftware {
   onInit(from: number, now: Time): Time {
     this.wake(now);
     // INIT invalidates the TLB (APM §5.5.3; in a guest KVM's reset flushes it): nothing is stale.
-    this.leavingLazy = false;
     this.staleSpaces.clear();
     this.advanceTo(now);
     // In a guest the hardware never sees INIT: KVM emulated the reset (and reported it).
@@ -455,7 +461,7 @@ export class LinuxOs implements CpuSoftware {
   /** Executes the workload's CALL/RET operations and page accesses up to `t`. */
   private advanceTo(t: Time): void {
     // Woken from lazy TLB mode: nothing runs before the flush at the next step.
-    if (this.waiting || this.halted || this.offCpu || this.leavingLazy) return;
+    if (this.waiting || this.halted || this.offCpu || this.leavingIdle) return;
     if (this.current < 0 || this.scriptPc < this.p.script.length) {
       this.cursor = Math.max(this.cursor, t);
       return;
@@ -530,7 +536,12 @@ export class LinuxOs implements CpuSoftware {
 
   // ---- OS paths ---------------------------------------------------------------------------
 
-  /** schedule() → switch_mm_irqs_off: stuffing if the OS's policy says so, then the switch. */
+  /**
+   * schedule() → context_switch: stuffing if the OS's policy says so, then the switch. (Linux
+   * fills the RAP in __switch_to_asm, after switch_mm_irqs_off; here the fill comes first, so
+   * that a CR3 write that exits, with shadow paging, is the last thing the step does: a step's
+   * exits are handled after it.)
+   */
   private contextSwitch(to: number, now: Time, emulated = false): Time {
     this.stats_.contextSwitches++;
     let cost = this.core.timing.contextSwitch;
@@ -873,26 +884,30 @@ export class LinuxOs implements CpuSoftware {
     this.halted = false;
     if (this.idleHalt) {
       this.idleHalt = false;
-      this.leavingLazy = this.current >= 0 && this.staleSpaces.has(this.pcidOf(this.current));
+      this.leavingIdle = true;
     }
   }
 
   /**
-   * switch_mm_irqs_off from the idle task back to the process (prev == next, was_lazy): the mm's
-   * tlb_gen moved while this CPU was lazy ("TLB contents went out of date while we were in lazy
-   * mode"), so it reloads CR3 with a flush of the address space (load_new_mm_cr3, need_flush).
-   * Returns its cost.
+   * The switch from the idle task back to the process, as {@link contextSwitch} orders it: the
+   * RAP fill of __switch_to_asm (FILL_RETURN_BUFFER, X86_FEATURE_RSB_CTXSW) when this OS stuffs,
+   * then switch_mm_irqs_off (prev == next, was_lazy): if the mm's tlb_gen moved while this CPU was
+   * lazy ("TLB contents went out of date while we were in lazy mode"), it reloads CR3 with a
+   * flush of the address space (load_new_mm_cr3, need_flush). Returns the cost.
    */
-  private leaveLazyTlb(): Time {
-    this.leavingLazy = false;
+  private switchFromIdle(now: Time): Time {
+    this.leavingIdle = false;
     if (this.current < 0) return 0;
-    this.stats_.lazyFlushes++;
+    let cost = this.shouldStuff() ? this.stuff(this.p.cpuid.rapEntries, now) : 0;
     const pcid = this.pcidOf(this.current);
-    this.staleSpaces.delete(pcid);
-    return this.exec(
-      { kind: 'mov-cr3', pcid, noflush: false },
-      'MOV CR3 in switch_mm_irqs_off (TLB out of date after lazy TLB mode)',
-    );
+    if (this.staleSpaces.delete(pcid)) {
+      this.stats_.lazyFlushes++;
+      cost += this.exec(
+        { kind: 'mov-cr3', pcid, noflush: false },
+        'MOV CR3 in switch_mm_irqs_off (TLB out of date after lazy TLB mode)',
+      );
+    }
+    return cost;
   }
 
   private pause(now: Time, cost: Time): void {

@@ -146,6 +146,36 @@ describe('LinuxOs: stuffing', () => {
     const c = await run(litmus({ spec: 'legacy', script: '[ { stuffRap: 5 } ]' }));
     expect(statsOf(c).core.stuffingCalls).toBe(5);
   });
+
+  it('the idle loop is two task switches: an OS that stuffs fills the RAP going in and coming out', async () => {
+    const yaml = (spec: SpecVariant) =>
+      [
+        'name: idle',
+        'seed: 1',
+        'until: 500us',
+        `hardware: { cores: 1, spec: ${spec} }`,
+        'hostProcesses:',
+        '  count: 1',
+        '  stuffing: auto',
+        '  contextSwitch: { every: 0 }',
+        '  hlt: { every: 50us, for: 20us }',
+        '',
+      ].join('\n');
+    const legacy = statsOf(await run(yaml('legacy')));
+    expect(legacy.os.contextSwitches).toBe(0);
+    expect(legacy.os.idleHalts).toBeGreaterThanOrEqual(8);
+    // 32 CALLs (CPUID without ERAPS) at each switch; the last sleep may outlast the run.
+    const fills = legacy.os.stuffingCalls / 32;
+    expect([2 * legacy.os.idleHalts, 2 * legacy.os.idleHalts - 1]).toContain(fills);
+    expect(legacy.core.stuffingCalls).toBe(legacy.os.stuffingCalls);
+    // The process returns into the stuffed entries after each sleep.
+    expect(legacy.core.rap.mispredicted).toBeGreaterThan(0);
+    // CPUID shows ERAPS: no fill on either switch.
+    const eraps = statsOf(await run(yaml('eraps-amd')));
+    expect(eraps.os.idleHalts).toBe(legacy.os.idleHalts);
+    expect(eraps.os.stuffingCalls).toBe(0);
+    expect(eraps.core.rap.mispredicted).toBe(0);
+  });
 });
 
 describe('LinuxOs: script instructions clear per spec (docs/domain.md §2)', () => {
