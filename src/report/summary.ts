@@ -80,6 +80,10 @@ export function renderSummary(r: Report, opts: { maxViolations?: number } = {}):
         `  ${String(g.targets).padStart(7)}  ${(g.crossSocket ? 'cross' : 'one').padEnd(7)}  ${String(g.count).padStart(5)}  ${ns(g.latencyNs.p50).padStart(8)} ${ns(g.latencyNs.p99).padStart(8)}`,
       );
     }
+    if (sd.lazySkippedTargets > 0 && m.worldSwitches === 0 && sd.waitNs.preemptedWait === 0) {
+      // Bare metal: the initiator-wait line below (which names them too) is for VMs.
+      out.push(`  targets skipped while idle in lazy TLB mode: ${fmt(sd.lazySkippedTargets)}`);
+    }
     if (sd.byVm.length > 1) {
       const rows = sd.byVm.map(
         (v) => `${v.vm} ${fmt(v.count)} (p50 ${ns(v.latencyNs.p50)}, p99 ${ns(v.latencyNs.p99)})`,

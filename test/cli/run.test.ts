@@ -144,6 +144,30 @@ describe(`rapsim run ${LITMUS}`, () => {
     expect(out).not.toMatch(/\n\s+at /);
   });
 
+  it('counts in its summary the shootdown targets skipped while idle in lazy TLB mode (bare metal)', async () => {
+    const file = writeTempScenario(
+      'lazy.yaml',
+      [
+        'name: lazy',
+        'seed: 1',
+        'until: 300us',
+        'hardware: { cores: 2, spec: eraps-amd }',
+        'hostProcesses:',
+        '  count: 1',
+        '  contextSwitch: { every: 0 }',
+        '  shootdown: { every: 5us, pages: 1 }',
+        '  hlt: { every: 50us, for: 40us }',
+        '',
+      ].join('\n'),
+    );
+    const [human, json] = await Promise.all([rapsim(['run', file]), rapsimJson(['run', file])]);
+    expect(human.code, human.stderr).toBe(0);
+    const skipped = (json.report as { metrics: { shootdowns: { lazySkippedTargets: number } } }).metrics
+      .shootdowns.lazySkippedTargets;
+    expect(skipped).toBeGreaterThan(0);
+    expect(human.stdout).toContain(`targets skipped while idle in lazy TLB mode: ${skipped}`);
+  });
+
   it('exits 1 with --set expect.violations=[]', async () => {
     const r = await rapsim(['run', LITMUS, '--set', 'expect.violations=[]']);
     expect(r.code, r.stderr).toBe(1);
