@@ -270,7 +270,8 @@ export class LinuxOs implements CpuSoftware {
     if (this.leavingIdle) {
       // Back from the idle loop: the switch to the process comes before any work (with shadow
       // paging its flushing MOV CR3 leaves the guest).
-      this.pause(now, this.switchFromIdle(now));
+      const cost = this.switchFromIdle(now);
+      if (cost > 0) this.pause(now, cost);
       if (this.exits.length > 0) {
         const exits = this.exits;
         this.exits = [];
@@ -283,11 +284,15 @@ export class LinuxOs implements CpuSoftware {
   }
 
   private stepInner(now: Time): StepPlan {
-    if (this.halted && now >= this.cursor) this.endHalt(now);
+    if (this.halted && now >= this.cursor) this.endHalt();
     if (now < this.cursor) return { kind: 'run', at: this.cursor };
     if (this.leavingIdle) {
-      this.pause(now, this.switchFromIdle(now));
-      return { kind: 'run', at: this.cursor };
+      const cost = this.switchFromIdle(now);
+      // An exiting CR3 write (shadow paging) leaves first: no work before KVM has flushed.
+      if (cost > 0 || this.exits.length > 0) {
+        this.pause(now, cost);
+        return { kind: 'run', at: this.cursor };
+      }
     }
     this.advanceTo(now);
     if (this.scriptPc < this.p.script.length) return this.runScriptOp(now);
@@ -367,7 +372,7 @@ export class LinuxOs implements CpuSoftware {
    * native_flush_tlb_multi → should_flush_tlb: a CPU in lazy TLB mode "will get flushed at the
    * next context switch", so the initiator neither interrupts nor waits for it (since Linux 4.19,
    * "x86/mm/tlb: Make lazy TLB mode lazier"; arch/x86/mm/tlb.c). The CPU sleeps on; the change is
-   * in memory, and leaving the idle loop flushes (see leaveLazyTlb).
+   * in memory, and leaving the idle loop flushes (see switchFromIdle).
    */
   onLazyFlush(req: FlushRequest, _now: Time): void {
     this.markOutOfDate(req);
@@ -460,7 +465,7 @@ export class LinuxOs implements CpuSoftware {
 
   /** Executes the workload's CALL/RET operations and page accesses up to `t`. */
   private advanceTo(t: Time): void {
-    // Woken from lazy TLB mode: nothing runs before the flush at the next step.
+    // Woken from the idle loop: nothing runs before the switch back (switchFromIdle).
     if (this.waiting || this.halted || this.offCpu || this.leavingIdle) return;
     if (this.current < 0 || this.scriptPc < this.p.script.length) {
       this.cursor = Math.max(this.cursor, t);
@@ -868,7 +873,7 @@ export class LinuxOs implements CpuSoftware {
   /** An interrupt ends HLT (the core resumes after the handler). */
   private wake(now: Time): void {
     if (this.halted) {
-      this.endHalt(now);
+      this.endHalt();
       this.cursor = now;
     }
   }
@@ -880,7 +885,7 @@ export class LinuxOs implements CpuSoftware {
   }
 
   /** The halt is over; out of the idle loop, the CPU leaves lazy TLB mode. */
-  private endHalt(_now: Time): void {
+  private endHalt(): void {
     this.halted = false;
     if (this.idleHalt) {
       this.idleHalt = false;
