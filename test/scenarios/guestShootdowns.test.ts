@@ -32,6 +32,8 @@ interface VmOpts {
   ibpbOnVcpuSwitch?: boolean;
   ibpbClearsRap?: boolean;
   slice?: string;
+  /** host.scheduler.migration (unpinned vCPUs that halt put their domain in one partition). */
+  migration?: string;
 }
 
 /** VMs whose guests shoot down their other vCPUs about every 100 µs (ebizzy-like, one process). */
@@ -58,7 +60,7 @@ host:
   avic: ${o.avic ?? false}
   policy: ${o.policy ?? 'linux-7.0'}
   ibpbOnVcpuSwitch: ${o.ibpbOnVcpuSwitch ?? true}
-${o.slice ? `  scheduler: { slice: ${o.slice} }\n` : ''}vms:
+${o.slice || o.migration ? `  scheduler: { ${[o.slice ? `slice: ${o.slice}` : '', o.migration ? `migration: ${o.migration}` : ''].filter(Boolean).join(', ')} }\n` : ''}vms:
 ${vms}`;
 }
 
@@ -420,6 +422,41 @@ describe('overcommit results do not depend on the worker count', () => {
     );
     exercised(one!.metrics as Metrics);
     for (const other of more) expect(other).toEqual(one);
+  });
+
+  async function partitioned(text: string) {
+    const s = parseScenarioText(text, 'test.yaml');
+    const runs = [];
+    for (const workers of [1, 2, 4]) {
+      const r = await runSimulation(s, { workers, inProcess: true });
+      expect(r.topology.partitions).toBe(workers);
+      runs.push({
+        traceDigest: r.traceDigest,
+        events: r.events,
+        simulatedPs: r.simulatedPs,
+        violationCounts: r.violationCounts,
+        metrics: collectMetrics(r.actors, r.topology.timing, r.simulatedPs),
+      });
+    }
+    return runs;
+  }
+
+  it('guests that sleep, shootdowns skipping them in lazy TLB mode (IPIs and Hyper-V): 1, 2 and 4 partitions', async () => {
+    for (const hypervTlbFlush of [false, true]) {
+      const [one, ...more] = await partitioned(
+        vmYaml({
+          ...base,
+          pvTlbFlush: true,
+          hypervTlbFlush,
+          hltEvery: '100us',
+          hltFor: '60us',
+          shootdownEvery: '20us',
+          migration: 'off',
+        }),
+      );
+      expect(one!.metrics.shootdowns.lazySkippedTargets, `Hyper-V ${hypervTlbFlush}`).toBeGreaterThan(0);
+      for (const other of more) expect(other).toEqual(one);
+    }
   });
 
   // The same window protocol and cross-partition links, without threads: the sources as they are.
