@@ -348,6 +348,23 @@ describe('guests that halt', () => {
     }
   });
 
+  it('with shadow paging, the same-CR3 flush on leaving the idle loop gets no CLEAR_RAP from linux-7.0; always clears', async () => {
+    const file = 'scenarios/vm/npt-off-lazy-tlb-linux-7.0.yaml';
+    const [merged, always] = await Promise.all(
+      [[], ['host.policy=always']].map((sets) =>
+        runSimulation(loadScenario(file, { sets }), { workers: 1, inProcess: true }),
+      ),
+    );
+    expect(merged!.violations.map((v) => v.property)).toContain('rap-promised-clear');
+    const v = merged!.violations.find((x) => x.property === 'rap-promised-clear')!;
+    expect(v.because).toMatch(/TLB out of date after lazy TLB mode/);
+    expect(v.because).toMatch(/same CR3 → kvm_invalidate_pcid → KVM_REQ_TLB_FLUSH_CURRENT/);
+    // The waking process consumes its own entries: no other context's.
+    expect(v.consumer.process).toBe(v.producer.process);
+    expect(merged!.violationCounts['tlb-stale']).toBe(0);
+    expect(always!.violations).toEqual([]);
+  });
+
   it('under overcommit a vCPU does no work while it is out: operations never exceed its run time', async () => {
     const oc = await run(
       vmYaml({
