@@ -441,6 +441,7 @@ describe('overcommit results do not depend on the worker count', () => {
     for (const other of more) expect(other).toEqual(one);
   });
 
+  /** The run on 1, 2 and 4 partitions (in-process: the window protocol and cross-partition links). */
   async function partitioned(text: string) {
     const s = parseScenarioText(text, 'test.yaml');
     const runs = [];
@@ -478,20 +479,7 @@ describe('overcommit results do not depend on the worker count', () => {
 
   // The same window protocol and cross-partition links, without threads: the sources as they are.
   it('AVIC, PV TLB flush on both: 1, 2 and 4 partitions', async () => {
-    const s = parseScenarioText(vmYaml({ ...base, avic: true, pvTlbFlush: true }), 'test.yaml');
-    const runs = [];
-    for (const workers of [1, 2, 4]) {
-      const r = await runSimulation(s, { workers, inProcess: true });
-      expect(r.topology.partitions).toBe(workers);
-      runs.push({
-        traceDigest: r.traceDigest,
-        events: r.events,
-        simulatedPs: r.simulatedPs,
-        violationCounts: r.violationCounts,
-        metrics: collectMetrics(r.actors, r.topology.timing, r.simulatedPs),
-      });
-    }
-    const [one, ...more] = runs;
+    const [one, ...more] = await partitioned(vmYaml({ ...base, avic: true, pvTlbFlush: true }));
     exercised(one!.metrics);
     for (const other of more) expect(other).toEqual(one);
   });
