@@ -33,7 +33,9 @@ export function dyViewOf(t: VcpuThread, pcpu: number): DyView {
 
 /**
  * kvm_vcpu_on_spin (virt/kvm/kvm_main.c, Linux 6.12+), the half of a PAUSE exit that picks a
- * vCPU to yield to: the first vCPU of the spinner's VM, in index order after the spinner, that
+ * vCPU to yield to: the first vCPU of the spinner's VM, in index order after the VM's last boosted
+ * vCPU (kvm->last_boosted_vcpu, 0 until a yield succeeds; "approximate a round-robin selection
+ * by iterating over all vCPUs, starting at the last boosted vCPU"), the spinner skipped, that
  *  - is `ready` (runnable but not running: preempted, or woken and not yet run),
  *  - is not blocking (a halted vCPU with an interrupt pending is woken already here),
  *  - and, when the spinner was in kernel mode (pause_interception's in_kernel), was itself
@@ -44,26 +46,26 @@ export function dyViewOf(t: VcpuThread, pcpu: number): DyView {
  * yields (yield_task_fair) and the target becomes its run queue's next buddy, which that pCPU,
  * told to reschedule, picks at once if the target is eligible (PICK_BUDDY, Linux 6.12+).
  *
- * KVM starts after the VM's last boosted vCPU (kvm->last_boosted_vcpu, shared by all its
- * vCPUs); rapsim starts after the spinner.
+ * The caller records the target as the VM's last boosted vCPU when the yield happens.
  *
  * @example
- * const target = directedYieldTarget(spinner, views, true);
+ * const target = directedYieldTarget(spinner, views, true, lastBoosted.get(vm) ?? 0);
  * if (target && sched.contended) sched.yieldCurrent(now); // yield_task_fair + schedule()
  */
 export function directedYieldTarget(
   me: { vm: number; vcpu: number },
   others: readonly DyView[],
   yieldToKernelMode: boolean,
+  lastBoosted: number,
 ): DyView | undefined {
   return others
     .filter((o) => o.vm === me.vm && o.vcpu !== me.vcpu)
-    .sort((a, b) => after(a.vcpu, me.vcpu) - after(b.vcpu, me.vcpu))
+    .sort((a, b) => after(a.vcpu, lastBoosted) - after(b.vcpu, lastBoosted))
     .find((o) => o.state === 'woken' || o.state === 'kernel' || (o.state === 'user' && !yieldToKernelMode));
 }
 
-/** Distance from the spinner in the VM's vCPU index order, wrapping: idx = (start + i) % n. */
-function after(vcpu: number, me: number): number {
-  const d = vcpu - me;
+/** Distance after `from` in the VM's vCPU index order, wrapping: idx = (from + 1 + i) % n. */
+function after(vcpu: number, from: number): number {
+  const d = vcpu - from;
   return d > 0 ? d : d + 1_000_000;
 }

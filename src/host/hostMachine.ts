@@ -48,6 +48,8 @@ interface HostContext extends HostInput {
   onSpin: { yieldToKernelMode: boolean } | undefined;
   /** vCPUs homed outside this domain, as their pCPUs last published them (by vCPU actor). */
   spinView: Map<number, DyView>;
+  /** kvm->last_boosted_vcpu by VM, for a pCPU outside any migration domain (see boostBoard). */
+  lastBoosted: Map<number, number>;
 }
 
 /** A guest interrupt for a vCPU of this pCPU, from another host, this one, or a vCPU's AVIC. */
@@ -85,6 +87,7 @@ export type HostEvent =
   | { type: 'TASK_DONE'; gen: number }
   /** Another pCPU's vCPU thread changed what directed yield reads of it. */
   | { type: 'DY_STATE'; view: DyView }
+  | { type: 'LAST_BOOSTED'; vm: number; vcpu: number }
   /** A spinner's directed yield chose a thread of this pCPU (yield_to): buddy and reschedule. */
   | { type: 'YIELD_TO'; target: number }
   | IntrMessage;
@@ -256,6 +259,11 @@ export const hostMachine = setup({
     yieldPcpu: ({ context }) => {
       const { sched, port } = context;
       const target = yieldTargetOf(context)!;
+      // kvm_vcpu_yield_to succeeded: WRITE_ONCE(kvm->last_boosted_vcpu, idx), which the VM's
+      // other pCPUs read — those outside this domain a link later.
+      boostBoard(context).set(target.vm, target.vcpu);
+      for (const peer of context.spinPeers.get(target.vm) ?? [])
+        port.send(peer, 'LAST_BOOSTED', { vm: target.vm, vcpu: target.vcpu }, 0, Priority.MESSAGE);
       sched.yieldCurrent(port.now());
       // yield_to_task_fair: the target becomes its run queue's next buddy, and its pCPU
       // reschedules — here, the schedule() that follows; elsewhere, a reschedule IPI later.
@@ -278,6 +286,10 @@ export const hostMachine = setup({
       armSlice(context, context.port.now());
       offerWork(context, context.port.now());
       publishSpinStates(context);
+    },
+    learnLastBoosted: ({ context, event }) => {
+      const { vm, vcpu } = event as Extract<HostEvent, { type: 'LAST_BOOSTED' }>;
+      boostBoard(context).set(vm, vcpu);
     },
     learnSpinState: ({ context, event }) => {
       const { view } = event as Extract<HostEvent, { type: 'DY_STATE' }>;
@@ -394,6 +406,7 @@ export const hostMachine = setup({
     taskGen: 0,
     onSpin: undefined,
     spinView: new Map(),
+    lastBoosted: new Map(),
   }),
   initial: 'choosing',
   on: {
@@ -405,6 +418,7 @@ export const hostMachine = setup({
     BALANCE: { actions: 'unclaim' },
     TASK_WAKE: { actions: 'taskWake' },
     DY_STATE: { actions: 'learnSpinState' },
+    LAST_BOOSTED: { actions: 'learnLastBoosted' },
     YIELD_TO: { actions: 'yieldedTo' },
   },
   states: {
@@ -504,7 +518,13 @@ function yieldTargetOf(context: HostContext): DyView | undefined {
   if (!onSpin || !sched.current) return undefined;
   const views = domain ? domain.dyViews() : sched.threads.map((t) => dyViewOf(t, context.port.self));
   for (const v of context.spinView.values()) views.push(v);
-  return directedYieldTarget(sched.current.kvm.p, views, onSpin.yieldToKernelMode);
+  const me = sched.current.kvm.p;
+  return directedYieldTarget(me, views, onSpin.yieldToKernelMode, boostBoard(context).get(me.vm) ?? 0);
+}
+
+/** Where this pCPU keeps kvm->last_boosted_vcpu: its domain's, shared, else its own copy. */
+function boostBoard(context: HostContext): Map<number, number> {
+  return context.domain?.lastBoosted ?? context.lastBoosted;
 }
 
 /** Arms the slice timer of the running thread when another thread waits for the pCPU. */

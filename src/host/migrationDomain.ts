@@ -40,6 +40,11 @@ export class MigrationDomain {
   private readonly byActor = new Map<number, DomainCpu>();
   /** vCPU actor → pCPU actor that runs it now. */
   private readonly hostNow = new Map<number, number>();
+  /**
+   * kvm->last_boosted_vcpu as this domain's pCPUs see it (VM → vCPU index): they share it exactly,
+   * as they share their threads' states (same partition, same simulated time).
+   */
+  readonly lastBoosted = new Map<number, number>();
 
   constructor(
     /** vCPU actors homed on this domain's pCPUs (L2s included): they never leave it. */
