@@ -87,6 +87,7 @@ export type HostEvent =
   | { type: 'TASK_DONE'; gen: number }
   /** Another pCPU's vCPU thread changed what directed yield reads of it. */
   | { type: 'DY_STATE'; view: DyView }
+  /** A spinner on another pCPU yielded to this vCPU of the VM: its kvm->last_boosted_vcpu. */
   | { type: 'LAST_BOOSTED'; vm: number; vcpu: number }
   /** A spinner's directed yield chose a thread of this pCPU (yield_to): buddy and reschedule. */
   | { type: 'YIELD_TO'; target: number }
