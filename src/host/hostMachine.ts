@@ -257,20 +257,28 @@ export const hostMachine = setup({
     preempt: ({ context }) => {
       context.sched.preemptCurrent(context.port.now());
     },
-    yieldPcpu: ({ context }) => {
+    /**
+     * A PAUSE exit's kvm_vcpu_on_spin found a target: yield_to → yield_to_task_fair makes it its
+     * run queue's next buddy and reschedules its pCPU — here, the schedule() that follows;
+     * elsewhere, a reschedule IPI later — and KVM records it (WRITE_ONCE(kvm->last_boosted_vcpu,
+     * idx)), which the VM's other pCPUs read, those outside this domain a link later. This
+     * happens whether or not the spinner's pCPU has another thread (yield_to refuses only when
+     * both run queues hold one thread each, and the target's holds the target and what runs).
+     */
+    boostTarget: ({ context }) => {
       const { sched, port } = context;
-      const target = yieldTargetOf(context)!;
-      // kvm_vcpu_yield_to succeeded: WRITE_ONCE(kvm->last_boosted_vcpu, idx), which the VM's
-      // other pCPUs read — those outside this domain a link later.
+      const target = yieldTargetOf(context);
+      if (!target) return;
       boostBoard(context).set(target.vm, target.vcpu);
       for (const peer of context.spinPeers.get(target.vm) ?? [])
         port.send(peer, 'LAST_BOOSTED', { vm: target.vm, vcpu: target.vcpu }, 0, Priority.MESSAGE);
-      sched.yieldCurrent(port.now());
-      // yield_to_task_fair: the target becomes its run queue's next buddy, and its pCPU
-      // reschedules — here, the schedule() that follows; elsewhere, a reschedule IPI later.
       const t = target.pcpu === port.self ? sched.threadOf(target.actor) : undefined;
       if (t) sched.yieldedTo(t, port.now());
       else port.send(target.pcpu, 'YIELD_TO', { target: target.actor }, 0, Priority.MESSAGE);
+    },
+    /** yield_task_fair on the spinner (its pCPU has another thread; alone it returns at once). */
+    yieldPcpu: ({ context }) => {
+      context.sched.yieldCurrent(context.port.now());
     },
     yieldedTo: ({ context, event }) => {
       const { target } = event as Extract<HostEvent, { type: 'YIELD_TO' }>;
@@ -468,9 +476,9 @@ export const hostMachine = setup({
       on: {
         HANDLED: [
           { guard: 'blocks', actions: 'block', target: 'choosing' },
-          { guard: 'yields', actions: 'yieldPcpu', target: 'choosing' },
-          { guard: 'resched', actions: 'preempt', target: 'choosing' },
-          { actions: 'vmrun', target: 'inGuest' },
+          { guard: 'yields', actions: ['boostTarget', 'yieldPcpu'], target: 'choosing' },
+          { guard: 'resched', actions: ['boostTarget', 'preempt'], target: 'choosing' },
+          { actions: ['boostTarget', 'vmrun'], target: 'inGuest' },
         ],
       },
     },

@@ -49,6 +49,8 @@ export interface VcpuThreadStats {
   pleExits: number;
   /** PAUSE exits after which it gave its pCPU away (kvm_vcpu_on_spin → yield_to). */
   directedYields: number;
+  /** Times a spinner's yield_to made it the next buddy of its run queue (PICK_BUDDY). */
+  boosted: number;
 }
 
 /** One vCPU thread on this pCPU: KVM's state for the vCPU and the scheduler's (EEVDF's too). */
@@ -225,6 +227,7 @@ export class HostScheduler {
           migrations: 0,
           pleExits: 0,
           directedYields: 0,
+          boosted: 0,
         },
       };
     });
@@ -359,6 +362,7 @@ export class HostScheduler {
     if (this.p.pickBuddy === false) return false;
     if (t.state !== 'runnable' || !this.runQueue.includes(t)) return false;
     this.nextBuddy = t;
+    t.stats.boosted++;
     const cur = this.current ?? this.task;
     if (!cur || this.eligibleBuddy(this.avg(now, undefined)) === undefined) return false;
     if (cur === this.task) this.wakePreemptsTask = true;

@@ -72,6 +72,8 @@ export interface Metrics {
     /** PAUSE exits (PAUSE-loop exiting), and those after which the spinner yielded its pCPU. */
     pleExits: number;
     directedYields: number;
+    /** Targets a spinner's yield_to made their run queue's next buddy (with or without yielding). */
+    boosts: number;
     vcpus: {
       vm: string;
       vcpu: number;
@@ -87,6 +89,8 @@ export interface Metrics {
       migrations: number;
       pleExits: number;
       directedYields: number;
+      /** Times it was boosted (made the next buddy by a spinner's yield_to). */
+      boosted: number;
     }[];
     /** Host kernel threads beside the vCPUs (`host.tasks`): CPU time and scheduling latency. */
     hostTasks: {
@@ -136,6 +140,7 @@ export function collectMetrics(
       migrations: 0,
       pleExits: 0,
       directedYields: 0,
+      boosts: 0,
       vcpus: [],
       hostTasks: [],
     },
@@ -180,6 +185,7 @@ export function collectMetrics(
         m.scheduler.migrations += t.migrations;
         m.scheduler.pleExits += t.pleExits;
         m.scheduler.directedYields += t.directedYields;
+        m.scheduler.boosts += t.boosted;
         m.scheduler.vcpus.push({
           vm: t.vm,
           vcpu: t.vcpu,
@@ -193,6 +199,7 @@ export function collectMetrics(
           migrations: t.migrations,
           pleExits: t.pleExits,
           directedYields: t.directedYields,
+          boosted: t.boosted,
         });
       }
     }

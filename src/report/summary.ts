@@ -131,7 +131,7 @@ export function renderSummary(r: Report, opts: { maxViolations?: number } = {}):
     }
     if (sch.pleExits > 0) {
       out.push(
-        `PAUSE-loop exiting: ${fmt(sch.pleExits)} PAUSE exits of spinning vCPUs, ${fmt(sch.directedYields)} of them gave their pCPU away (directed yield)`,
+        `PAUSE-loop exiting: ${fmt(sch.pleExits)} PAUSE exits of spinning vCPUs, ${fmt(sch.directedYields)} of them gave their pCPU away (directed yield); ${fmt(sch.boosts)} targets boosted (next buddy)`,
       );
     }
     if (sch.hostTasks.length > 0) {

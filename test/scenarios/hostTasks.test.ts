@@ -45,6 +45,18 @@ describe('host tasks beside vCPU threads', () => {
     expect(none.m.shootdowns.latencyNs!.p99).toBeLessThan(20_000);
   });
 
+  it('a spinner alone on its pCPU still boosts its target where a worker preempted it (yield_to), without yielding', async () => {
+    const off = await run([]);
+    const sch = off.m.scheduler;
+    expect(sch.pleExits).toBeGreaterThan(20);
+    // Every yield boosts its target; most spinners have no other thread on their pCPU, give
+    // nothing away, and boost all the same.
+    expect(sch.boosts).toBeGreaterThan(2 * sch.directedYields);
+    expect(sch.vcpus.reduce((n, v) => n + v.boosted, 0)).toBe(sch.boosts);
+    const noPle = await run(['host.latency.pleWindow=0']);
+    expect(noPle.m.scheduler.boosts).toBe(0);
+  });
+
   it('a burst longer than a slice is preempted at the slice end, so a target waits one slice, not the burst', async () => {
     const text = `name: long-task
 seed: 1
