@@ -301,13 +301,13 @@ export const vcpuMachine = setup({
         };
       }
       // HLT in a guest is a #VMEXIT: KVM blocks the vCPU until the guest's timer fires.
-      const until = (plan as Extract<StepPlan, { kind: 'halt' }>).until;
+      const { until, idle } = plan as Extract<StepPlan, { kind: 'halt' }>;
       const exit: GuestExit = {
         reason: 'hlt',
         arg: Math.max(1, until - context.port.now()),
-        idle: (plan as Extract<StepPlan, { kind: 'halt' }>).idle,
+        idle,
         ctx: context.kernelCtx,
-        detail: (plan as Extract<StepPlan, { kind: 'halt' }>).idle ? 'HLT (idle loop)' : 'HLT (script)',
+        detail: idle ? 'HLT (idle loop)' : 'HLT (script)',
       };
       return { exits: [exit], afterExits: { kind: 'resume' as const } };
     }),
