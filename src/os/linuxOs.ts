@@ -145,6 +145,12 @@ export class LinuxOs implements CpuSoftware {
   private readonly staleSpaces = new Set<number>();
   /** Woken from the idle loop: the switch back to the process comes before any work. */
   private leavingIdle = false;
+  /**
+   * __switch_to_asm's RAP fill is still owed: the context switch's CR3 write left the guest
+   * (shadow paging), and the fill runs when KVM enters it again, before any work — so it also
+   * covers whatever the host left on an untagged RAP meanwhile.
+   */
+  private fillOwed = false;
   /** A vCPU the host has descheduled (preempted or switched out): guest time passes, no work runs. */
   private offCpu = false;
   /**
@@ -267,6 +273,13 @@ export class LinuxOs implements CpuSoftware {
     this.wake(now);
     this.waiting = false;
     this.cursor = Math.max(this.cursor, now);
+    if (this.fillOwed) {
+      // The rest of the context switch the exit interrupted: __switch_to_asm, IRQs still off.
+      this.fillOwed = false;
+      const cost = this.stuff(this.p.cpuid.rapEntries, now);
+      this.pause(now, cost);
+      this.irqsOffUntil = Math.max(this.irqsOffUntil, now + cost);
+    }
     if (this.leavingIdle) {
       // Back from the idle loop: the switch to the process comes before any work (with shadow
       // paging its flushing MOV CR3 leaves the guest).
@@ -542,19 +555,34 @@ export class LinuxOs implements CpuSoftware {
   // ---- OS paths ---------------------------------------------------------------------------
 
   /**
-   * schedule() → context_switch: stuffing if the OS's policy says so, then the switch. (Linux
-   * fills the RAP in __switch_to_asm, after switch_mm_irqs_off; here the fill comes first, so
-   * that a CR3 write that exits, with shadow paging, is the last thing the step does: a step's
-   * exits are handled after it.)
+   * schedule() → context_switch: switch_mm_irqs_off's address-space switch, then the RAP fill of
+   * __switch_to_asm (FILL_RETURN_BUFFER, X86_FEATURE_RSB_CTXSW) if the OS's policy stuffs.
    */
   private contextSwitch(to: number, now: Time, emulated = false): Time {
     this.stats_.contextSwitches++;
     let cost = this.core.timing.contextSwitch;
-    if (this.shouldStuff()) cost += this.stuff(this.p.cpuid.rapEntries, now);
+    const exitsBefore = this.exits.length;
     cost += this.switchInstruction(to, emulated ? 'mov-cr3' : this.w.contextSwitch.using, emulated);
     this.current = to;
+    cost += this.fillAfterSwitch(exitsBefore, now);
     this.irqsOffUntil = now + cost;
     return cost;
+  }
+
+  /**
+   * __switch_to_asm's fill, after switch_mm_irqs_off: now, or — when the switch's CR3 write or
+   * INVPCID left the guest (shadow paging; a step's exits are handled after it) — on the next
+   * entry ({@link resume}). Either way it is the last thing before the next task's RETs, as in
+   * Linux: on a RAP the host shares (no ERAPS), KVM's entries pushed before that VMRUN end up
+   * beneath the fill, not on top. Returns the cost paid now.
+   */
+  private fillAfterSwitch(exitsBefore: number, now: Time): Time {
+    if (!this.shouldStuff()) return 0;
+    if (this.exits.length > exitsBefore) {
+      this.fillOwed = true;
+      return 0;
+    }
+    return this.stuff(this.p.cpuid.rapEntries, now);
   }
 
   private shouldStuff(): boolean {
@@ -894,16 +922,17 @@ export class LinuxOs implements CpuSoftware {
   }
 
   /**
-   * The switch from the idle task back to the process, as {@link contextSwitch} orders it: the
-   * RAP fill of __switch_to_asm (FILL_RETURN_BUFFER, X86_FEATURE_RSB_CTXSW) when this OS stuffs,
-   * then switch_mm_irqs_off (prev == next, was_lazy): if the mm's tlb_gen moved while this CPU was
+   * The switch from the idle task back to the process, as {@link contextSwitch} orders it:
+   * switch_mm_irqs_off (prev == next, was_lazy): if the mm's tlb_gen moved while this CPU was
    * lazy ("TLB contents went out of date while we were in lazy mode"), it reloads CR3 with a
-   * flush of the address space (load_new_mm_cr3, need_flush). Returns the cost.
+   * flush of the address space (load_new_mm_cr3, need_flush); then the RAP fill of
+   * __switch_to_asm when this OS stuffs. Returns the cost.
    */
   private switchFromIdle(now: Time): Time {
     this.leavingIdle = false;
     if (this.current < 0) return 0;
-    let cost = this.shouldStuff() ? this.stuff(this.p.cpuid.rapEntries, now) : 0;
+    let cost = 0;
+    const exitsBefore = this.exits.length;
     const pcid = this.pcidOf(this.current);
     if (this.staleSpaces.delete(pcid)) {
       this.stats_.lazyFlushes++;
@@ -912,7 +941,7 @@ export class LinuxOs implements CpuSoftware {
         'MOV CR3 in switch_mm_irqs_off (TLB out of date after lazy TLB mode)',
       );
     }
-    return cost;
+    return cost + this.fillAfterSwitch(exitsBefore, now);
   }
 
   private pause(now: Time, cost: Time): void {

@@ -138,6 +138,16 @@ describe('LinuxOs: stuffing', () => {
     expect(r.violations).toEqual([]);
   });
 
+  it('fills after the switch’s MOV CR3, as __switch_to_asm follows switch_mm_irqs_off: the RETs after it meet the fill', async () => {
+    // eraps-amd: the MOV CR3 clears the RAP; a fill before it would be cleared with it, and
+    // process 1 would underflow instead of returning into the 64 stuffed entries.
+    const r = await run(litmus({ spec: 'eraps-amd', stuffing: 'always', script: CROSS }));
+    const { core } = statsOf(r);
+    expect(core.clears).toEqual({ 'mov-cr3': 1 });
+    expect(core.rap.underflows).toBe(0);
+    expect(core.rap.mispredicted).toBeGreaterThanOrEqual(4);
+  });
+
   it('stuffRap: auto sizes by CPUID (32 on legacy, 64 on eraps), stuffRap: N stuffs N', async () => {
     const a = await run(litmus({ spec: 'legacy', script: '[ { stuffRap: auto } ]' }));
     expect(statsOf(a).core.stuffingCalls).toBe(32);

@@ -125,6 +125,24 @@ describe('NPT off: intercepted MOV CR3 context switches', () => {
   });
 });
 
+describe('NPT off: a stuffing guest on legacy hardware (one RAP for host and guest)', () => {
+  it('fills after its intercepted MOV CR3, on the next entry: KVM’s entries from before that VMRUN are beneath the fill', async () => {
+    // Linux fills in __switch_to_asm after switch_mm_irqs_off. With shadow paging the CR3 write
+    // exits; the fill comes when KVM enters the guest again, on top of the call chain KVM
+    // pushed before VMRUN. Filled before the CR3 write, the next process would return into
+    // KVM's entries after every switch.
+    const r = await run({ spec: 'legacy', policy: 'hide', npt: false, eraps: false, until: '300us' });
+    const { kvm, core } = pcpuStats(r);
+    expect(kvm.exits['cr3-write']).toBeGreaterThanOrEqual(10);
+    expect(core.stuffingCalls).toBe(32 * kvm.exits['cr3-write']!);
+    const fromHost = r.violations.filter((v) => v.producer.world === 'host');
+    // Only the guest's first RETs, up the stack it started with, meet the chain KVM pushed
+    // before the very first VMRUN.
+    expect(fromHost.map((v) => v.producer.atNs)).toEqual(fromHost.map(() => 0));
+    expect(r.failing).toEqual([]);
+  });
+});
+
 describe('v6 with NPT off (ERAPS not advertised) and ALLOW_LARGER_RAP from the host', () => {
   it('does not advertise ERAPS to a guest whose CPUID asks for it, so the guest stuffs', async () => {
     const s = parseScenarioText(yaml({ policy: 'v6', npt: false, eraps: true }), 'test.yaml');
