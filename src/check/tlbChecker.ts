@@ -21,6 +21,7 @@ const SKIPPED_HOW: Record<ShootdownDeferredObs['path'], string> = {
   pv: 'PV TLB flush skipped it while it was preempted (KVM_VCPU_FLUSH_TLB set in its steal-time area)',
   hyperv: 'the Hyper-V flush hypercall queued the flush in its FIFO',
   lazy: 'the shootdown skipped it while it was idle in lazy TLB mode (should_flush_tlb)',
+  'other-mm': 'the shootdown skipped it while it ran another address space (should_flush_tlb: loaded_mm)',
 };
 
 /** Who owed the skipped target its flush. */
@@ -28,6 +29,8 @@ const SKIPPED_OWED: Record<ShootdownDeferredObs['path'], string> = {
   pv: 'the host is to flush before its next entry',
   hyperv: 'the host is to flush before its next entry',
   lazy: 'it is to flush when it leaves lazy TLB mode (switch_mm_irqs_off sees tlb_gen moved)',
+  'other-mm':
+    'it is to flush when it switches back to the address space (switch_mm_irqs_off sees tlb_gen moved)',
 };
 
 /**

@@ -356,7 +356,7 @@ export const hostMachine = setup({
       if (t.guestIdle) {
         // hyperv_flush_tlb_multi leaves CPUs in lazy TLB mode out of the hypercall's processor
         // mask too (since Linux 6.1): the guest flushes when it leaves its idle loop.
-        skipLazy(port, t, { kind: 'flush', req: ev.req, from: ev.req.from, sentAt: port.now() });
+        skipAtGuest(port, t, { kind: 'flush', req: ev.req, from: ev.req.from, sentAt: port.now() });
         return {};
       }
       const ack = sched.queueHvFlush(t, ev.req, port.now(), params.inGuest);
@@ -375,9 +375,12 @@ export const hostMachine = setup({
   },
   guards: {
     blocks: ({ context }) => context.blockFor > 0,
-    lazySkip: ({ context, event }) => {
+    /** A flush the guest's initiator leaves out for a halted vCPU (idle, or on another mm). */
+    guestSkips: ({ context, event }) => {
       const t = context.sched.threadOf((event as IntrMessage).target);
-      return t !== undefined && isLazySkip(t, event as IntrMessage);
+      return (
+        t !== undefined && (isLazySkip(t, event as IntrMessage) || isOtherMmSkip(t, event as IntrMessage))
+      );
     },
     resched: ({ context }) => context.sched.needResched && context.sched.contended,
     /**
@@ -488,8 +491,9 @@ export const hostMachine = setup({
       on: {
         WAKE: { actions: 'timerWake', target: 'choosing' },
         INTR: [
-          // A flush skipped for an idle guest does not end the poll or the sleep.
-          { guard: 'lazySkip', actions: 'deliverOutsideGuest' },
+          // A flush the guest skips (an idle guest, or one halted on another address space) does
+          // not end the poll or the sleep.
+          { guard: 'guestSkips', actions: 'deliverOutsideGuest' },
           { actions: 'deliverOutsideGuest', target: 'choosing' },
         ],
         BALANCE: [{ guard: 'balanceDue', actions: 'takeClaim', target: 'choosing' }, { actions: 'unclaim' }],
@@ -582,11 +586,23 @@ function isLazySkip(t: VcpuThread, ev: IntrMessage): boolean {
 }
 
 /**
- * The guest's initiator skipped this idle vCPU (lazy TLB mode): its own actor answers for its
- * guest (vcpuMachine's skipLazyFlush). Sent before any VMRUN that would end the idle loop, it
- * arrives while the guest still idles.
+ * A shootdown's flush IPI for a vCPU whose guest runs another address space: should_flush_tlb
+ * leaves it out (loaded_mm, Linux 6.14+; before, the vCPU was not in the mm's CPU mask at all).
+ * kvm_flush_tlb_multi's PV check comes first, so a preempted vCPU is marked for a flush at its
+ * next entry instead, as in 6.14+. The host cannot see the guest's loaded_mm: the guest's view
+ * stands for the initiator's read of it in guest memory.
  */
-function skipLazy(port: Port, t: VcpuThread, interrupt: GuestInterrupt): void {
+function isOtherMmSkip(t: VcpuThread, ev: IntrMessage): boolean {
+  const req = ev.interrupt.req;
+  return ev.interrupt.kind === 'flush' && req !== undefined && t.guest?.flushSkip(req) === 'other-mm';
+}
+
+/**
+ * The guest's initiator skipped this vCPU (lazy TLB mode, or another address space loaded): its
+ * own actor answers for its guest (vcpuMachine's skipFlush): no wake-up, no kick. Sent before any
+ * VMRUN that would end an idle loop, it arrives while the guest still idles.
+ */
+function skipAtGuest(port: Port, t: VcpuThread, interrupt: GuestInterrupt): void {
   const msg = { interrupt, arrivedAt: port.now(), doorbell: false, waiting: true };
   port.send(t.actor, 'INTR', msg, 0, Priority.INTERRUPT);
 }
@@ -615,7 +631,7 @@ function deliver(context: HostContext, ev: IntrMessage, inGuest: boolean): boole
   const now = port.now();
   if (isLazySkip(t, ev)) {
     // No wake-up, no kick, no AVIC incomplete-IPI exit.
-    skipLazy(port, t, ev.interrupt);
+    skipAtGuest(port, t, ev.interrupt);
     return false;
   }
   if (t !== sched.current) {
@@ -625,6 +641,13 @@ function deliver(context: HostContext, ev: IntrMessage, inGuest: boolean): boole
       port.send(ev.interrupt.from, 'FLUSH_ACK', { ack }, 0, Priority.MESSAGE);
       return false;
     }
+  }
+  if (isOtherMmSkip(t, ev)) {
+    // No IPI was sent: no kick, no wake-up, no AVIC incomplete-IPI exit.
+    skipAtGuest(port, t, ev.interrupt);
+    return false;
+  }
+  if (t !== sched.current) {
     // AVIC found IsRunning clear for this target (it is not loaded on a pCPU): the interrupt is in
     // its IRR, and the sender takes an AVIC_INCOMPLETE_IPI exit for KVM to kick it. The sender's
     // exit is charged when this news reaches its pCPU, a link's latency after the hardware's.

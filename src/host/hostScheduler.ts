@@ -2,7 +2,7 @@ import type { Port } from '../actors/hostedActor.js';
 import type { Time } from '../actors/time.js';
 import { hostKernelContext } from '../hw/context.js';
 import type { CoreHw } from '../hw/core.js';
-import type { FlushAck, FlushRequest } from '../hw/cpuSoftware.js';
+import type { FlushAck, FlushRequest, GuestFlushView } from '../hw/cpuSoftware.js';
 import type { GuestInterrupt } from '../hw/exit.js';
 import { type ActionObs, ObsKind, type ShootdownDeferredObs } from '../hw/observations.js';
 import {
@@ -77,6 +77,8 @@ export interface VcpuThread extends SchedEntity {
    * nor kick it.
    */
   guestIdle: boolean;
+  /** Its guest's answer to "would a shootdown leave this vCPU out?" (absent: never). */
+  readonly guest: GuestFlushView | undefined;
   /** Hyper-V flush requests queued for it (KVM's per-vCPU TLB flush FIFO), serviced at entry. */
   hvFifo: FlushRequest[];
   /** The FIFO overflowed (or a flush-all was queued): the next entry flushes everything. */
@@ -119,6 +121,8 @@ export interface HostSchedulerParams {
     migratable: boolean;
     /** The vCPU thread's nice value (−20 … 19); absent: 0. */
     nice?: number;
+    /** Its guest's answer to "would a shootdown leave this vCPU out?" (absent: never). */
+    guest?: GuestFlushView;
   }[];
   /** Host kernel threads bound to this pCPU, competing with the vCPU threads. */
   tasks?: HostTaskThread[];
@@ -201,6 +205,7 @@ export class HostScheduler {
         dyPublished: undefined,
         deferred: [],
         guestIdle: false,
+        guest: t.guest,
         hvFifo: [],
         hvFlushAll: false,
         hvAckOnExit: [],

@@ -1,7 +1,7 @@
 import type { Port } from '../actors/hostedActor.js';
 import type { Time } from '../actors/time.js';
 import type { CoreHw } from '../hw/core.js';
-import type { CpuSoftware, FlushAck, FlushRequest, StepPlan } from '../hw/cpuSoftware.js';
+import type { CpuSoftware, FlushAck, FlushRequest, FlushSkip, StepPlan } from '../hw/cpuSoftware.js';
 import type { GuestExit } from '../hw/exit.js';
 import { type ActionHandling, type ActionObs, ObsKind } from '../hw/observations.js';
 import type { LinuxOs } from '../os/linuxOs.js';
@@ -183,12 +183,13 @@ export class L1Hypervisor implements CpuSoftware {
   onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time; exits: GuestExit[] } {
     return this.os.onFlushIpi(req, now);
   }
-  lazyTlb(): boolean {
-    // While L1 runs an L2 its own OS is not in its idle loop.
-    return !this.inL2 && this.os.lazyTlb();
+  flushSkip(req: FlushRequest): FlushSkip | undefined {
+    // While L1 runs an L2 its own OS is not in its idle loop, and the CPU is in L1's KVM, on
+    // the VMM's address space: L1's shootdowns interrupt it (IPIs inside an L2 are refused).
+    return this.inL2 ? undefined : this.os.flushSkip(req);
   }
-  onLazyFlush(req: FlushRequest, now: Time): void {
-    this.os.onLazyFlush(req, now);
+  onSkippedFlush(req: FlushRequest, how: FlushSkip, now: Time): void {
+    this.os.onSkippedFlush(req, how, now);
   }
   deschedule(now: Time): void {
     this.os.deschedule(now);

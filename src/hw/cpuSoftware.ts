@@ -29,10 +29,33 @@ export interface FlushAck {
   ackedAt: Time;
   /**
    * The target acknowledged without running the flush handler: PV TLB flush (it was preempted;
-   * the host flushes before it next enters), Hyper-V's flush FIFO, or lazy TLB mode (it was idle;
-   * it flushes itself when it leaves lazy mode).
+   * the host flushes before it next enters), Hyper-V's flush FIFO, or the initiator's
+   * should_flush_tlb left it out ({@link FlushSkip}: it flushes the address space itself before
+   * it next uses it).
    */
   deferred: boolean;
+}
+
+/**
+ * Why a shootdown's initiator leaves a CPU of the mm's CPU mask out (arch/x86/mm/tlb.c,
+ * should_flush_tlb, Linux 6.14+): `lazy`, the CPU is idle in lazy TLB mode (is_lazy; since 4.19);
+ * `other-mm`, the CPU runs another address space (its loaded_mm is not the mm: the mask is only
+ * trimmed lazily since "x86/mm/tlb: Update mm_cpumask lazily"; before 6.14 switch_mm_irqs_off
+ * cleared the CPU from the mask when it switched away — "Stop remote flushes for the previous
+ * mm" — with the same effect). Either way the page-table change reaches the CPU as memory: the
+ * mm's tlb_gen has moved past the CPU's, and switch_mm_irqs_off flushes the address space before
+ * the CPU uses it again.
+ */
+export type FlushSkip = 'lazy' | 'other-mm';
+
+/**
+ * What a host may ask of the software in one of its vCPUs: whether that guest's shootdown
+ * initiators leave the vCPU out ({@link CpuSoftware.flushSkip}). It stands for the guest
+ * initiator's own read of the target's is_lazy and loaded_mm in guest memory, which rapsim
+ * evaluates where the IPI arrives (the host of the target), not at the sender.
+ */
+export interface GuestFlushView {
+  flushSkip(req: FlushRequest): FlushSkip | undefined;
 }
 
 /**
@@ -92,16 +115,16 @@ export interface CpuSoftware {
    */
   onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time; exits: GuestExit[] };
   /**
-   * The CPU is halted in its idle loop, in lazy TLB mode (`cpu_tlbstate_shared.is_lazy`): a
-   * shootdown's initiator skips it (should_flush_tlb), so its flush IPI is not taken.
+   * Whether a shootdown's initiator would leave this CPU out ({@link FlushSkip}): it reads the
+   * CPU's is_lazy and loaded_mm. undefined: the CPU takes the flush IPI.
    */
-  lazyTlb(): boolean;
+  flushSkip(req: FlushRequest): FlushSkip | undefined;
   /**
-   * A shootdown skipped this CPU because it is in lazy TLB mode: nothing runs now; the page-table
-   * change is in memory, and the CPU flushes the address space when it leaves lazy mode
-   * (switch_mm_irqs_off sees the mm's tlb_gen moved).
+   * A shootdown left this CPU out (`how`): nothing runs now; the page-table change is in memory,
+   * and the CPU flushes the address space before it next uses it (switch_mm_irqs_off sees the
+   * mm's tlb_gen moved: on leaving lazy mode, or on switching back to the mm).
    */
-  onLazyFlush(req: FlushRequest, now: Time): void;
+  onSkippedFlush(req: FlushRequest, how: FlushSkip, now: Time): void;
   /** Handles a plain IPI (a wake-up or a script's `ipi`); returns the handler's duration. */
   onIpi(from: number, now: Time): Time;
   /**

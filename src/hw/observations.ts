@@ -104,9 +104,10 @@ export interface ShootdownDeferredObs {
   ctx: number;
   /**
    * PV TLB flush (KVM_VCPU_FLUSH_TLB in the steal-time area), Hyper-V's flush FIFO (the host
-   * flushes for the target), or lazy TLB mode (the target was idle; it flushes when it leaves).
+   * flushes for the target), lazy TLB mode (the target was idle; it flushes when it leaves), or
+   * `other-mm` (the target ran another address space; it flushes when it switches back).
    */
-  path: 'pv' | 'hyperv' | 'lazy';
+  path: 'pv' | 'hyperv' | 'lazy' | 'other-mm';
 }
 
 export interface TlbStaleUseObs {

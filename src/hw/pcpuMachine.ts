@@ -90,13 +90,14 @@ export const pcpuMachine = setup({
       context.port.send(req.from, 'FLUSH_ACK', { ack }, cost, Priority.MESSAGE);
       return { handlerEnd: now + cost };
     }),
-    skipLazyFlush: ({ context, event }) => {
-      // The initiator skips a CPU in lazy TLB mode (should_flush_tlb): it neither interrupts it
-      // nor waits. The message stands for the initiator's read of the target's is_lazy; the
-      // acknowledgement (no handler ran) is that read's answer.
+    skipFlush: ({ context, event }) => {
+      // The initiator leaves this CPU out (should_flush_tlb: idle in lazy TLB mode, or another
+      // address space loaded): it neither interrupts it nor waits. The message stands for the
+      // initiator's read of the target's is_lazy and loaded_mm; the acknowledgement (no handler
+      // ran) is that read's answer.
       const req = (event as Extract<PcpuEvent, { type: 'FLUSH_IPI' }>).req;
       const now = context.port.now();
-      context.sw.onLazyFlush(req, now);
+      context.sw.onSkippedFlush(req, context.sw.flushSkip(req)!, now);
       const ack: FlushAck = { id: req.id, arrivedAt: now, handledAt: now, ackedAt: now, deferred: true };
       context.port.send(req.from, 'FLUSH_ACK', { ack }, 0, Priority.MESSAGE);
     },
@@ -135,7 +136,8 @@ export const pcpuMachine = setup({
     currentStep: ({ context, event }) => (event as { gen: number }).gen === context.gen,
     allAcked: ({ context }) => context.acksPending === 0,
     syncArrived: ({ context }) => context.syncPlan !== undefined,
-    lazyTlb: ({ context }) => context.sw.lazyTlb(),
+    flushSkipped: ({ context, event }) =>
+      context.sw.flushSkip((event as Extract<PcpuEvent, { type: 'FLUSH_IPI' }>).req) !== undefined,
   },
 }).createMachine({
   id: 'pcpu',
@@ -151,7 +153,7 @@ export const pcpuMachine = setup({
   }),
   initial: 'boot',
   on: {
-    FLUSH_IPI: { actions: 'handleFlushIpi' },
+    FLUSH_IPI: [{ guard: 'flushSkipped', actions: 'skipFlush' }, { actions: 'handleFlushIpi' }],
     IPI: { actions: 'handleIpi' },
     SYNC: { actions: 'recordSync' },
   },
@@ -202,8 +204,9 @@ export const pcpuMachine = setup({
       on: {
         STEP: { guard: 'currentStep', actions: 'step', target: 'route' },
         FLUSH_IPI: [
-          // Idle in lazy TLB mode: the shootdown skips it, and it sleeps on.
-          { guard: 'lazyTlb', actions: 'skipLazyFlush' },
+          // Idle in lazy TLB mode (or halted on another address space): the shootdown leaves it
+          // out, and it sleeps on.
+          { guard: 'flushSkipped', actions: 'skipFlush' },
           { actions: ['handleFlushIpi', 'wakeAfterHandler'], target: 'running' },
         ],
         IPI: { actions: ['handleIpi', 'wakeAfterHandler'], target: 'running' },

@@ -2,7 +2,7 @@ import type { Port } from '../actors/hostedActor.js';
 import type { Time } from '../actors/time.js';
 import { encodeContext, KERNEL_PROCESS, STUFF_PROCESS } from '../hw/context.js';
 import type { CoreHw, RapEffect } from '../hw/core.js';
-import type { CpuSoftware, FlushAck, FlushRequest, StepPlan } from '../hw/cpuSoftware.js';
+import type { CpuSoftware, FlushAck, FlushRequest, FlushSkip, StepPlan } from '../hw/cpuSoftware.js';
 import type { GuestExit } from '../hw/exit.js';
 import type { Instruction } from '../hw/instruction.js';
 import {
@@ -65,6 +65,12 @@ export interface LinuxOsStats {
    */
   lazySkips: number;
   lazyFlushes: number;
+  /**
+   * Flush IPIs this CPU did not take because it ran another address space (should_flush_tlb:
+   * loaded_mm is not the mm), and the flushes it did when it switched back to one of those.
+   */
+  otherMmSkips: number;
+  otherMmFlushes: number;
   /** Times the idle loop was entered (the workload's `hlt`). */
   idleHalts: number;
   /** Workload operations (CALL, RET, page access) executed: the useful work done. */
@@ -139,10 +145,11 @@ export class LinuxOs implements CpuSoftware {
    */
   private idleHalt = false;
   /**
-   * Address spaces (PCIDs) whose shootdowns skipped this CPU in lazy TLB mode: their mm's tlb_gen
-   * moved past this CPU's (cpu_tlbstate.ctxs[asid].tlb_gen). Switching to one flushes it.
+   * Address spaces (PCIDs) whose shootdowns left this CPU out (lazy TLB mode, or it ran another
+   * address space), with why: their mm's tlb_gen moved past this CPU's
+   * (cpu_tlbstate.ctxs[asid].tlb_gen). Switching to one flushes it.
    */
-  private readonly staleSpaces = new Set<number>();
+  private readonly staleSpaces = new Map<number, FlushSkip>();
   /** Woken from the idle loop: the switch back to the process comes before any work. */
   private leavingIdle = false;
   /**
@@ -169,6 +176,8 @@ export class LinuxOs implements CpuSoftware {
     shootdownFlushExits: 0,
     lazySkips: 0,
     lazyFlushes: 0,
+    otherMmSkips: 0,
+    otherMmFlushes: 0,
     idleHalts: 0,
     workOps: 0,
     stuffingCalls: 0,
@@ -377,24 +386,38 @@ export class LinuxOs implements CpuSoftware {
     return { cost, handledAt: now + irqsOff, exits };
   }
 
+  /** In the idle loop, halted, in lazy TLB mode (`cpu_tlbstate_shared.is_lazy`). */
   lazyTlb(): boolean {
     return this.halted && this.idleHalt;
   }
 
   /**
-   * native_flush_tlb_multi → should_flush_tlb: a CPU in lazy TLB mode "will get flushed at the
-   * next context switch", so the initiator neither interrupts nor waits for it (since Linux 4.19,
-   * "x86/mm/tlb: Make lazy TLB mode lazier"; arch/x86/mm/tlb.c). The CPU sleeps on; the change is
-   * in memory, and leaving the idle loop flushes (see switchFromIdle).
+   * native_flush_tlb_multi → should_flush_tlb (arch/x86/mm/tlb.c, Linux 6.14+): a CPU in lazy
+   * TLB mode "will get flushed at the next context switch" (since 4.19, "x86/mm/tlb: Make lazy
+   * TLB mode lazier"); a CPU whose loaded_mm is another address space is left out too (the
+   * once-a-second trim of the mask is beyond a run's length). The initiator neither interrupts
+   * nor waits for either.
    */
-  onLazyFlush(req: FlushRequest, _now: Time): void {
-    this.markOutOfDate(req);
-    this.stats_.lazySkips++;
+  flushSkip(req: FlushRequest): FlushSkip | undefined {
+    if (this.lazyTlb()) return 'lazy';
+    if (this.current < 0 || this.pcidOf(this.current) !== req.pcid) return 'other-mm';
+    return undefined;
+  }
+
+  /**
+   * A shootdown left this CPU out: it runs on (or sleeps on); the change is in memory, and the
+   * address space is flushed before this CPU uses it again — on leaving the idle loop
+   * ({@link switchFromIdle}) or on switching back to it ({@link switchInstruction}).
+   */
+  onSkippedFlush(req: FlushRequest, how: FlushSkip, _now: Time): void {
+    this.markOutOfDate(req, how);
+    if (how === 'lazy') this.stats_.lazySkips++;
+    else this.stats_.otherMmSkips++;
     const obs: ShootdownDeferredObs = {
       id: req.id,
       pcpu: this.core.params.index,
       ctx: this.ctxOf(this.current),
-      path: 'lazy',
+      path: how,
     };
     this.port.observe(ObsKind.SHOOTDOWN_DEFERRED, obs);
   }
@@ -619,10 +642,9 @@ export class LinuxOs implements CpuSoftware {
     emulated = false,
   ): Time {
     const pcid = this.pcidOf(to);
-    // An address space a shootdown skipped while this CPU was lazy: its tlb_gen is ahead of this
-    // CPU's, so switch_mm_irqs_off flushes it (need_flush: a CR3 write without NOFLUSH).
-    const stale = this.staleSpaces.delete(pcid);
-    if (stale) this.stats_.lazyFlushes++;
+    // An address space a shootdown left this CPU out of: its tlb_gen is ahead of this CPU's, so
+    // switch_mm_irqs_off flushes it (need_flush: a CR3 write without NOFLUSH).
+    const stale = this.takeStale(pcid);
     if (using === 'invpcid-single' && this.p.cpuid.invpcid) {
       // PTI-style: the switch itself is a NOFLUSH CR3 write, the flush an INVPCID type 1.
       const a = this.exec({ kind: 'mov-cr3', pcid, noflush: true }, 'MOV CR3 (NOFLUSH) in switch_mm');
@@ -906,10 +928,20 @@ export class LinuxOs implements CpuSoftware {
     }
   }
 
-  /** A shootdown's change reached this lazy CPU as memory only: its TLB is out of date. */
-  private markOutOfDate(req: FlushRequest): void {
+  /** A shootdown's change reached this CPU as memory only: its TLB is out of date. */
+  private markOutOfDate(req: FlushRequest, how: FlushSkip): void {
     for (const page of req.pages) this.rememberChange(req.pcid, page, req.changedAt);
-    this.staleSpaces.add(req.pcid);
+    this.staleSpaces.set(req.pcid, how);
+  }
+
+  /** Whether `pcid` is out of date here (it is flushed now, and counted by why it was). */
+  private takeStale(pcid: number): boolean {
+    const how = this.staleSpaces.get(pcid);
+    if (how === undefined) return false;
+    this.staleSpaces.delete(pcid);
+    if (how === 'lazy') this.stats_.lazyFlushes++;
+    else this.stats_.otherMmFlushes++;
+    return true;
   }
 
   /** The halt is over; out of the idle loop, the CPU leaves lazy TLB mode. */
@@ -934,8 +966,7 @@ export class LinuxOs implements CpuSoftware {
     let cost = 0;
     const exitsBefore = this.exits.length;
     const pcid = this.pcidOf(this.current);
-    if (this.staleSpaces.delete(pcid)) {
-      this.stats_.lazyFlushes++;
+    if (this.takeStale(pcid)) {
       cost += this.exec(
         { kind: 'mov-cr3', pcid, noflush: false },
         'MOV CR3 in switch_mm_irqs_off (TLB out of date after lazy TLB mode)',

@@ -59,6 +59,11 @@ export interface Metrics {
      * each flushes its address space when it leaves the idle loop.
      */
     lazySkippedTargets: number;
+    /**
+     * Targets skipped because they ran another address space (should_flush_tlb: loaded_mm): no
+     * interrupt; each flushes the address space when it switches back to it.
+     */
+    otherMmSkippedTargets: number;
   };
   /** Useful work: workload operations (CALL, RET, page access) completed, per simulated second. */
   work: { ops: number; opsPerSecond: number; byVm: { vm: string; ops: number; opsPerSecond: number }[] };
@@ -181,6 +186,7 @@ function emptyMetrics(): Metrics {
       pvDeferredTargets: 0,
       hvFlushedTargets: 0,
       lazySkippedTargets: 0,
+      otherMmSkippedTargets: 0,
     },
     work: { ops: 0, opsPerSecond: 0, byVm: [] },
     scheduler: {
@@ -265,6 +271,7 @@ function foldOs(f: Fold, os: LinuxOsStats, vm: string | undefined): void {
   f.m.contextSwitches += os.contextSwitches;
   f.ipis += os.flushIpisHandled;
   f.m.shootdowns.lazySkippedTargets += os.lazySkips;
+  f.m.shootdowns.otherMmSkippedTargets += os.otherMmSkips;
   f.flushExits += os.shootdownFlushExits;
   f.m.work.ops += os.workOps;
   if (vm !== undefined) f.workByVm.set(vm, (f.workByVm.get(vm) ?? 0) + os.workOps);

@@ -80,9 +80,12 @@ export function renderSummary(r: Report, opts: { maxViolations?: number } = {}):
         `  ${String(g.targets).padStart(7)}  ${(g.crossSocket ? 'cross' : 'one').padEnd(7)}  ${String(g.count).padStart(5)}  ${ns(g.latencyNs.p50).padStart(8)} ${ns(g.latencyNs.p99).padStart(8)}`,
       );
     }
-    if (sd.lazySkippedTargets > 0 && m.worldSwitches === 0 && sd.waitNs.preemptedWait === 0) {
+    const skipped = sd.lazySkippedTargets + sd.otherMmSkippedTargets;
+    if (skipped > 0 && m.worldSwitches === 0 && sd.waitNs.preemptedWait === 0) {
       // Bare metal: the initiator-wait line below (which names them too) is for VMs.
-      out.push(`  targets skipped while idle in lazy TLB mode: ${fmt(sd.lazySkippedTargets)}`);
+      out.push(
+        `  targets skipped (not interrupted): running another address space ${fmt(sd.otherMmSkippedTargets)}, idle in lazy TLB mode ${fmt(sd.lazySkippedTargets)}`,
+      );
     }
     if (sd.byVm.length > 1) {
       const rows = sd.byVm.map(
@@ -95,7 +98,7 @@ export function renderSummary(r: Report, opts: { maxViolations?: number } = {}):
     const w = sd.waitNs;
     const total = w.delivery + w.preemptedWait + w.handler;
     out.push(
-      `  initiator wait: delivery ${pct(w.delivery, total)}, waiting for preempted/halted targets ${pct(w.preemptedWait, total)}, handlers ${pct(w.handler, total)}; exits per shootdown ${sd.exitsPerShootdown}; targets skipped by PV TLB flush ${fmt(sd.pvDeferredTargets)}, idle in lazy TLB mode ${fmt(sd.lazySkippedTargets)}${sd.hvFlushedTargets > 0 ? `, flushed by the host (Hyper-V) ${fmt(sd.hvFlushedTargets)}` : ''}`,
+      `  initiator wait: delivery ${pct(w.delivery, total)}, waiting for preempted/halted targets ${pct(w.preemptedWait, total)}, handlers ${pct(w.handler, total)}; exits per shootdown ${sd.exitsPerShootdown}; targets skipped by PV TLB flush ${fmt(sd.pvDeferredTargets)}, idle in lazy TLB mode ${fmt(sd.lazySkippedTargets)}, running another address space ${fmt(sd.otherMmSkippedTargets)}${sd.hvFlushedTargets > 0 ? `, flushed by the host (Hyper-V) ${fmt(sd.hvFlushedTargets)}` : ''}`,
     );
     out.push(
       `  histogram: ${sd.histogram

@@ -244,15 +244,16 @@ export const vcpuMachine = setup({
     }),
     leaveForPause: assign(({ context }) => leave(context, 'spin', 'pause')),
     /**
-     * The guest's initiator skips a vCPU idle in lazy TLB mode (should_flush_tlb): no interrupt,
-     * no wait. The message stands for its read of the target's is_lazy in guest memory; the
-     * acknowledgement (no handler ran) is the answer.
+     * The guest's initiator leaves this vCPU out (should_flush_tlb: idle in lazy TLB mode, or
+     * another address space loaded): no interrupt, no wait. The message stands for its read of
+     * the target's is_lazy and loaded_mm in guest memory; the acknowledgement (no handler ran)
+     * is the answer.
      */
-    skipLazyFlush: ({ context, event }) => {
+    skipFlush: ({ context, event }) => {
       const { interrupt } = event as Extract<VcpuEvent, { type: 'INTR' }>;
       const req = interrupt.req!;
       const now = context.port.now();
-      context.os.onLazyFlush(req, now);
+      context.os.onSkippedFlush(req, context.os.flushSkip(req)!, now);
       const ack: FlushAck = { id: req.id, arrivedAt: now, handledAt: now, ackedAt: now, deferred: true };
       context.port.send(req.from, 'FLUSH_ACK', { ack }, 0, Priority.MESSAGE);
     },
@@ -424,9 +425,13 @@ export const vcpuMachine = setup({
     syncArrived: ({ context }) => context.syncPlan !== undefined,
     next: ({ context }, params: { is: Resume }) => context.next === params.is,
     kickPending: ({ context }) => context.kickPending,
-    lazyFlush: ({ context, event }) => {
+    flushSkipped: ({ context, event }) => {
       const { interrupt } = event as Extract<VcpuEvent, { type: 'INTR' }>;
-      return interrupt.kind === 'flush' && interrupt.req !== undefined && context.os.lazyTlb();
+      return (
+        interrupt.kind === 'flush' &&
+        interrupt.req !== undefined &&
+        context.os.flushSkip(interrupt.req) !== undefined
+      );
     },
     kickNow: ({ context, event }) => kickSeqOf(event) === context.entrySeq,
     allAcked: ({ context }) =>
@@ -461,7 +466,7 @@ export const vcpuMachine = setup({
     SYNC: { actions: 'recordSync' },
     KICK: { actions: 'noteKick' },
     INTR: [
-      { guard: 'lazyFlush', actions: ['skipLazyFlush', 'noteKick'] },
+      { guard: 'flushSkipped', actions: ['skipFlush', 'noteKick'] },
       { actions: ['queueIntr', 'noteKick'] },
     ],
     FLUSH_ACK: { actions: 'countAck' },
@@ -603,7 +608,7 @@ function inGuestInterrupts(resumeTo: Resume) {
   return {
     KICK: [{ guard: 'kickNow', actions: leave, target: 'descheduled' }, { actions: 'noteKick' }],
     INTR: [
-      { guard: 'lazyFlush', actions: ['skipLazyFlush', 'noteKick'] },
+      { guard: 'flushSkipped', actions: ['skipFlush', 'noteKick'] },
       { guard: 'kickNow', actions: ['queueIntr', leave], target: 'descheduled' },
       { actions: ['queueIntr', { type: 'doorbell', params: { resumeTo } }, 'noteKick'] },
     ],

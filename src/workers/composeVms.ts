@@ -10,7 +10,7 @@ import { L1Hypervisor, NestedKvm } from '../host/nestedSvm.js';
 import { policyByName } from '../host/policies/index.js';
 import { encodeContext, KERNEL_PROCESS } from '../hw/context.js';
 import type { CoreHw } from '../hw/core.js';
-import type { CpuSoftware } from '../hw/cpuSoftware.js';
+import type { CpuSoftware, FlushRequest, FlushSkip, GuestFlushView } from '../hw/cpuSoftware.js';
 import { LinuxOs } from '../os/linuxOs.js';
 import type { WorkloadParams } from '../os/workload.js';
 import type { Scenario } from '../scenario/schema.js';
@@ -102,6 +102,9 @@ export function buildVmCoreActors(
   const domain = domains.get(domainIndex);
   const route = routeFrom(topo, all, domains, domainIndex);
   const here = all.filter((p) => p.core === c && p.level === 1);
+  // Each vCPU's guest software, for its host to ask whether a shootdown leaves it out; filled in
+  // when the vCPU actor builds its OS (the two actors are built in either order).
+  const guests = new Map(here.map((p) => [p, new GuestLink()]));
   const actors: [number, HostedActor][] = [];
   const kvms: HostSchedulerParams['threads'] = [];
   const host = createMachineActor(
@@ -136,6 +139,7 @@ export function buildVmCoreActors(
           vmName: vm.name,
           migratable,
           nice: vm.nice,
+          guest: guests.get(place)!,
         });
       }
       // host.tasks: a thread of each task that lists this core (or lists none: every vCPU core).
@@ -175,7 +179,7 @@ export function buildVmCoreActors(
     const l2s = l2Of(s, topo, all, place);
     actors.push([
       actorIndex(topo, vcpuId(place.vm, place.vcpu)),
-      guestActor(s, topo, core, info, place, all, pcpuIndex, until, l2s, domain, route),
+      guestActor(s, topo, core, info, place, all, pcpuIndex, until, l2s, domain, route, guests.get(place)),
     ]);
     for (const l2 of l2s)
       actors.push([
@@ -300,6 +304,15 @@ function sumKvmStats(all: KvmStats[]): KvmStats {
   return out;
 }
 
+/** A host's view of one vCPU's guest software ({@link GuestFlushView}), wired after both exist. */
+class GuestLink implements GuestFlushView {
+  sw: CpuSoftware | undefined;
+  flushSkip(req: FlushRequest): FlushSkip | undefined {
+    if (!this.sw) throw new Error('a vCPU thread asked its guest before the vCPU actor was built');
+    return this.sw.flushSkip(req);
+  }
+}
+
 /**
  * The vCPU actor of a guest: its OS on a GuestCpu whose intercepts are its hypervisor's (L0's
  * for an L1, the L1's for an L2). An L1 vCPU that runs an L2 hosts L1's KVM beside L1's OS.
@@ -316,6 +329,7 @@ function guestActor(
   runs: readonly L2Run[],
   domain: MigrationDomain | undefined,
   route: (vcpuActor: number) => Route,
+  link?: GuestLink,
 ): HostedActor {
   const cpuid = guestCpuid(s, info.index);
   const intercepts = KvmVcpu.intercepts(s.host.npt, cpuid);
@@ -359,6 +373,7 @@ function guestActor(
         const autoEnter = !script.some((op) => op.op === 'vmrun');
         sw = new L1Hypervisor(os, slots, kernelCtx, autoEnter, topo.timing.schedSlice);
       }
+      if (link) link.sw = sw;
       const peers = all.map((v) => actorIndex(topo, vcpuId(v.vm, v.vcpu)));
       return {
         port,

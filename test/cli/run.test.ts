@@ -165,7 +165,9 @@ describe(`rapsim run ${LITMUS}`, () => {
     const skipped = (json.report as { metrics: { shootdowns: { lazySkippedTargets: number } } }).metrics
       .shootdowns.lazySkippedTargets;
     expect(skipped).toBeGreaterThan(0);
-    expect(human.stdout).toContain(`targets skipped while idle in lazy TLB mode: ${skipped}`);
+    expect(human.stdout).toContain(
+      `targets skipped (not interrupted): running another address space 0, idle in lazy TLB mode ${skipped}`,
+    );
   });
 
   it('exits 1 with --set expect.violations=[]', async () => {

@@ -348,6 +348,46 @@ describe('guests that halt', () => {
     }
   });
 
+  it('a vCPU whose guest runs another process is left out (loaded_mm): not kicked, and it flushes when it switches back', async () => {
+    // Two guest processes on each of four vCPUs, switching with NOFLUSH CR3 writes; every vCPU
+    // shoots down every 5 µs. A target on the other process is neither kicked nor waited on.
+    const yaml = (npt: boolean) => `name: t
+seed: 1
+until: 1ms
+hardware: { cores: 4, spec: eraps-amd }
+host: { npt: ${npt}, policy: linux-7.0 }
+vms:
+  - name: vm0
+    vcpus: 4
+    guest:
+      processes: 2
+      contextSwitch: { every: 7us, using: mov-cr3-noflush }
+      shootdown: { every: 5us, pages: 1 }
+      workingSetPages: 4
+`;
+    for (const npt of [true, false]) {
+      const x = await run(yaml(npt));
+      const os = x.r.actors.flatMap((a) => {
+        const st = a.stats as {
+          os?: { otherMmSkips: number; otherMmFlushes: number; shootdownLatencies: { targets: number }[] };
+        };
+        return st.os ? [st.os] : [];
+      });
+      const skipped = os.reduce((n, s) => n + s.otherMmSkips, 0);
+      const sent = os.reduce((n, s) => n + s.shootdownLatencies.reduce((b, l) => b + l.targets, 0), 0);
+      expect(x.m.shootdowns.otherMmSkippedTargets).toBe(skipped);
+      expect(skipped, `npt ${npt}`).toBeGreaterThan(0);
+      expect(
+        os.reduce((n, s) => n + s.otherMmFlushes, 0),
+        `npt ${npt}`,
+      ).toBeGreaterThan(0);
+      // The host kicks only the targets their guest interrupts (the last shootdown's may be late).
+      expect(x.m.scheduler.kicks.interrupt + skipped, `npt ${npt}`).toBeLessThanOrEqual(sent + 3);
+      expect(x.r.violationCounts['tlb-stale'] ?? 0).toBe(0);
+      expect(x.m.tlb.staleHits).toBe(0);
+    }
+  });
+
   it('with shadow paging, the same-CR3 flush on leaving the idle loop gets no CLEAR_RAP from linux-7.0; always clears', async () => {
     const file = 'scenarios/vm/npt-off-lazy-tlb-linux-7.0.yaml';
     const [merged, always] = await Promise.all(

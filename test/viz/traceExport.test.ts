@@ -156,13 +156,14 @@ describe('trace.json from run --out', () => {
     const dir = tempDir('rapsim-trace-');
     const r = await rapsim([
       'run',
-      'scenarios/bare-metal/shootdown-study-16c-2s.yaml',
+      // A VM scenario: its pCPUs' continuations without observations are what sampling drops.
+      'scenarios/overcommit/overcommit-2x.yaml',
       '--until',
-      '50us',
+      '100us',
       '--out',
       dir,
       '--trace-window',
-      '10us..40us',
+      '10us..90us',
       '--trace-limit',
       '300',
       '--trace-sample',
@@ -178,7 +179,7 @@ describe('trace.json from run --out', () => {
       t += d;
       return t;
     });
-    expect(times.every((x) => x >= 10_000_000 && x < 40_000_000)).toBe(true);
+    expect(times.every((x) => x >= 10_000_000 && x < 90_000_000)).toBe(true);
     expect(tl.events.lag.every((x) => x >= 0)).toBe(true);
     const doc = JSON.parse(readFileSync(join(dir, 'trace.json'), 'utf8')) as { traceEvents: Ev[] };
     expect(validateTrace(doc)).toEqual([]);
@@ -247,7 +248,8 @@ describe('trace.json from run --out', () => {
 
 describe('sampling', () => {
   it('carries every RAP change over to the next kept event', async () => {
-    const s = loadScenario('scenarios/default.yaml', { sets: ['until=100us'] });
+    // A VM scenario: its pCPUs have continuations without observations to drop.
+    const s = loadScenario('scenarios/overcommit/overcommit-2x.yaml', { sets: ['until=200us'] });
     const r = await runSimulation(s, { workers: 1, inProcess: true, trace: {} });
     const full = keptEvents(r.trace!, { every: 1 });
     const thin = keptEvents(r.trace!, { every: 7 });
