@@ -353,7 +353,7 @@ export const hostMachine = setup({
         forwardMoved(context, ev);
         return {};
       }
-      if (t.guestIdle) {
+      if (guestLazy(t, ev.req)) {
         // hyperv_flush_tlb_multi leaves CPUs in lazy TLB mode out of the hypercall's processor
         // mask too (since Linux 6.1): the guest flushes when it leaves its idle loop.
         skipAtGuest(port, t, { kind: 'flush', req: ev.req, from: ev.req.from, sentAt: port.now() });
@@ -582,7 +582,18 @@ function forwardMoved(context: HostContext, ev: IntrMessage | HvFlushMessage): v
  * vCPU is never marked preempted.
  */
 function isLazySkip(t: VcpuThread, ev: IntrMessage): boolean {
-  return t.guestIdle && ev.interrupt.kind === 'flush' && ev.interrupt.req !== undefined;
+  const req = ev.interrupt.req;
+  return ev.interrupt.kind === 'flush' && req !== undefined && guestLazy(t, req);
+}
+
+/**
+ * The guest of `t` is in its idle loop, in lazy TLB mode. The host learns it from the HLT exit
+ * (`guestIdle`), but the guest's is_lazy is set before that exit leaves: its own answer covers a
+ * flush that reaches the host while the exit is still on its way, which would otherwise find
+ * the vCPU running and kick a guest that skips the flush anyway.
+ */
+function guestLazy(t: VcpuThread, req: FlushRequest): boolean {
+  return t.guestIdle || t.guest?.flushSkip(req) === 'lazy';
 }
 
 /**

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { HostSchedStats } from '../../src/host/hostScheduler.js';
 import { collectMetrics, type Metrics } from '../../src/report/metrics.js';
 import { loadScenario, parseScenarioText } from '../../src/scenario/load.js';
 import { type RunResult, runSimulation } from '../../src/workers/runSimulation.js';
@@ -386,6 +387,34 @@ vms:
       expect(x.r.violationCounts['tlb-stale'] ?? 0).toBe(0);
       expect(x.m.tlb.staleHits).toBe(0);
     }
+  });
+
+  it('no kick is wasted on a target its guest skips, even while its HLT exit is on the way to the host', async () => {
+    // migration-uneven with shootdowns, seed 1: three flushes reach a host between a vCPU
+    // entering its idle loop and its HLT exit arriving. Asking the guest (is_lazy) instead of
+    // waiting for the exit, the host kicks none of them: every target is kicked, skipped or
+    // PV-deferred, never kicked and skipped.
+    const s = loadScenario('scenarios/overcommit/migration-uneven.yaml', {
+      sets: ['vms.0.guest.shootdown.every=1ms'],
+    });
+    const r = await runSimulation({ ...s, seed: 1 }, { workers: 1, inProcess: true });
+    const os = r.actors.flatMap((a) => {
+      const st = a.stats as {
+        os?: { lazySkips: number; otherMmSkips: number; shootdownLatencies: { targets: number }[] };
+      };
+      return st.os ? [st.os] : [];
+    });
+    const sched = r.actors.flatMap((a) => {
+      const st = a.stats as { sched?: HostSchedStats };
+      return st.sched ? [st.sched] : [];
+    });
+    const sent = os.reduce((n, o) => n + o.shootdownLatencies.reduce((b, l) => b + l.targets, 0), 0);
+    const skipped = os.reduce((n, o) => n + o.lazySkips + o.otherMmSkips, 0);
+    const kicked = sched.reduce((n, x) => n + x.kicks.interrupt, 0);
+    const deferred = sched.reduce((n, x) => n + x.threads.reduce((b, t) => b + t.deferredFlushes, 0), 0);
+    expect(sent).toBeGreaterThan(1000);
+    expect(skipped).toBeGreaterThan(sent / 2);
+    expect(kicked + skipped + deferred).toBeLessThanOrEqual(sent);
   });
 
   it('with shadow paging, the same-CR3 flush on leaving the idle loop gets no CLEAR_RAP from linux-7.0; always clears', async () => {
