@@ -134,6 +134,8 @@ export interface HostSchedulerParams {
   yieldForfeit?: boolean;
   /** PICK_BUDDY: schedule() honours a directed yield's next buddy; absent: true. */
   pickBuddy?: boolean;
+  /** DELAY_DEQUEUE (with DELAY_ZERO): an ineligible sleeper stays queued; absent: true. */
+  delayDequeue?: boolean;
   ibpbOnVcpuSwitch: boolean;
   /** End of the run (statistics close their intervals there). */
   until: Time;
@@ -154,6 +156,12 @@ export class HostScheduler {
   /** The vCPU threads on this pCPU now (migration moves them between schedulers). */
   readonly threads: VcpuThread[];
   private readonly runQueue: (VcpuThread | HostTaskThread)[] = [];
+  /**
+   * Sleepers still on the run queue (se->sched_delayed, DELAY_DEQUEUE): they slept while not
+   * eligible, so they keep competing — in the average, in the load — without being runnable,
+   * until pick_eevdf would choose one (it is dequeued then, its lag zeroed) or it wakes.
+   */
+  private readonly delayed: (VcpuThread | HostTaskThread)[] = [];
   /** The vCPU thread on the pCPU (in guest mode or in KVM for it). */
   current: VcpuThread | undefined;
   /** The host task on the pCPU instead. */
@@ -404,6 +412,7 @@ export class HostScheduler {
    */
   private avg(now: Time, also: SchedEntity | undefined): Time {
     const es: { vruntime: Time; weight: number }[] = this.runQueue.slice();
+    for (const d of this.delayed) es.push(d);
     const cur = this.current ?? this.task;
     if (cur && cur !== also) es.push({ vruntime: this.currentV(cur, now), weight: cur.weight });
     if (also) es.push(also);
@@ -415,7 +424,56 @@ export class HostScheduler {
     const cur = this.current ?? this.task;
     let load = cur?.weight ?? 0;
     for (const q of this.runQueue) load += q.weight;
+    for (const q of this.delayed) load += q.weight;
     placeEntity(e, load, this.avg(now, undefined), this.p.slice);
+  }
+
+  /**
+   * dequeue_entity for a sleep (DEQUEUE_SLEEP) of the entity that just ran: with DELAY_DEQUEUE
+   * an entity that is not eligible (it ran ahead of the queue's average) stays queued, delayed;
+   * otherwise it leaves with its lag. Returns whether it was delayed.
+   */
+  private sleepDequeue(e: VcpuThread | HostTaskThread, now: Time): boolean {
+    const avg = this.avg(now, e);
+    if (this.p.delayDequeue !== false && e.vruntime > avg) {
+      this.delayed.push(e);
+      return true;
+    }
+    e.vlag = lagOf(e, avg, this.p.slice);
+    return false;
+  }
+
+  /**
+   * pick_next_entity meeting delayed sleepers: while pick_eevdf (over the runnable and the
+   * delayed) would choose a delayed one, that one is dequeued (DEQUEUE_DELAYED) — it is eligible
+   * by then, and DELAY_ZERO drops the lag it is owed — and the pick is made again. On a pCPU
+   * about to idle this empties the delayed list: a lone sleeper is at the average.
+   */
+  private dequeueDelayedPicks(now: Time): void {
+    while (this.delayed.length > 0) {
+      const all = [...this.runQueue, ...this.delayed];
+      const i = pickEevdf(all, this.avg(now, undefined));
+      if (i < this.runQueue.length) return;
+      const e = this.delayed.splice(i - this.runQueue.length, 1)[0]!;
+      e.vlag = 0;
+    }
+  }
+
+  /**
+   * A delayed sleeper woke (requeue_delayed_entity): it is still queued, so it keeps its
+   * vruntime — and so the negative lag it slept with, if it has not run out yet — unless it is
+   * owed time by now, which DELAY_ZERO drops (placed again at zero lag). Returns false if it was
+   * not delayed.
+   */
+  private requeueDelayed(e: VcpuThread | HostTaskThread, now: Time): boolean {
+    const i = this.delayed.indexOf(e);
+    if (i < 0) return false;
+    this.delayed.splice(i, 1);
+    if (this.avg(now, e) > e.vruntime) {
+      e.vlag = 0;
+      this.place(e, now);
+    }
+    return true;
   }
 
   /** The thread that owns a vCPU actor (its L1 actor, or the L2 actor it runs). */
@@ -430,6 +488,7 @@ export class HostScheduler {
    * halt-polling here, plus IBPB when a different vCPU last ran (kvm_arch_vcpu_load).
    */
   pickNext(now: Time): { thread: VcpuThread; cost: Time } | { task: HostTaskThread; cost: Time } | undefined {
+    this.dequeueDelayedPicks(now);
     if (this.runQueue.length === 0) return undefined;
     // pick_eevdf: the eligible entity with the earliest deadline (first queued on a tie), which
     // is plain round robin while every thread runs whole slices.
@@ -542,7 +601,7 @@ export class HostScheduler {
   blockCurrent(now: Time): VcpuThread {
     const t = this.current!;
     this.account(t, now);
-    t.vlag = lagOf(t, this.avg(now, t), this.p.slice);
+    this.sleepDequeue(t, now);
     t.stats.runPs += now - t.ranSince;
     t.stoppedAt = now;
     t.state = 'blocked';
@@ -564,7 +623,7 @@ export class HostScheduler {
   /** A host task's timer fired: it joins the run queue. */
   wakeTask(t: HostTaskThread, now: Time): void {
     t.wake(now);
-    this.place(t, now);
+    if (!this.requeueDelayed(t, now)) this.place(t, now);
     this.runQueue.push(t);
     this.checkPreemptWakeup(t, now);
   }
@@ -574,7 +633,7 @@ export class HostScheduler {
     const task = this.task!;
     this.account(task, now);
     this.wakePreemptsTask = false;
-    task.vlag = lagOf(task, this.avg(now, task), this.p.slice);
+    this.sleepDequeue(task, now);
     this.task = undefined;
     return { task, wakeAt: task.sleep(now) };
   }
@@ -614,7 +673,7 @@ export class HostScheduler {
     t.wakeGen++;
     t.state = 'runnable';
     t.queuedAt = now;
-    this.place(t, now);
+    if (!this.requeueDelayed(t, now)) this.place(t, now);
     this.runQueue.push(t);
     this.checkPreemptWakeup(t, now);
     return true;
@@ -631,7 +690,9 @@ export class HostScheduler {
     if (!cur) return;
     const avg = this.avg(now, undefined);
     if (this.currentV(cur, now) <= avg) return;
-    if (this.runQueue[pickEevdf(this.runQueue, avg)] !== e) return;
+    // pick_eevdf sees the delayed sleepers too: one of them may be the pick.
+    const all = this.delayed.length > 0 ? [...this.runQueue, ...this.delayed] : this.runQueue;
+    if (all[pickEevdf(all, avg)] !== e) return;
     if (cur === this.task) this.wakePreemptsTask = true;
     else this.needResched = true;
   }

@@ -87,6 +87,12 @@ export const HostSchema = strictObject({
      * queue's next buddy — a directed yield's target — while it is eligible. false: ignored.
      */
     pickBuddy: bool().default(true),
+    /**
+     * DELAY_DEQUEUE (a sched feature since Linux 6.12, on by default, with DELAY_ZERO): a thread
+     * that sleeps while not eligible stays on its run queue until it would be picked, and comes
+     * back with no more than zero lag. false: it leaves at once and keeps its negative lag.
+     */
+    delayDequeue: bool().default(true),
   }).prefault({}),
   latency: LatencySchema.prefault({}),
   /** Host kernel threads beside the vCPU threads on their pCPUs. */

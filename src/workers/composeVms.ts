@@ -156,6 +156,7 @@ export function buildVmCoreActors(
         migrationCost: s.host.scheduler.migrationCost,
         yieldForfeit: s.host.scheduler.yieldForfeit,
         pickBuddy: s.host.scheduler.pickBuddy,
+        delayDequeue: s.host.scheduler.delayDequeue,
         ibpbOnVcpuSwitch: s.host.ibpbOnVcpuSwitch,
         until,
       });

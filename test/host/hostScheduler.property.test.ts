@@ -56,13 +56,15 @@ const caseArb = fc
     ibpbOnVcpuSwitch: fc.boolean(),
     yieldForfeit: fc.boolean(),
     pickBuddy: fc.boolean(),
+    delayDequeue: fc.boolean(),
   })
-  .chain(({ threads, ibpbOnVcpuSwitch, yieldForfeit, pickBuddy }) =>
+  .chain(({ threads, ibpbOnVcpuSwitch, yieldForfeit, pickBuddy, delayDequeue }) =>
     fc.record({
       threads: fc.constant(threads),
       ibpbOnVcpuSwitch: fc.constant(ibpbOnVcpuSwitch),
       yieldForfeit: fc.constant(yieldForfeit),
       pickBuddy: fc.constant(pickBuddy),
+      delayDequeue: fc.constant(delayDequeue),
       nice: fc.array(niceArb, { minLength: threads, maxLength: threads }),
       ops: fc.array(opArb(threads), { maxLength: 80 }),
     }),
@@ -72,7 +74,7 @@ function makeSched(
   threads: number,
   ibpbOnVcpuSwitch: boolean,
   nice: readonly number[],
-  rules: { yieldForfeit: boolean; pickBuddy: boolean },
+  rules: { yieldForfeit: boolean; pickBuddy: boolean; delayDequeue: boolean },
 ): HostScheduler {
   const port = fakePort();
   const core = makeCore('eraps-amd');
@@ -111,6 +113,8 @@ function floorDiv(a: bigint, b: bigint): bigint {
 class Model {
   /** Runnable threads in the order they joined the queue (EEVDF's tie-break). */
   readonly queue: number[];
+  /** Sleepers still queued (DELAY_DEQUEUE), in the order they slept. */
+  readonly delayed: number[] = [];
   current: number | undefined;
   readonly blocked = new Set<number>();
   readonly blockedPs: number[];
@@ -135,7 +139,7 @@ class Model {
     n: number,
     readonly ibpbOnSwitch: boolean,
     readonly w: readonly number[],
-    readonly rules: { yieldForfeit: boolean; pickBuddy: boolean },
+    readonly rules: { yieldForfeit: boolean; pickBuddy: boolean; delayDequeue: boolean },
   ) {
     this.queue = Array.from({ length: n }, (_, i) => i);
     this.blockedPs = Array.from({ length: n }, () => 0);
@@ -153,7 +157,7 @@ class Model {
 
   /** avg_vruntime over the queue, the current thread brought up to `now`, and `also`: Σ v·w / Σ w, floored. */
   avg(now: Time, also?: number): number {
-    const es = this.queue.map((t) => [this.v[t]!, this.w[t]!] as const);
+    const es = [...this.queue, ...this.delayed].map((t) => [this.v[t]!, this.w[t]!] as const);
     if (this.current !== undefined && this.current !== also)
       es.push([this.v[this.current]! + this.virt(now - this.vSince, this.current), this.w[this.current]!]);
     if (also !== undefined) es.push([this.v[also]!, this.w[also]!]);
@@ -164,9 +168,9 @@ class Model {
   }
 
   /** pick_eevdf over the queue: eligible (v ≤ average), earliest deadline, first queued on a tie. */
-  eevdf(avg: number): number | undefined {
+  eevdf(avg: number, among: readonly number[] = this.queue): number | undefined {
     let best: number | undefined;
-    for (const t of this.queue) {
+    for (const t of among) {
       if (this.v[t]! > avg) continue;
       if (best === undefined || this.vd[t]! < this.vd[best]!) best = t;
     }
@@ -183,6 +187,13 @@ class Model {
 
   /** The thread the scheduler must pick, and what getting it running must cost. */
   pick(now: Time): { thread: number; cost: Time } | undefined {
+    // A delayed sleeper that pick_eevdf would choose is dequeued instead (its lag zeroed).
+    while (this.delayed.length > 0) {
+      const d = this.eevdf(this.avg(now), [...this.queue, ...this.delayed]);
+      if (d === undefined || !this.delayed.includes(d)) break;
+      this.delayed.splice(this.delayed.indexOf(d), 1);
+      this.vlag[d] = 0;
+    }
     if (this.queue.length === 0) return undefined;
     const avg = this.avg(now);
     this.zeroV = avg;
@@ -265,31 +276,40 @@ class Model {
     const t = this.current!;
     this.account(now);
     this.current = undefined;
-    const lag = this.avg(now, t) - this.v[t]!;
-    const limit = this.virt(2 * SLICE, t);
-    this.vlag[t] = Math.max(-limit, Math.min(limit, lag));
+    const avg = this.avg(now, t);
+    if (this.rules.delayDequeue && this.v[t]! > avg) this.delayed.push(t);
+    else {
+      const limit = this.virt(2 * SLICE, t);
+      this.vlag[t] = Math.max(-limit, Math.min(limit, avg - this.v[t]!));
+    }
     this.blocked.add(t);
     this.blockedAt[t] = now;
   }
 
   /** place_entity with PLACE_LAG, then check_preempt_wakeup_fair (RUN_TO_PARITY). */
   wake(t: number, now: Time): void {
-    let load = this.queue.reduce((a, q) => a + this.w[q]!, 0);
-    if (this.current !== undefined) load += this.w[this.current]!;
-    const avg = this.avg(now);
-    // div_s64 rounds toward zero, as BigInt division does.
-    const lag =
-      load > 0 && this.vlag[t] !== 0
-        ? Number((BigInt(this.vlag[t]!) * BigInt(load + this.w[t]!)) / BigInt(load))
-        : 0;
-    this.v[t] = avg - lag;
-    this.vd[t] = this.v[t]! + this.virt(SLICE, t);
+    // A delayed sleeper is still queued: it keeps its vruntime unless it is owed time by now.
+    const wasDelayed = this.delayed.includes(t);
+    if (wasDelayed) this.delayed.splice(this.delayed.indexOf(t), 1);
+    if (!wasDelayed || this.avg(now, t) > this.v[t]!) {
+      if (wasDelayed) this.vlag[t] = 0;
+      let load = [...this.queue, ...this.delayed].reduce((a, q) => a + this.w[q]!, 0);
+      if (this.current !== undefined) load += this.w[this.current]!;
+      const avg = this.avg(now);
+      // div_s64 rounds toward zero, as BigInt division does.
+      const lag =
+        load > 0 && this.vlag[t] !== 0
+          ? Number((BigInt(this.vlag[t]!) * BigInt(load + this.w[t]!)) / BigInt(load))
+          : 0;
+      this.v[t] = avg - lag;
+      this.vd[t] = this.v[t]! + this.virt(SLICE, t);
+    }
     this.blocked.delete(t);
     this.queue.push(t);
     if (this.current === undefined) return;
     const after = this.avg(now);
     const cur = this.v[this.current]! + this.virt(now - this.vSince, this.current);
-    if (cur > after && this.eevdf(after) === t) this.needResched = true;
+    if (cur > after && this.eevdf(after, [...this.queue, ...this.delayed]) === t) this.needResched = true;
   }
 }
 
@@ -334,129 +354,136 @@ function checkInvariants(s: HostScheduler, m: Model, now: Time): void {
   }
   expect(s.stats.vcpuSwitches).toBe(m.switches);
   expect(s.stats.ibpbs).toBe(m.ibpbs);
+  // Delayed sleepers (DELAY_DEQUEUE) are blocked threads still queued, the model's, in order.
+  const delayed = (s as unknown as { delayed: VcpuThread[] }).delayed;
+  expect(delayed.map((t) => t.actor - 10)).toEqual(m.delayed);
+  for (const t of delayed) expect(t.state).toBe('blocked');
 }
 
 describe('HostScheduler under random operation sequences', () => {
   it('keeps its invariants, follows the EEVDF model and starves nobody', () => {
     fc.assert(
-      fc.property(caseArb, ({ threads, ibpbOnVcpuSwitch, yieldForfeit, pickBuddy, nice, ops }) => {
-        const rules = { yieldForfeit, pickBuddy };
-        const s = makeSched(threads, ibpbOnVcpuSwitch, nice, rules);
-        const m = new Model(
-          threads,
-          ibpbOnVcpuSwitch,
-          nice.map((n) => WEIGHT[n]!),
-          rules,
-        );
-        // Start at 1 ps: blockedAt 0 means "never blocked" to the scheduler.
-        let now = 1;
-        let flushes = 0;
-        const pick = () => {
-          const want = m.pick(now);
-          const next = s.pickNext(now);
-          // No host tasks here: whatever runs is a vCPU thread.
-          const got = next && 'thread' in next ? next : undefined;
-          expect(got && { thread: got.thread.actor - 10, cost: got.cost }).toEqual(want);
-          if (got) s.recordStealTime(got.thread);
-          // The run's first pick starts inside its slice at a point the pCPU's stream draws.
-          if (got && m.picks.length === 1) m.vd[got.thread.actor - 10] = got.thread.deadline;
-        };
-        for (const o of ops) {
-          now += o.dt;
-          switch (o.op) {
-            case 'pick':
-              if (s.current) continue; // the machine picks only when the pCPU has no thread
-              pick();
-              break;
-            case 'preempt': {
-              // The machine preempts only at a slice end with another thread waiting.
-              if (!s.current || !s.contended) continue;
-              s.preemptCurrent(now);
-              m.preempt(now);
-              break;
-            }
-            case 'sliceEnd': {
-              // The machine's SLICE: preempt unless schedule() would pick the thread again.
-              if (!s.current || !s.contended) continue;
-              const keep = s.keepsCurrent(now);
-              expect(keep).toBe(m.keeps(now));
-              if (!keep) {
+      fc.property(
+        caseArb,
+        ({ threads, ibpbOnVcpuSwitch, yieldForfeit, pickBuddy, delayDequeue, nice, ops }) => {
+          const rules = { yieldForfeit, pickBuddy, delayDequeue };
+          const s = makeSched(threads, ibpbOnVcpuSwitch, nice, rules);
+          const m = new Model(
+            threads,
+            ibpbOnVcpuSwitch,
+            nice.map((n) => WEIGHT[n]!),
+            rules,
+          );
+          // Start at 1 ps: blockedAt 0 means "never blocked" to the scheduler.
+          let now = 1;
+          let flushes = 0;
+          const pick = () => {
+            const want = m.pick(now);
+            const next = s.pickNext(now);
+            // No host tasks here: whatever runs is a vCPU thread.
+            const got = next && 'thread' in next ? next : undefined;
+            expect(got && { thread: got.thread.actor - 10, cost: got.cost }).toEqual(want);
+            if (got) s.recordStealTime(got.thread);
+            // The run's first pick starts inside its slice at a point the pCPU's stream draws.
+            if (got && m.picks.length === 1) m.vd[got.thread.actor - 10] = got.thread.deadline;
+          };
+          for (const o of ops) {
+            now += o.dt;
+            switch (o.op) {
+              case 'pick':
+                if (s.current) continue; // the machine picks only when the pCPU has no thread
+                pick();
+                break;
+              case 'preempt': {
+                // The machine preempts only at a slice end with another thread waiting.
+                if (!s.current || !s.contended) continue;
                 s.preemptCurrent(now);
                 m.preempt(now);
+                break;
               }
-              break;
-            }
-            case 'yield': {
-              // The machine yields only with another thread waiting (yield_to's own check).
-              if (!s.current || !s.contended) continue;
-              s.yieldCurrent(now);
-              m.yieldCurrent(now);
-              break;
-            }
-            case 'buddy': {
-              const t = s.threads[o.thread]!;
-              expect(s.yieldedTo(t, now), `yield_to thread ${o.thread}`).toBe(m.yieldedTo(o.thread, now));
-              break;
-            }
-            case 'block': {
-              if (!s.current) continue;
-              s.blockCurrent(now);
-              m.block(now);
-              break;
-            }
-            case 'wake': {
-              const wasBlocked = m.blocked.has(o.thread);
-              const before = s.threads[o.thread]!.stats.wakeups;
-              expect(s.wake(s.threads[o.thread]!, now, o.byInterrupt)).toBe(wasBlocked);
-              expect(s.threads[o.thread]!.stats.wakeups - before).toBe(wasBlocked && o.byInterrupt ? 1 : 0);
-              if (wasBlocked) {
-                m.blockedPs[o.thread]! += now - m.blockedAt[o.thread]!;
-                m.wake(o.thread, now);
+              case 'sliceEnd': {
+                // The machine's SLICE: preempt unless schedule() would pick the thread again.
+                if (!s.current || !s.contended) continue;
+                const keep = s.keepsCurrent(now);
+                expect(keep).toBe(m.keeps(now));
+                if (!keep) {
+                  s.preemptCurrent(now);
+                  m.preempt(now);
+                }
+                break;
               }
-              break;
+              case 'yield': {
+                // The machine yields only with another thread waiting (yield_to's own check).
+                if (!s.current || !s.contended) continue;
+                s.yieldCurrent(now);
+                m.yieldCurrent(now);
+                break;
+              }
+              case 'buddy': {
+                const t = s.threads[o.thread]!;
+                expect(s.yieldedTo(t, now), `yield_to thread ${o.thread}`).toBe(m.yieldedTo(o.thread, now));
+                break;
+              }
+              case 'block': {
+                if (!s.current) continue;
+                s.blockCurrent(now);
+                m.block(now);
+                break;
+              }
+              case 'wake': {
+                const wasBlocked = m.blocked.has(o.thread);
+                const before = s.threads[o.thread]!.stats.wakeups;
+                expect(s.wake(s.threads[o.thread]!, now, o.byInterrupt)).toBe(wasBlocked);
+                expect(s.threads[o.thread]!.stats.wakeups - before).toBe(wasBlocked && o.byInterrupt ? 1 : 0);
+                if (wasBlocked) {
+                  m.blockedPs[o.thread]! += now - m.blockedAt[o.thread]!;
+                  m.wake(o.thread, now);
+                }
+                break;
+              }
+              case 'flush': {
+                const t = s.threads[o.thread]!;
+                if (t === s.current) continue; // a running target takes the IPI
+                const req = { id: `sd${flushes++}`, pcid: 1, pages: [1], changedAt: now, from: 99 };
+                const ack = s.deferFlush(t, { kind: 'flush', req, from: 99, sentAt: now }, now);
+                expect(ack !== undefined, `deferral of thread ${o.thread} (${t.state})`).toBe(
+                  m.preempted[o.thread],
+                );
+                break;
+              }
             }
-            case 'flush': {
-              const t = s.threads[o.thread]!;
-              if (t === s.current) continue; // a running target takes the IPI
-              const req = { id: `sd${flushes++}`, pcid: 1, pages: [1], changedAt: now, from: 99 };
-              const ack = s.deferFlush(t, { kind: 'flush', req, from: 99, sentAt: now }, now);
-              expect(ack !== undefined, `deferral of thread ${o.thread} (${t.state})`).toBe(
-                m.preempted[o.thread],
-              );
-              break;
+            checkInvariants(s, m, now);
+          }
+
+          // Close the run: run + steal + blocked is exactly the elapsed time of every thread.
+          s.finish(now);
+          for (const t of s.threads) {
+            const blocked = m.blocked.has(t.actor - 10) ? now - m.blockedAt[t.actor - 10]! : 0;
+            expect(t.stats.runPs + t.stats.stealPs + m.blockedPs[t.actor - 10]! + blocked).toBe(now);
+          }
+
+          // No starvation: wake everybody; with the pCPU changing hands every millisecond, every
+          // thread gets it within a bounded number of rounds (a lag is at most two slices).
+          for (const t of s.threads) {
+            if (t.state === 'blocked') {
+              s.wake(t, now, true);
+              m.blockedPs[t.actor - 10]! += now - m.blockedAt[t.actor - 10]!;
+              m.wake(t.actor - 10, now);
             }
           }
-          checkInvariants(s, m, now);
-        }
-
-        // Close the run: run + steal + blocked is exactly the elapsed time of every thread.
-        s.finish(now);
-        for (const t of s.threads) {
-          const blocked = m.blocked.has(t.actor - 10) ? now - m.blockedAt[t.actor - 10]! : 0;
-          expect(t.stats.runPs + t.stats.stealPs + m.blockedPs[t.actor - 10]! + blocked).toBe(now);
-        }
-
-        // No starvation: wake everybody; with the pCPU changing hands every millisecond, every
-        // thread gets it within a bounded number of rounds (a lag is at most two slices).
-        for (const t of s.threads) {
-          if (t.state === 'blocked') {
-            s.wake(t, now, true);
-            m.blockedPs[t.actor - 10]! += now - m.blockedAt[t.actor - 10]!;
-            m.wake(t.actor - 10, now);
+          m.picks = m.current === undefined ? [] : [m.current];
+          for (let round = 0; round < 20 * threads && new Set(m.picks).size < threads; round++) {
+            now += 1000 * US;
+            if (s.current && s.contended) {
+              s.preemptCurrent(now);
+              m.preempt(now);
+            }
+            if (!s.current) pick();
+            checkInvariants(s, m, now);
           }
-        }
-        m.picks = m.current === undefined ? [] : [m.current];
-        for (let round = 0; round < 20 * threads && new Set(m.picks).size < threads; round++) {
-          now += 1000 * US;
-          if (s.current && s.contended) {
-            s.preemptCurrent(now);
-            m.preempt(now);
-          }
-          if (!s.current) pick();
-          checkInvariants(s, m, now);
-        }
-        expect(new Set(m.picks).size).toBe(threads);
-      }),
+          expect(new Set(m.picks).size).toBe(threads);
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -40,6 +40,7 @@ function makeSched(
     haltPoll?: Time;
     yieldForfeit?: boolean;
     pickBuddy?: boolean;
+    delayDequeue?: boolean;
   } = {},
 ): Fixture {
   const port = fakePort();
@@ -88,6 +89,7 @@ function makeSched(
     until: 100_000 * US,
     ...(o.yieldForfeit === undefined ? {} : { yieldForfeit: o.yieldForfeit }),
     ...(o.pickBuddy === undefined ? {} : { pickBuddy: o.pickBuddy }),
+    ...(o.delayDequeue === undefined ? {} : { delayDequeue: o.delayDequeue }),
   });
   return { sched, core, port, kvms, t: sched.threads };
 }
@@ -145,6 +147,38 @@ describe('run queue', () => {
     f.sched.preemptCurrent(2 * SLICE + 100 * US);
     // a has waited since S, b only since it woke; b is owed time, a is not.
     expect(enter(f, 2 * SLICE + 100 * US)).toBe(b);
+  });
+
+  it('DELAY_DEQUEUE: a thread that halts ahead of the average stays queued; when the pCPU idles it leaves with its debt forgiven', () => {
+    for (const delayDequeue of [true, false]) {
+      const f = makeSched({ threads: 2, delayDequeue });
+      const [a, b] = f.t as [VcpuThread, VcpuThread];
+      expect(enter(f, 0)).toBe(a);
+      f.sched.blockCurrent(SLICE); // a: vruntime S against b's 0, average S/2: not eligible
+      expect(enter(f, SLICE)).toBe(b);
+      f.sched.blockCurrent(SLICE + 100 * US); // b ran 100 µs: eligible, it leaves at once
+      expect(f.sched.pickNext(SLICE + 100 * US)).toBeUndefined(); // nothing runnable: idle
+      // On: pick_eevdf met the delayed a, alone and so eligible, and dequeued it (DELAY_ZERO).
+      // Off: a left when it halted, owing half a slice.
+      expect(a.vlag, `delayDequeue ${delayDequeue}`).toBe(delayDequeue ? 0 : -SLICE / 2);
+    }
+  });
+
+  it('DELAY_DEQUEUE: a delayed sleeper that wakes keeps its vruntime (its debt), and does not preempt', () => {
+    const woken = (delayDequeue: boolean) => {
+      const f = makeSched({ threads: 2, delayDequeue });
+      const [a, b] = f.t as [VcpuThread, VcpuThread];
+      expect(enter(f, 0)).toBe(a);
+      f.sched.blockCurrent(SLICE);
+      expect(enter(f, SLICE)).toBe(b);
+      f.sched.wake(a, SLICE + 10 * US, true);
+      expect(f.sched.needResched).toBe(false);
+      return a.vruntime;
+    };
+    // requeue_delayed_entity: still on the queue, so no placement: vruntime S as it slept.
+    expect(woken(true)).toBe(SLICE);
+    // Placed again with the lag it left with (−S/2, inflated by the load it joins).
+    expect(woken(false)).not.toBe(SLICE);
   });
 
   it('a woken thread owed time preempts a running one that its arrival leaves ineligible', () => {

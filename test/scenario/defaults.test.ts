@@ -37,7 +37,13 @@ describe('defaults', () => {
       avic: false,
       policy: 'linux-7.0',
       ibpbOnVcpuSwitch: true,
-      scheduler: { migration: 'llc', migrationCost: 500 * US, yieldForfeit: true, pickBuddy: true },
+      scheduler: {
+        migration: 'llc',
+        migrationCost: 500 * US,
+        yieldForfeit: true,
+        pickBuddy: true,
+        delayDequeue: true,
+      },
       latency: {},
       tasks: [],
     });
@@ -128,6 +134,7 @@ describe('values', () => {
       migrationCost: 500 * US,
       yieldForfeit: true,
       pickBuddy: true,
+      delayDequeue: true,
     });
   });
 
