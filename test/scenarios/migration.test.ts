@@ -30,6 +30,24 @@ function stealShare(m: Metrics): number {
   return steal / (steal + run);
 }
 
+describe('sleepers under DELAY_DEQUEUE (host.scheduler.delayDequeue)', () => {
+  it('vCPUs that halted ahead of the average wake without their debt and preempt spinning initiators more often', async () => {
+    const file = 'scenarios/overcommit/migration-uneven.yaml';
+    const sets = ['host.scheduler.migration=off', 'vms.0.guest.shootdown.every=1ms'];
+    const [on, off] = await Promise.all(
+      ['true', 'false'].map((dd) =>
+        run(loadScenario(file, { sets: [...sets, `host.scheduler.delayDequeue=${dd}`] })),
+      ),
+    );
+    // The same shootdowns, the same skips of sleepers; what differs is who preempts whom.
+    expect(on!.metrics.shootdowns.count).toBe(off!.metrics.shootdowns.count);
+    expect(on!.metrics.scheduler.kicks.preempt).toBeGreaterThan(1.5 * off!.metrics.scheduler.kicks.preempt);
+    // An initiator preempted while it spins makes its shootdown wait for it: the tail grows.
+    expect(on!.metrics.shootdowns.latencyNs.p99).toBeGreaterThan(100 * off!.metrics.shootdowns.latencyNs.p99);
+    for (const x of [on!, off!]) expect(fired(x.r.violationCounts)).toEqual([]);
+  });
+});
+
 describe('migration of unpinned vCPUs', () => {
   it('idle cores pull waiting vCPUs: less steal and more guest work than without migration', async () => {
     const file = 'scenarios/overcommit/migration-uneven.yaml';
