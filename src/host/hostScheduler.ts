@@ -372,8 +372,17 @@ export class HostScheduler {
    * it does.
    */
   yieldedTo(t: VcpuThread, now: Time): boolean {
-    if (this.p.pickBuddy === false) return false;
     if (t.state !== 'runnable' || !this.runQueue.includes(t)) return false;
+    if (this.p.pickBuddy === false) {
+      // Before PICK_BUDDY (Linux 6.6–6.11) the buddy is set but pick_next_entity ignores it
+      // (NEXT_BUDDY is off); resched_curr still makes this pCPU run pick_eevdf, which keeps an
+      // eligible current thread (RUN_TO_PARITY) and otherwise switches to the best eligible one.
+      const cur = this.current ?? this.task;
+      if (!cur || this.currentV(cur, now) <= this.avg(now, undefined)) return false;
+      if (cur === this.task) this.wakePreemptsTask = true;
+      else this.needResched = true;
+      return true;
+    }
     this.nextBuddy = t;
     t.stats.boosted++;
     const cur = this.current ?? this.task;

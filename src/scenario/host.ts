@@ -84,7 +84,9 @@ export const HostSchema = strictObject({
     yieldForfeit: bool().default(true),
     /**
      * PICK_BUDDY (a sched feature since Linux 6.12, on by default): schedule() picks the run
-     * queue's next buddy — a directed yield's target — while it is eligible. false: ignored.
+     * queue's next buddy — a directed yield's target — while it is eligible. false (6.6–6.11):
+     * the buddy is ignored; yield_to's reschedule still lets pick_eevdf switch away from a
+     * current thread that is no longer eligible.
      */
     pickBuddy: bool().default(true),
     /**

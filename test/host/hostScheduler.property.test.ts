@@ -257,7 +257,15 @@ class Model {
 
   /** yield_to named thread t of this run queue: next buddy, resched if it is eligible. */
   yieldedTo(t: number, now: Time): boolean {
-    if (!this.rules.pickBuddy || !this.queue.includes(t)) return false;
+    if (!this.queue.includes(t)) return false;
+    if (!this.rules.pickBuddy) {
+      // No buddy; resched_curr makes pick_eevdf run, which switches only from an ineligible curr.
+      if (this.current === undefined) return false;
+      const cur = this.v[this.current]! + this.virt(now - this.vSince, this.current);
+      if (cur <= this.avg(now)) return false;
+      this.needResched = true;
+      return true;
+    }
     this.buddy = t;
     if (this.current === undefined || this.eligibleBuddy(this.avg(now)) === undefined) return false;
     this.needResched = true;

@@ -268,7 +268,7 @@ describe('run queue', () => {
     expect(enter(f, SLICE + 300 * US)).toBe(b);
   });
 
-  it('yield_to an ineligible target: buddy set but no reschedule; with pickBuddy off, nothing', () => {
+  it('yield_to an ineligible target: buddy set but no reschedule; with pickBuddy off, no buddy', () => {
     const f = makeSched({ threads: 2 });
     const [a, b] = f.t as [VcpuThread, VcpuThread];
     expect(enter(f, 0)).toBe(a);
@@ -276,11 +276,28 @@ describe('run queue', () => {
     expect(enter(f, 2 * SLICE)).toBe(b);
     expect(f.sched.yieldedTo(a, 2 * SLICE + 100 * US)).toBe(false);
     expect(f.sched.needResched).toBe(false);
-    const g = makeSched({ threads: 3, pickBuddy: false });
-    const [, , z] = g.t as [VcpuThread, VcpuThread, VcpuThread];
-    enter(g, 0);
-    expect(g.sched.yieldedTo(z, 100 * US)).toBe(false);
+    // Before PICK_BUDDY: the reschedule still comes, and pick_eevdf keeps an eligible current.
+    const g = makeSched({ threads: 2, pickBuddy: false });
+    const [x, y] = g.t as [VcpuThread, VcpuThread];
+    expect(enter(g, 0)).toBe(x);
+    g.sched.preemptCurrent(2 * SLICE);
+    expect(enter(g, 2 * SLICE)).toBe(y);
+    expect(g.sched.yieldedTo(x, 2 * SLICE + 100 * US)).toBe(false); // y is eligible: it runs on
     expect(g.sched.needResched).toBe(false);
+    expect(x.stats.boosted).toBe(0);
+  });
+
+  it('yield_to with pickBuddy off reschedules a pCPU whose current thread is no longer eligible', () => {
+    // Two threads; the second runs on past the queue's average.
+    const g = makeSched({ threads: 2, pickBuddy: false });
+    const [a, b] = g.t as [VcpuThread, VcpuThread];
+    expect(enter(g, 0)).toBe(a);
+    g.sched.preemptCurrent(100 * US); // a ran 100 µs: b (at 0) is owed time
+    expect(enter(g, 100 * US)).toBe(b);
+    // b runs 1 ms: at vruntime 1 ms it is past the average (≈ 550 µs), ineligible.
+    expect(g.sched.yieldedTo(a, 1_100 * US)).toBe(true);
+    expect(g.sched.needResched).toBe(true);
+    expect(a.stats.boosted).toBe(0); // no buddy: pick_eevdf alone decides
   });
 
   it('current, state and contended follow the transitions; an empty queue idles the pCPU', () => {
