@@ -214,8 +214,9 @@ export class L1Hypervisor implements CpuSoftware {
     targets: number[],
     now: Time,
     critical: FlushAck | undefined,
+    interrupted: number,
   ): StepPlan {
-    return this.os.onShootdownComplete(req, targets, now, critical);
+    return this.os.onShootdownComplete(req, targets, now, critical, interrupted);
   }
   onSyncpoint(name: string, now: Time): StepPlan | undefined {
     return this.os.onSyncpoint(name, now);

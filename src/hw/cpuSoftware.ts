@@ -133,12 +133,16 @@ export interface CpuSoftware {
    * reset before this entry. Returns the time until the OS runs again.
    */
   onInit(from: number, now: Time): Time;
-  /** The initiator saw every acknowledgement. */
+  /**
+   * The initiator saw every acknowledgement; `interrupted` of them came from targets that ran
+   * the flush handler (the others were skipped or deferred, {@link FlushAck.deferred}).
+   */
   onShootdownComplete(
     req: FlushRequest,
     targets: number[],
     now: Time,
     critical: FlushAck | undefined,
+    interrupted: number,
   ): StepPlan;
   /** A vCPU's host scheduled it out: the software stands still (guest time still passes). */
   deschedule(now: Time): void;

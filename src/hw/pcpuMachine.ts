@@ -20,6 +20,8 @@ interface PcpuContext extends PcpuInput {
   acksPending: number;
   /** The latest acknowledgement so far: the critical target, whose times split the wait. */
   criticalAck: FlushAck | undefined;
+  /** Acknowledgements so far from targets that ran the flush handler. */
+  acksInterrupted: number;
   shootdown: { req: FlushRequest; targets: number[] } | undefined;
   syncPlan: StepPlan | undefined;
   handlerEnd: Time;
@@ -65,20 +67,26 @@ export const pcpuMachine = setup({
       return {
         acksPending: plan.targets.length,
         criticalAck: undefined,
+        acksInterrupted: 0,
         shootdown: { req: plan.request, targets: plan.targets },
       };
     }),
-    countAck: assign(({ context, event }) => ({
-      acksPending: context.acksPending - 1,
-      // Acks arrive in time order, so the last one counted is the critical target's.
-      criticalAck: (event as Extract<PcpuEvent, { type: 'FLUSH_ACK' }>).ack,
-    })),
+    countAck: assign(({ context, event }) => {
+      const ack = (event as Extract<PcpuEvent, { type: 'FLUSH_ACK' }>).ack;
+      return {
+        acksPending: context.acksPending - 1,
+        // Acks arrive in time order, so the last one counted is the critical target's.
+        criticalAck: ack,
+        acksInterrupted: context.acksInterrupted + (ack.deferred ? 0 : 1),
+      };
+    }),
     completeShootdown: assign(({ context }) => ({
       plan: context.sw.onShootdownComplete(
         context.shootdown!.req,
         context.shootdown!.targets,
         context.port.now(),
         context.criticalAck,
+        context.acksInterrupted,
       ),
       shootdown: undefined,
     })),
@@ -147,6 +155,7 @@ export const pcpuMachine = setup({
     gen: 0,
     acksPending: 0,
     criticalAck: undefined,
+    acksInterrupted: 0,
     shootdown: undefined,
     syncPlan: undefined,
     handlerEnd: 0,

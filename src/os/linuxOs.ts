@@ -87,6 +87,8 @@ export interface LinuxOsStats {
 export interface ShootdownLatency {
   latency: Time;
   targets: number;
+  /** Targets that took the flush IPI and ran the handler (not skipped, not deferred). */
+  interrupted: number;
   crossSocket: boolean;
   delivery: Time;
   preemptedWait: Time;
@@ -451,6 +453,7 @@ export class LinuxOs implements CpuSoftware {
     targets: number[],
     now: Time,
     critical: FlushAck | undefined,
+    interrupted: number,
   ): StepPlan {
     const sockets = new Set(targets.map((t) => this.p.socketOf(t)));
     sockets.add(this.p.socketOf(this.port.self));
@@ -472,6 +475,7 @@ export class LinuxOs implements CpuSoftware {
     this.stats_.shootdownLatencies.push({
       latency: obs.latency,
       targets: obs.targets,
+      interrupted,
       crossSocket: obs.crossSocket,
       delivery: obs.latency - preemptedWait - handler,
       preemptedWait,

@@ -8,10 +8,17 @@ import type { CoreStats } from '../workers/compose.js';
 import { type Percentiles, percentiles } from './percentiles.js';
 
 export interface ShootdownGroup {
+  /** Targets in the process's CPU mask (the initiator's CPU excepted). */
   targets: number;
   crossSocket: boolean;
   count: number;
   latencyNs: Percentiles;
+  /**
+   * Of those, how many a shootdown interrupted on average (they took the flush IPI, or were
+   * kicked out for the host to flush): the rest were skipped (lazy TLB mode, another address
+   * space) or deferred (PV TLB flush, Hyper-V's FIFO). Two decimals.
+   */
+  interruptedMean: number;
 }
 
 /** The report's `metrics` (interface.md), summed over actors in index order. */
@@ -119,7 +126,7 @@ export interface Metrics {
 interface Fold {
   m: Metrics;
   latencies: number[];
-  groups: Map<string, { targets: number; crossSocket: boolean; samples: number[] }>;
+  groups: Map<string, { targets: number; crossSocket: boolean; samples: number[]; interrupted: number }>;
   ipis: number;
   flushExits: number;
   exitPs: number;
@@ -288,8 +295,14 @@ function foldOs(f: Fold, os: LinuxOsStats, vm: string | undefined): void {
     f.latencies.push(ns);
     own?.push(ns);
     const key = `${sd.targets}|${sd.crossSocket}`;
-    const g = f.groups.get(key) ?? { targets: sd.targets, crossSocket: sd.crossSocket, samples: [] };
+    const g = f.groups.get(key) ?? {
+      targets: sd.targets,
+      crossSocket: sd.crossSocket,
+      samples: [],
+      interrupted: 0,
+    };
     g.samples.push(ns);
+    g.interrupted += sd.interrupted;
     f.groups.set(key, g);
   }
 }
@@ -308,6 +321,7 @@ function finish(f: Fold, timing: Timing, simulatedPs: number): Metrics {
       crossSocket: g.crossSocket,
       count: g.samples.length,
       latencyNs: percentiles(g.samples),
+      interruptedMean: Math.round((g.interrupted / g.samples.length) * 100) / 100,
     }));
   m.shootdowns.byVm = [...f.shootdownsByVm]
     .filter(([, samples]) => samples.length > 0)

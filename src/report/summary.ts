@@ -74,10 +74,10 @@ export function renderSummary(r: Report, opts: { maxViolations?: number } = {}):
     out.push(
       `shootdowns: ${fmt(sd.count)}, latency p50 ${ns(sd.latencyNs.p50)}, p90 ${ns(sd.latencyNs.p90)}, p99 ${ns(sd.latencyNs.p99)}, max ${ns(sd.latencyNs.max)}`,
     );
-    out.push('  targets  sockets  count     p50      p99');
+    out.push('  targets  sockets  count     p50      p99  interrupted');
     for (const g of sd.byTargets) {
       out.push(
-        `  ${String(g.targets).padStart(7)}  ${(g.crossSocket ? 'cross' : 'one').padEnd(7)}  ${String(g.count).padStart(5)}  ${ns(g.latencyNs.p50).padStart(8)} ${ns(g.latencyNs.p99).padStart(8)}`,
+        `  ${String(g.targets).padStart(7)}  ${(g.crossSocket ? 'cross' : 'one').padEnd(7)}  ${String(g.count).padStart(5)}  ${ns(g.latencyNs.p50).padStart(8)} ${ns(g.latencyNs.p99).padStart(8)}  ${g.interruptedMean.toFixed(1).padStart(11)}`,
       );
     }
     const skipped = sd.lazySkippedTargets + sd.otherMmSkippedTargets;

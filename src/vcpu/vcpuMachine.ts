@@ -46,6 +46,8 @@ interface Shootdown {
   req: FlushRequest;
   targets: number[];
   acks: number;
+  /** Acknowledgements from targets that ran the flush handler (not skipped, not deferred). */
+  interrupted: number;
   critical: FlushAck | undefined;
 }
 
@@ -327,7 +329,13 @@ export const vcpuMachine = setup({
         from: context.port.self,
         sentAt: now,
       };
-      const shootdown: Shootdown = { req: plan.request, targets: plan.targets, acks: 0, critical: undefined };
+      const shootdown: Shootdown = {
+        req: plan.request,
+        targets: plan.targets,
+        acks: 0,
+        interrupted: 0,
+        critical: undefined,
+      };
       if (plan.targets.length === 0) return { shootdown, afterExits: { kind: 'spin' as const } };
       if (context.hypervFlush) {
         // hyperv_flush_tlb_multi: HvCallFlushVirtualAddressList; the host flushes the targets.
@@ -358,12 +366,19 @@ export const vcpuMachine = setup({
       if (!sd || sd.req.id !== ack.id)
         throw new Error(`FLUSH_ACK for shootdown ${ack.id}, which is not in flight`);
       // Acks arrive in time order, so the last one counted is the critical target's.
-      return { shootdown: { ...sd, acks: sd.acks + 1, critical: ack } };
+      const interrupted = sd.interrupted + (ack.deferred ? 0 : 1);
+      return { shootdown: { ...sd, acks: sd.acks + 1, interrupted, critical: ack } };
     }),
     completeShootdown: assign(({ context }) => {
       const sd = context.shootdown!;
       return {
-        plan: context.os.onShootdownComplete(sd.req, sd.targets, context.port.now(), sd.critical),
+        plan: context.os.onShootdownComplete(
+          sd.req,
+          sd.targets,
+          context.port.now(),
+          sd.critical,
+          sd.interrupted,
+        ),
         shootdown: undefined,
       };
     }),

@@ -328,6 +328,11 @@ describe('LinuxOs: TLB shootdowns', () => {
     expect(sum((s) => s.otherMmSkips)).toBeGreaterThan(sent / 10);
     expect(sum((s) => s.flushIpisHandled)).toBeLessThan(sent);
     expect(sum((s) => s.flushIpisHandled + s.otherMmSkips)).toBeGreaterThanOrEqual(sent);
+    // Each completed shootdown knows how many of its targets it interrupted: the rest skipped.
+    const interrupted = sum((s) => s.shootdownLatencies.reduce((b, l) => b + l.interrupted, 0));
+    expect(interrupted).toBeLessThanOrEqual(sum((s) => s.flushIpisHandled));
+    expect(interrupted + sum((s) => s.otherMmSkips)).toBeGreaterThanOrEqual(sent);
+    expect(interrupted).toBeLessThan(sent);
     expect(sum((s) => s.otherMmFlushes)).toBeGreaterThan(0);
     expect(sum((s) => s.lazySkips)).toBe(0);
     for (let i = 0; i < 4; i++) expect(statsOf(r, i).core.tlb.staleHits, `core ${i}`).toBe(0);

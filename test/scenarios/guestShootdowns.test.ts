@@ -378,6 +378,11 @@ vms:
       const sent = os.reduce((n, s) => n + s.shootdownLatencies.reduce((b, l) => b + l.targets, 0), 0);
       expect(x.m.shootdowns.otherMmSkippedTargets).toBe(skipped);
       expect(skipped, `npt ${npt}`).toBeGreaterThan(0);
+      // The shootdown table says how many of the three targets a shootdown interrupted.
+      const [group] = x.m.shootdowns.byTargets;
+      expect(group!.targets).toBe(3);
+      expect(group!.interruptedMean).toBeGreaterThan(0);
+      expect(group!.interruptedMean).toBeLessThan(3);
       expect(
         os.reduce((n, s) => n + s.otherMmFlushes, 0),
         `npt ${npt}`,
