@@ -4,6 +4,7 @@ import { Priority } from '../actors/priority.js';
 import type { Time } from '../actors/time.js';
 import type { CoreHw } from './core.js';
 import type { CpuSoftware, FlushAck, FlushRequest, StepPlan } from './cpuSoftware.js';
+import { answerSkippedFlush } from './skippedFlush.js';
 
 export interface PcpuInput {
   port: Port;
@@ -99,15 +100,7 @@ export const pcpuMachine = setup({
       return { handlerEnd: now + cost };
     }),
     skipFlush: ({ context, event }) => {
-      // The initiator leaves this CPU out (should_flush_tlb: idle in lazy TLB mode, or another
-      // address space loaded): it neither interrupts it nor waits. The message stands for the
-      // initiator's read of the target's is_lazy and loaded_mm; the acknowledgement (no handler
-      // ran) is that read's answer.
-      const req = (event as Extract<PcpuEvent, { type: 'FLUSH_IPI' }>).req;
-      const now = context.port.now();
-      context.sw.onSkippedFlush(req, context.sw.flushSkip(req)!, now);
-      const ack: FlushAck = { id: req.id, arrivedAt: now, handledAt: now, ackedAt: now, deferred: true };
-      context.port.send(req.from, 'FLUSH_ACK', { ack }, 0, Priority.MESSAGE);
+      answerSkippedFlush(context.sw, context.port, (event as Extract<PcpuEvent, { type: 'FLUSH_IPI' }>).req);
     },
     handleIpi: assign(({ context, event }) => {
       const ev = event as Extract<PcpuEvent, { type: 'IPI' }>;

@@ -5,6 +5,7 @@ import type { Time } from '../actors/time.js';
 import type { CoreHw } from '../hw/core.js';
 import type { CpuSoftware, FlushAck, FlushRequest, StepPlan } from '../hw/cpuSoftware.js';
 import type { GuestExit, GuestInterrupt } from '../hw/exit.js';
+import { answerSkippedFlush } from '../hw/skippedFlush.js';
 import { type Route, sendRouted } from './route.js';
 
 export interface VcpuInput {
@@ -252,12 +253,11 @@ export const vcpuMachine = setup({
      * is the answer.
      */
     skipFlush: ({ context, event }) => {
-      const { interrupt } = event as Extract<VcpuEvent, { type: 'INTR' }>;
-      const req = interrupt.req!;
-      const now = context.port.now();
-      context.os.onSkippedFlush(req, context.os.flushSkip(req)!, now);
-      const ack: FlushAck = { id: req.id, arrivedAt: now, handledAt: now, ackedAt: now, deferred: true };
-      context.port.send(req.from, 'FLUSH_ACK', { ack }, 0, Priority.MESSAGE);
+      answerSkippedFlush(
+        context.os,
+        context.port,
+        (event as Extract<VcpuEvent, { type: 'INTR' }>).interrupt.req!,
+      );
     },
     queueIntr: assign(({ context, event }) => {
       const ev = event as Extract<VcpuEvent, { type: 'INTR' }>;
