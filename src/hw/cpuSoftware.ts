@@ -134,8 +134,8 @@ export interface CpuSoftware {
    */
   onInit(from: number, now: Time): Time;
   /**
-   * The initiator saw every acknowledgement; `interrupted` of them came from targets that ran
-   * the flush handler (the others were skipped or deferred, {@link FlushAck.deferred}).
+   * The initiator saw every acknowledgement; `interrupted` of them came from targets it
+   * interrupted (the others were skipped or deferred: {@link FlushAck.deferred}).
    */
   onShootdownComplete(
     req: FlushRequest,

@@ -87,7 +87,10 @@ export interface LinuxOsStats {
 export interface ShootdownLatency {
   latency: Time;
   targets: number;
-  /** Targets that took the flush IPI and ran the handler (not skipped, not deferred). */
+  /**
+   * Targets the shootdown interrupted: they took the flush IPI (or, with Hyper-V's hypercall,
+   * were kicked out for the host to flush); the others were skipped or deferred.
+   */
   interrupted: number;
   crossSocket: boolean;
   delivery: Time;
