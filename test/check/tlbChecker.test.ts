@@ -153,6 +153,16 @@ describe('TlbChecker', () => {
     expect(other!.because).not.toMatch(/lazy/);
   });
 
+  it('explains a use on a core the shootdown skipped because it ran another address space', () => {
+    const c = new TlbChecker();
+    c.onDeferred(2000 * NS, { id: 'sd1', pcpu: 1, ctx: hostCtx(1, 3), path: 'other-mm' });
+    shootdown(c);
+    c.onStaleUse(6000 * NS, staleUse(1, 2, 7, 500));
+    const [v] = c.violations();
+    expect(v!.because).toMatch(/ran another address space/);
+    expect(v!.events.some((e) => /switches back to the address space/.test(e))).toBe(true);
+  });
+
   it('is deterministic: the same observations give identical violations (property)', () => {
     type Ev =
       | { k: 'sd'; t: number; id: string; pcid: number; pages: number[]; lat: number }
