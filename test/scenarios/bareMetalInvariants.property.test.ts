@@ -40,6 +40,8 @@ interface BareConfig {
 
 const RUNS = Number(process.env.RAPSIM_PROPERTY_RUNS ?? 0);
 const SEED = Number(process.env.RAPSIM_PROPERTY_SEED ?? 20261129);
+/** A hunt of many draws outlasts the default per-test timeout (120 s): ≈ 0.5 s a draw at most. */
+const HUNT_TIMEOUT = RUNS > 0 ? 120_000 + RUNS * 500 : undefined;
 
 const arb: fc.Arbitrary<BareConfig> = fc.record({
   sockets: fc.integer({ min: 1, max: 2 }),
@@ -83,20 +85,24 @@ hostProcesses:
 `;
 }
 
-it('bare metal at random on ERAPS hardware: promised clears reach the RAP, no stale translation, any partitioning (30 draws)', async () => {
-  await fc.assert(
-    fc.asyncProperty(arb, async (c) => {
-      const cores = c.sockets * c.cps;
-      const text = yaml(c, cores);
-      const s = parseScenarioText(text, 'bare.yaml');
-      const r = await runSimulation(s, { workers: 1, inProcess: true });
-      expect(r.violationCounts['tlb-stale'] ?? 0, `tlb-stale in\n${text}`).toBe(0);
-      expect(r.violationCounts['rap-promised-clear'] ?? 0, `rap-promised-clear in\n${text}`).toBe(0);
-      if (cores > 1) {
-        const split = await runSimulation(s, { workers: cores, inProcess: true });
-        expect(split.traceDigest, `digest with ${cores} partitions of\n${text}`).toBe(r.traceDigest);
-      }
-    }),
-    { numRuns: RUNS || 30, seed: SEED },
-  );
-});
+it(
+  'bare metal at random on ERAPS hardware: promised clears reach the RAP, no stale translation, any partitioning (30 draws)',
+  async () => {
+    await fc.assert(
+      fc.asyncProperty(arb, async (c) => {
+        const cores = c.sockets * c.cps;
+        const text = yaml(c, cores);
+        const s = parseScenarioText(text, 'bare.yaml');
+        const r = await runSimulation(s, { workers: 1, inProcess: true });
+        expect(r.violationCounts['tlb-stale'] ?? 0, `tlb-stale in\n${text}`).toBe(0);
+        expect(r.violationCounts['rap-promised-clear'] ?? 0, `rap-promised-clear in\n${text}`).toBe(0);
+        if (cores > 1) {
+          const split = await runSimulation(s, { workers: cores, inProcess: true });
+          expect(split.traceDigest, `digest with ${cores} partitions of\n${text}`).toBe(r.traceDigest);
+        }
+      }),
+      { numRuns: RUNS || 30, seed: SEED },
+    );
+  },
+  HUNT_TIMEOUT,
+);

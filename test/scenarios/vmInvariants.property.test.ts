@@ -110,6 +110,8 @@ ${Array.from({ length: c.vms }, (_, i) => vm(i)).join('')}`;
  */
 const RUNS = Number(process.env.RAPSIM_PROPERTY_RUNS ?? 0);
 const SEED = Number(process.env.RAPSIM_PROPERTY_SEED ?? 20261129);
+/** A hunt of many draws outlasts the default per-test timeout (120 s): ≈ 0.5 s a draw at most. */
+const HUNT_TIMEOUT = RUNS > 0 ? 120_000 + RUNS * 500 : undefined;
 
 /** workloadOp: 30 cycles at the default 3 GHz. */
 const OP_NS = 10;
@@ -160,24 +162,28 @@ async function checkInvariants(
 describe('VM configurations at random: the run completes, no stale translation, no work without CPU time, any partitioning', () => {
   // Most multi-core draws really split (a migration domain that can pull stays whole in one
   // partition, so some overcommitted ones do not).
-  it('holds for every drawn configuration (40 by default)', async () => {
-    await fc.assert(
-      fc.asyncProperty(configArb, (c) =>
-        checkInvariants(
-          yaml(c),
-          c.cores,
-          (m) =>
-            m.work.byVm.map((vm) => ({
-              label: vm.vm,
-              ops: vm.ops,
-              runNs: m.scheduler.vcpus.filter((v) => v.vm === vm.vm).reduce((n, v) => n + v.runNs, 0),
-            })),
-          keptPromises(c.policy, c.spec),
+  it(
+    'holds for every drawn configuration (40 by default)',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(configArb, (c) =>
+          checkInvariants(
+            yaml(c),
+            c.cores,
+            (m) =>
+              m.work.byVm.map((vm) => ({
+                label: vm.vm,
+                ops: vm.ops,
+                runNs: m.scheduler.vcpus.filter((v) => v.vm === vm.vm).reduce((n, v) => n + v.runNs, 0),
+              })),
+            keptPromises(c.policy, c.spec),
+          ),
         ),
-      ),
-      { numRuns: RUNS || 40, seed: SEED },
-    );
-  });
+        { numRuns: RUNS || 40, seed: SEED },
+      );
+    },
+    HUNT_TIMEOUT,
+  );
 });
 
 interface NestedConfig {
@@ -236,24 +242,28 @@ ${Array.from({ length: c.l2s }, (_, i) => l2(i)).join('')}`;
 }
 
 describe('nested configurations at random: the run completes, no stale translation, no work without CPU time, any partitioning', () => {
-  it('holds for every drawn configuration (15 by default)', async () => {
-    await fc.assert(
-      fc.asyncProperty(nestedArb, (c) =>
-        // L1 and its L2s all run on L1's vCPU threads.
-        checkInvariants(
-          nestedYaml(c),
-          c.l1Vcpus,
-          (m) => [
-            {
-              label: 'l1 and its L2s',
-              ops: m.work.byVm.reduce((n, v) => n + v.ops, 0),
-              runNs: m.scheduler.vcpus.reduce((n, v) => n + v.runNs, 0),
-            },
-          ],
-          keptPromises(c.l0Policy, 'eraps-amd'),
+  it(
+    'holds for every drawn configuration (15 by default)',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(nestedArb, (c) =>
+          // L1 and its L2s all run on L1's vCPU threads.
+          checkInvariants(
+            nestedYaml(c),
+            c.l1Vcpus,
+            (m) => [
+              {
+                label: 'l1 and its L2s',
+                ops: m.work.byVm.reduce((n, v) => n + v.ops, 0),
+                runNs: m.scheduler.vcpus.reduce((n, v) => n + v.runNs, 0),
+              },
+            ],
+            keptPromises(c.l0Policy, 'eraps-amd'),
+          ),
         ),
-      ),
-      { numRuns: RUNS || 15, seed: SEED },
-    );
-  });
+        { numRuns: RUNS || 15, seed: SEED },
+      );
+    },
+    HUNT_TIMEOUT,
+  );
 });
