@@ -79,6 +79,11 @@ export interface VcpuThread extends SchedEntity {
   guestIdle: boolean;
   /** Its guest's answer to "would a shootdown leave this vCPU out?" (absent: never). */
   readonly guest: GuestFlushView | undefined;
+  /**
+   * se->rel_deadline: detached for migration, it carries what is left of its request
+   * (deadline − vruntime) to the other run queue instead of a fresh one (PLACE_REL_DEADLINE).
+   */
+  relDeadline: Time | undefined;
   /** Hyper-V flush requests queued for it (KVM's per-vCPU TLB flush FIFO), serviced at entry. */
   hvFifo: FlushRequest[];
   /** The FIFO overflowed (or a flush-all was queued): the next entry flushes everything. */
@@ -214,6 +219,7 @@ export class HostScheduler {
         deferred: [],
         guestIdle: false,
         guest: t.guest,
+        relDeadline: undefined,
         hvFifo: [],
         hvFlushAll: false,
         hvAckOnExit: [],
@@ -358,8 +364,10 @@ export class HostScheduler {
     const i = this.threads.indexOf(t);
     if (q < 0 || i < 0)
       throw new Error(`vCPU actor ${t.actor} is not waiting on pCPU ${this.p.core.params.index}`);
-    // Dequeued for migration: it takes what it is owed here to the other run queue.
+    // Dequeued for migration: it takes what it is owed here to the other run queue, and what is
+    // left of its request (PLACE_REL_DEADLINE, Linux 6.12+: dequeue_entity without DEQUEUE_SLEEP).
     t.vlag = lagOf(t, this.avg(now, undefined), this.p.slice);
+    t.relDeadline = t.deadline - t.vruntime;
     this.runQueue.splice(q, 1);
     this.threads.splice(i, 1);
     if (t === this.nextBuddy) this.nextBuddy = undefined;
@@ -405,6 +413,11 @@ export class HostScheduler {
     t.stats.migrations++;
     this.threads.push(t);
     this.place(t, now);
+    if (t.relDeadline !== undefined) {
+      // place_entity with rel_deadline: the vruntime is placed by lag, the request keeps its end.
+      t.deadline = t.vruntime + t.relDeadline;
+      t.relDeadline = undefined;
+    }
     this.runQueue.push(t);
   }
 

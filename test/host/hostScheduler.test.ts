@@ -181,6 +181,22 @@ describe('run queue', () => {
     expect(woken(false)).not.toBe(SLICE);
   });
 
+  it('a migrated thread keeps what is left of its request (PLACE_REL_DEADLINE), placed by its lag', () => {
+    const f = makeSched({ threads: 2 });
+    const [a] = f.t as [VcpuThread, VcpuThread];
+    expect(enter(f, 0)).toBe(a);
+    f.sched.preemptCurrent(1_000 * US); // a ran 1 ms (it started somewhere inside its request)
+    const left = a.deadline - a.vruntime;
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThan(SLICE);
+    f.sched.detach(a, 1_000 * US);
+    const g = makeSched({ threads: 1 });
+    g.sched.attach(a, 1_000 * US);
+    // Not a fresh slice: the same part of its request is left on the new run queue.
+    expect(a.deadline - a.vruntime).toBe(left);
+    expect(a.relDeadline).toBeUndefined();
+  });
+
   it('a woken thread owed time preempts a running one that its arrival leaves ineligible', () => {
     const f = makeSched({ threads: 2 });
     const [a, b] = f.t as [VcpuThread, VcpuThread];
