@@ -66,6 +66,7 @@ export function summarize(seeds: readonly number[], outcomes: readonly RunOutcom
       count: sum((r) => r.metrics.shootdowns.count),
       p50Ns: median(withShootdowns.map((r) => r.metrics.shootdowns.latencyNs.p50)),
       p99Ns: median(withShootdowns.map((r) => r.metrics.shootdowns.latencyNs.p99)),
+      interruptedShare: interruptedShare(withShootdowns),
     },
     returns,
     mispredicted,
@@ -179,6 +180,23 @@ function rateSpreads(
 }
 
 /** Steal over steal + run, summed over every vCPU of every run (null when no run had a VM). */
+/**
+ * Targets interrupted over targets, summed over every shootdown group of every run (a group's
+ * mean times its count). Reports from before `interruptedMean` existed make it unknown.
+ */
+function interruptedShare(reports: readonly SweepReport[]): number | null {
+  let interrupted = 0;
+  let targets = 0;
+  for (const r of reports) {
+    for (const g of r.metrics.shootdowns.byTargets ?? []) {
+      if (g.interruptedMean === undefined) return null;
+      interrupted += g.interruptedMean * g.count;
+      targets += g.targets * g.count;
+    }
+  }
+  return targets > 0 ? interrupted / targets : null;
+}
+
 function stealShare(reports: readonly SweepReport[]): number | null {
   let steal = 0;
   let run = 0;

@@ -8,6 +8,7 @@ export const SWEEP_COLUMN_NAMES = [
   'violations',
   'p50',
   'p99',
+  'interrupted',
   'mispredicted',
   'underflowed',
   'clears',

@@ -95,6 +95,13 @@ const COLUMNS: readonly SweepColumn[] = [
     cell: (s) => (s.shootdowns.count ? ns(s.shootdowns.p99Ns) : '–'),
   },
   {
+    name: 'interrupted',
+    header: 'interrupted',
+    numeric: true,
+    cell: (s) =>
+      s.shootdowns.interruptedShare === null ? '–' : `${(100 * s.shootdowns.interruptedShare).toFixed(0)}%`,
+  },
+  {
     name: 'mispredicted',
     header: 'mispredicted',
     numeric: true,
@@ -205,6 +212,9 @@ export function renderSweep(
   const has = (...names: SweepColumnName[]) => shown.some((i) => names.includes(COLUMNS[i]!.name));
   const notes = [
     ...(has('p50', 'p99') ? ['shootdown p50/p99: median over the seeds of each run’s percentile'] : []),
+    ...(has('interrupted')
+      ? ['interrupted: of the shootdowns’ targets, the share they interrupted (the rest skipped or deferred)']
+      : []),
     ...(has('stuffing', 'mispredict-cost') ? ['costs: simulated time per run'] : []),
   ];
   const footer = [

@@ -112,6 +112,11 @@ export interface VariantSummary {
     /** Median over the variant's runs of each run's p50 and p99 (exact for one seed). */
     p50Ns: number;
     p99Ns: number;
+    /**
+     * Of the shootdowns' targets (their CPU masks), the share they interrupted, over all runs
+     * (the rest were skipped or deferred); null without shootdowns, or for reports without it.
+     */
+    interruptedShare: number | null;
   };
   returns: number;
   mispredicted: number;

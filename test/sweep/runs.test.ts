@@ -152,7 +152,12 @@ describe('the sweep document, table and CSV', () => {
           clears: { 'vmrun-clear-rap': 2, 'mov-cr3': seed },
           stuffingCalls: 32,
         },
-        shootdowns: { count: sd[0] ? 3 : 0, latencyNs: { p50: sd[0], p99: sd[1] } },
+        shootdowns: {
+          count: sd[0] ? 3 : 0,
+          latencyNs: { p50: sd[0], p99: sd[1] },
+          // Three 3-target shootdowns, `seed` of whose targets each interrupted.
+          byTargets: sd[0] ? [{ targets: 3, crossSocket: false, count: 3, interruptedMean: seed }] : [],
+        },
         costNs: { stuffing: 100 * seed, mispredictions: 5, flushIpiHandlers: 0 },
       },
     }) as never;
@@ -179,7 +184,8 @@ describe('the sweep document, table and CSV', () => {
       'rap-promised-clear': { runs: 1, occurrences: 3, advisory: false },
       'rap-cross-context': { runs: 2, occurrences: 2, advisory: true },
     });
-    expect(s.shootdowns).toEqual({ count: 6, p50Ns: 2000, p99Ns: 4000 });
+    // 3 × 1 + 3 × 2 of 18 targets interrupted.
+    expect(s.shootdowns).toEqual({ count: 6, p50Ns: 2000, p99Ns: 4000, interruptedShare: 0.5 });
     expect(s.mispredictionRate).toBeCloseTo(0.1);
     // The cost of clears: underflowed RETs over all returns, and clears per run by cause.
     expect(s.underflows).toBe(15);
@@ -270,9 +276,16 @@ describe('the sweep document, table and CSV', () => {
     expect(header).not.toMatch(/shootdown p50/);
     expect(header).toMatch(/\sviolations \(runs, uses\/run\)\s+mispredicted\s+underflowed\s/);
     // These hand-built reports carry neither shootdowns nor work nor VMs.
-    expect(text).toContain('Not measured in any run: shootdown p50, p99, CLEAR_RAP/run, work/s, steal.');
+    expect(text).toContain(
+      'Not measured in any run: shootdown p50, p99, interrupted, CLEAR_RAP/run, work/s, steal.',
+    );
     // The document keeps everything.
-    expect(doc.variants[0]!.summary.shootdowns).toEqual({ count: 0, p50Ns: 0, p99Ns: 0 });
+    expect(doc.variants[0]!.summary.shootdowns).toEqual({
+      count: 0,
+      p50Ns: 0,
+      p99Ns: 0,
+      interruptedShare: null,
+    });
     // With shootdowns in one run the columns are back.
     expect(renderSweep(assemble(plan, outcomes, { interrupted: false }))).toMatch(/\sshootdown p50\s+p99\s/);
   });
