@@ -453,16 +453,12 @@ export class HostScheduler {
   /**
    * dequeue_entity for a sleep (DEQUEUE_SLEEP) of the entity that just ran: with DELAY_DEQUEUE
    * an entity that is not eligible (it ran ahead of the queue's average) stays queued, delayed;
-   * otherwise it leaves with its lag. Returns whether it was delayed.
+   * otherwise it leaves with its lag.
    */
-  private sleepDequeue(e: VcpuThread | HostTaskThread, now: Time): boolean {
+  private sleepDequeue(e: VcpuThread | HostTaskThread, now: Time): void {
     const avg = this.avg(now, e);
-    if (this.p.delayDequeue !== false && e.vruntime > avg) {
-      this.delayed.push(e);
-      return true;
-    }
-    e.vlag = lagOf(e, avg, this.p.slice);
-    return false;
+    if (this.p.delayDequeue !== false && e.vruntime > avg) this.delayed.push(e);
+    else e.vlag = lagOf(e, avg, this.p.slice);
   }
 
   /**

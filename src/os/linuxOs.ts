@@ -392,7 +392,7 @@ export class LinuxOs implements CpuSoftware {
   }
 
   /** In the idle loop, halted, in lazy TLB mode (`cpu_tlbstate_shared.is_lazy`). */
-  lazyTlb(): boolean {
+  private lazyTlb(): boolean {
     return this.halted && this.idleHalt;
   }
 
