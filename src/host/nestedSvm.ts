@@ -1,8 +1,16 @@
 import type { Port } from '../actors/hostedActor.js';
+import { Priority } from '../actors/priority.js';
 import type { Time } from '../actors/time.js';
 import type { CoreHw } from '../hw/core.js';
-import type { CpuSoftware, FlushAck, FlushRequest, FlushSkip, StepPlan } from '../hw/cpuSoftware.js';
-import type { GuestExit } from '../hw/exit.js';
+import type {
+  CpuSoftware,
+  FlushAck,
+  FlushRequest,
+  FlushSkip,
+  GuestFlushView,
+  StepPlan,
+} from '../hw/cpuSoftware.js';
+import type { GuestExit, GuestIpi, NestedInterrupt } from '../hw/exit.js';
 import { type ActionHandling, type ActionObs, ObsKind } from '../hw/observations.js';
 import type { LinuxOs } from '../os/linuxOs.js';
 import { EXIT_HANDLERS } from './exitHandlers.js';
@@ -64,11 +72,35 @@ export class NestedKvm implements Hypervisor {
     this.p.port.observe(ObsKind.ACTION, obs);
   }
 
-  /** L1's KVM handles an L2 exit that L0 reflected to it. Returns how long L2 blocks (HLT). */
-  handleReflected(exit: GuestExit): Time {
+  /**
+   * L1's KVM handles an L2 exit that L0 reflected to it: how long L2 blocks (HLT), and the
+   * interrupts it must deliver to L2 vCPUs (the L2's KVM_HC_SEND_IPI or x2APIC ICR write).
+   */
+  handleReflected(exit: GuestExit): { blockFor: Time; send: GuestIpi | undefined } {
     if (this.p.npt) this.guestCr3 = this.core.pcid;
     const r = EXIT_HANDLERS[exit.reason](this, exit);
-    return r.blockFor ?? 0;
+    return { blockFor: r.blockFor ?? 0, send: r.send };
+  }
+
+  /**
+   * INIT for this L2 vCPU, as L1's KVM emulates it (kvm_apic_accept_events → kvm_vcpu_reset with
+   * init_event, as L0 does for an L1, KvmVcpu.initReset): CR3 marked dirty — with L1's policy,
+   * a pending RAP clear for vmcb12 — and a guest TLB flush, both serviced at L1's next VMRUN of
+   * this L2.
+   */
+  initReset(ctx: number): void {
+    const d = this.p.policy.pendingClear('cr3-dirty');
+    if (d.value) this.markPending(d.step);
+    this.request('TLB_FLUSH_GUEST');
+    const exit: GuestExit = {
+      reason: 'intr',
+      ctx,
+      detail: 'INIT IPI (an x2APIC ICR write by another L2 vCPU)',
+    };
+    const path = `kvm_vcpu_reset (init_event): CR3 marked dirty, KVM_REQ_TLB_FLUSH_GUEST raised; ${
+      d.value ? d.step : `policy ${this.p.policy.name} leaves no RAP clear pending`
+    }`;
+    this.reportGuestAction(exit, 'init', 'intercepted', path);
   }
 
   /** L1's vcpu_enter_guest for L2: service requests, let L1's policy set vmcb12's CLEAR_RAP. */
@@ -89,10 +121,28 @@ export class NestedKvm implements Hypervisor {
   }
 }
 
-/** One L2 vCPU that an L1 vCPU runs: its VM index and L1's KVM state for it. */
+/** One L2 vCPU that an L1 vCPU runs: its VM index, its actor, and L1's KVM state for it. */
 export interface L2Slot {
   index: number;
+  /** Actor index of the L2 vCPU. */
+  actor: number;
+  /** Encoded context of the L2's kernel (for what L1's KVM reports on its behalf). */
+  kernelCtx: number;
   kvm: NestedKvm;
+  /** The L2 vCPU's guest, for whether a flush IPI for it was sent at all (should_flush_tlb). */
+  guest: GuestFlushView;
+}
+
+/**
+ * How an L1 vCPU reaches the L2 vCPUs of its L2 VMs: the L1 vCPU that runs each (by L2 actor),
+ * this L1 vCPU's own actor and port (an interrupt for an L2 it runs itself needs no kick), and
+ * what L1's KVM spends per target on the way (kvm_apic_set_irq and kvm_vcpu_kick).
+ */
+export interface L2Interrupts {
+  l1ActorOf: (l2Actor: number) => number;
+  self: number;
+  port: Port;
+  perTarget: Time;
 }
 
 /**
@@ -108,6 +158,14 @@ export class L1Hypervisor implements CpuSoftware {
   private cur = 0;
   private inL2 = false;
   private ranSince = 0;
+  /**
+   * Kicks L1's KVM still has to send for interrupts an L2 vCPU sent (one IPI per L1 vCPU that
+   * runs a target, as kvm_vcpu_kick sends one per vCPU), and what L1 does once they are out:
+   * enter that L2 (its index), or run L1's own processes (undefined).
+   */
+  private readonly kicks: { to: number; forL2: NestedInterrupt }[] = [];
+  private kicking = false;
+  private afterKicks: number | undefined;
 
   constructor(
     private readonly os: LinuxOs,
@@ -116,6 +174,7 @@ export class L1Hypervisor implements CpuSoftware {
     private readonly autoEnter: boolean,
     /** L1's scheduler slice between its L2 vCPU threads. */
     private readonly slice: Time,
+    private readonly l2Interrupts: L2Interrupts,
   ) {
     // Without autoEnter an L2 runs only once L1's script executes its VMRUN.
     this.blockedUntil = l2s.map(() => (autoEnter ? 0 : Number.POSITIVE_INFINITY));
@@ -129,6 +188,7 @@ export class L1Hypervisor implements CpuSoftware {
   }
 
   step(now: Time): StepPlan {
+    if (this.kicking) return this.nextKick(now);
     const next = this.runnable(now, this.cur);
     if (!this.inL2 && next !== undefined) {
       this.os.suspend(now);
@@ -149,35 +209,58 @@ export class L1Hypervisor implements CpuSoftware {
         }),
       };
     }
-    return this.wakeBefore(plan);
+    return this.wakeBefore(plan, now);
   }
 
   resume(now: Time, reflected?: GuestExit): StepPlan {
     if (!reflected) {
+      if (this.kicking) return this.nextKick(now);
       if (this.inL2) {
         // L0 resumed L1 after a nested #VMEXIT that L1 has already handled: nothing to do.
         return this.enterL2(this.cur, now);
       }
-      return this.wakeBefore(this.os.resume(now));
+      return this.runL1(now);
     }
     const slot = this.l2s[this.cur]!;
     // An L1 that was not given ERAPS cannot rely on hardware separation from its L2 (both run
     // in guest mode): its KVM fills the RAP on every #VMEXIT (docs/domain.md §3, "If L1's CPUID
     // lacks ERAPS, L1 must stuff the RAP itself").
     if (!slot.kvm.p.l1HasEraps) this.os.stuffForVmexit(now);
-    const blockFor = slot.kvm.handleReflected(reflected);
+    const { blockFor, send } = slot.kvm.handleReflected(reflected);
     if (blockFor > 0) this.blockedUntil[this.cur] = now + blockFor;
     const sliceOver = now - this.ranSince >= this.slice;
     const next =
       blockFor > 0 || sliceOver
         ? (this.runnable(now, this.cur + 1) ?? (blockFor > 0 ? undefined : this.cur))
         : this.cur;
-    if (next === undefined) {
-      // Every L2 is blocked in HLT: L1 runs its own processes until the first timer fires.
-      this.inL2 = false;
-      return this.wakeBefore(this.os.resume(now));
+    if (send) this.deliverToL2(send, now);
+    if (this.kicks.length > 0) {
+      this.kicking = true;
+      this.afterKicks = next;
+      return this.nextKick(now);
     }
-    return this.enterL2(next, now);
+    return this.continueWith(next, now);
+  }
+
+  noteL2Interrupt(forL2: NestedInterrupt, _now: Time): boolean {
+    const k = this.l2s.findIndex((l) => l.actor === forL2.actor);
+    if (k < 0) throw new Error(`a kick for L2 vCPU actor ${forL2.actor}, which this L1 vCPU does not run`);
+    // A flush the L2's initiator leaves out (lazy TLB, another mm): the L2 vCPU answers it itself
+    // and stays as it is. The kick still happened — the skip is decided here, at the target, as
+    // for L1's own shootdowns (README).
+    const { req } = forL2.interrupt;
+    if (forL2.interrupt.kind === 'flush' && req && this.l2s[k]!.guest.flushSkip(req) !== undefined)
+      return false;
+    // INIT is the reset L1's KVM emulates for that L2 vCPU (kvm_apic_accept_events).
+    if (forL2.interrupt.kind === 'init') this.l2s[k]!.kvm.initReset(this.l2s[k]!.kernelCtx);
+    // kvm_vcpu_kick wakes an L2 vCPU halted in L1's KVM (kvm_vcpu_block); one L1's script has not
+    // entered yet stays out.
+    const b = this.blockedUntil[k]!;
+    if (b > 0 && Number.isFinite(b)) this.blockedUntil[k] = 0;
+    // L1 runs its own processes: the woken L2 vCPU thread preempts them (the kick is a
+    // reschedule IPI; check_preempt_wakeup). Inside an L2 or L1's KVM, L1 is at its scheduler
+    // at the next reflected exit anyway.
+    return !this.inL2 && !this.kicking && this.blockedUntil[k] === 0;
   }
 
   onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time; exits: GuestExit[] } {
@@ -225,6 +308,58 @@ export class L1Hypervisor implements CpuSoftware {
     return this.os.stats();
   }
 
+  /**
+   * L1's KVM delivers an L2's IPI (kvm_pv_send_ipi or kvm_apic_send_ipi → kvm_apic_set_irq):
+   * each target's vAPIC gets the interrupt, then the L1 vCPU that runs it is kicked — an IPI of
+   * L1's own, through L0 (a hypercall exit, or AVIC) — unless that is this vCPU, which injects
+   * it at its next VMRUN of the target without one.
+   */
+  private deliverToL2(send: GuestIpi, now: Time): void {
+    const { l1ActorOf, self, port } = this.l2Interrupts;
+    for (const target of send.targets) {
+      const forL2: NestedInterrupt = { actor: target, interrupt: send.interrupt };
+      const l1 = l1ActorOf(target);
+      if (l1 !== self) {
+        this.kicks.push({ to: l1, forL2 });
+        continue;
+      }
+      this.noteL2Interrupt(forL2, now);
+      const msg = { interrupt: send.interrupt, arrivedAt: now, doorbell: false, waiting: true };
+      // 1 ps: this runs in a world-switch event, which an interrupt must not sort before.
+      port.send(target, 'INTR', msg, 1, Priority.INTERRUPT);
+    }
+  }
+
+  /** The next kick L1's KVM sends; when all are out, what it was going to do. */
+  private nextKick(now: Time): StepPlan {
+    const k = this.kicks.shift();
+    if (k)
+      return { kind: 'ipi', to: k.to, sendDelay: 1, at: now + this.l2Interrupts.perTarget, forL2: k.forL2 };
+    this.kicking = false;
+    return this.continueWith(this.afterKicks, now);
+  }
+
+  /** Enter L2 `next`, or, with every L2 blocked in HLT, run L1's own processes until one wakes. */
+  private continueWith(next: number | undefined, now: Time): StepPlan {
+    if (next === undefined) {
+      this.inL2 = false;
+      return this.runL1(now);
+    }
+    return this.enterL2(next, now);
+  }
+
+  /**
+   * L1's own processes continue; where L1's OS would halt, an L2 vCPU that is runnable (an
+   * interrupt woke it) is entered instead.
+   */
+  private runL1(now: Time): StepPlan {
+    const plan = this.os.resume(now);
+    const next = this.runnable(now, this.cur);
+    if (next === undefined || plan.kind !== 'halt') return this.wakeBefore(plan, now);
+    this.os.suspend(now);
+    return this.enterL2(next, now);
+  }
+
   /** L1 executes VMRUN of the chosen L2's vmcb12: a #VMEXIT to L0, which emulates it. */
   private enterL2(k: number, now: Time): StepPlan {
     if (k !== this.cur || !this.inL2) this.ranSince = now;
@@ -252,9 +387,11 @@ export class L1Hypervisor implements CpuSoftware {
     return undefined;
   }
 
-  /** Makes sure L1 gets a step when an L2's HLT timer fires. */
-  private wakeBefore(plan: StepPlan): StepPlan {
-    const wake = Math.min(...this.blockedUntil.filter((t) => t > 0 && Number.isFinite(t)));
+  /** Makes sure L1 gets a step when an L2's HLT timer fires, or soon when one is runnable already. */
+  private wakeBefore(plan: StepPlan, now: Time): StepPlan {
+    const runnableNow = !this.inL2 && this.runnable(now, this.cur) !== undefined;
+    const timers = this.blockedUntil.filter((t) => t > 0 && Number.isFinite(t));
+    const wake = Math.min(...timers, runnableNow ? now + 1 : Number.POSITIVE_INFINITY);
     if (!Number.isFinite(wake)) return plan;
     if (plan.kind === 'run') return { kind: 'run', at: Math.min(plan.at, wake) };
     if (plan.kind === 'idle') return { kind: 'run', at: wake };

@@ -1,6 +1,6 @@
 import type { Time } from '../actors/time.js';
 import type { CoreHw } from './core.js';
-import type { GuestExit } from './exit.js';
+import type { GuestExit, NestedInterrupt } from './exit.js';
 
 /** A TLB-shootdown request as it travels in a flush IPI (plain data). */
 export interface FlushRequest {
@@ -73,8 +73,11 @@ export type StepPlan =
       /** Time between two IPIs (they leave one after another, in target order). */
       sendSpacing: Time;
     }
-  /** An IPI to another CPU; `init`: an INIT IPI (the target resets). */
-  | { kind: 'ipi'; to: number; sendDelay: Time; at: Time; init?: boolean }
+  /**
+   * An IPI to another CPU; `init`: an INIT IPI (the target resets); `forL2`: an L1 guest
+   * hypervisor's kick of the L1 vCPU that runs an L2 vCPU it has an interrupt for.
+   */
+  | { kind: 'ipi'; to: number; sendDelay: Time; at: Time; init?: boolean; forL2?: NestedInterrupt }
   | { kind: 'syncpoint'; name: string; at: Time }
   | { kind: 'await'; name: string }
   /**
@@ -125,6 +128,13 @@ export interface CpuSoftware {
    * mm's tlb_gen moved: on leaving lazy mode, or on switching back to the mm).
    */
   onSkippedFlush(req: FlushRequest, how: FlushSkip, now: Time): void;
+  /**
+   * Nested SVM, an L1 guest hypervisor only: a kick from another L1 vCPU arrived for an L2 vCPU
+   * this one runs ({@link NestedInterrupt}). The interrupt is already in that L2 vCPU's vAPIC;
+   * L1 makes it runnable (it may halt) and injects at its next VMRUN of it. Returns whether L1
+   * should step at once: it was running its own processes, which the woken L2 vCPU preempts.
+   */
+  noteL2Interrupt?(forL2: NestedInterrupt, now: Time): boolean;
   /** Handles a plain IPI (a wake-up or a script's `ipi`); returns the handler's duration. */
   onIpi(from: number, now: Time): Time;
   /**

@@ -69,6 +69,21 @@ export interface GuestInterrupt {
   from: number;
   /** When the sender wrote the ICR (the start of delivery). */
   sentAt: Time;
+  /**
+   * Nested SVM: this is an L1 vCPU's kick of another L1 vCPU on behalf of an L2 interrupt. L1's
+   * KVM emulated the L2's ICR write (or KVM_HC_SEND_IPI): it wrote the interrupt into the target
+   * L2 vCPU's vAPIC in L1 memory and kicked the L1 vCPU that runs it (kvm_vcpu_kick), which
+   * injects it at its next VMRUN of that L2.
+   */
+  forL2?: NestedInterrupt;
+}
+
+/** An interrupt for an L2 vCPU, as the kick to the L1 vCPU that runs it carries it. */
+export interface NestedInterrupt {
+  /** Actor index of the target L2 vCPU. */
+  actor: number;
+  /** The L2's own interrupt (its `from` is the sending L2 vCPU). */
+  interrupt: GuestInterrupt;
 }
 
 /** The exit an instruction causes under the given intercepts, or undefined if it runs natively. */

@@ -4,7 +4,7 @@ import { Priority } from '../actors/priority.js';
 import type { Time } from '../actors/time.js';
 import type { CoreHw } from '../hw/core.js';
 import type { CpuSoftware, FlushAck, FlushRequest, StepPlan } from '../hw/cpuSoftware.js';
-import type { GuestExit, GuestInterrupt } from '../hw/exit.js';
+import type { GuestExit, GuestInterrupt, NestedInterrupt } from '../hw/exit.js';
 import { answerSkippedFlush } from '../hw/skippedFlush.js';
 import { type Route, sendRouted } from './route.js';
 
@@ -262,7 +262,8 @@ export const vcpuMachine = setup({
     queueIntr: assign(({ context, event }) => {
       const ev = event as Extract<VcpuEvent, { type: 'INTR' }>;
       const entry = { interrupt: ev.interrupt, arrivedAt: ev.arrivedAt, waiting: ev.waiting };
-      return { pending: [...context.pending, entry] };
+      const pending = [...context.pending, entry];
+      return ev.interrupt.forL2 ? { pending, ...forwardToL2(context, ev.interrupt.forL2) } : { pending };
     }),
     doorbell: assign(({ context, event }, params: { resumeTo: Resume }) => {
       // AVIC: the interrupt is taken in guest mode, without an exit…
@@ -386,7 +387,12 @@ export const vcpuMachine = setup({
       const plan = context.plan as Extract<StepPlan, { kind: 'ipi' }>;
       const now = context.port.now();
       const kind = plan.init ? 'init' : 'ipi';
-      const interrupt: GuestInterrupt = { kind, from: context.port.self, sentAt: now };
+      const interrupt: GuestInterrupt = {
+        kind,
+        from: context.port.self,
+        sentAt: now,
+        ...(plan.forL2 ? { forL2: plan.forL2 } : {}),
+      };
       const after: StepPlan = { kind: 'run', at: plan.at };
       if (plan.init) {
         // INIT is not a fixed interrupt: neither KVM_HC_SEND_IPI nor AVIC carries it, so the
@@ -578,9 +584,11 @@ export const vcpuMachine = setup({
       },
     },
     idle: {
-      description: 'The guest has nothing left to do before the end of the run.',
+      description:
+        'The guest has nothing left to do before the end of the run (an L1 hypervisor: until an interrupt wakes one of its L2 vCPUs).',
       always: { guard: 'moreExits', target: 'exiting' },
       on: {
+        STEP: { guard: 'currentStep', actions: 'step', target: 'route' },
         ...inGuestInterrupts('idle'),
       },
     },
@@ -692,6 +700,31 @@ function releaseAcks(context: VcpuContext, now: Time): HeldAck[] {
     else context.port.send(h.to, 'FLUSH_ACK', { ack: { ...h.ack, ackedAt: now + 1 } }, 1, Priority.MESSAGE);
   }
   return left;
+}
+
+/**
+ * A kick for an L2 vCPU this (L1) vCPU runs: the interrupt is in the L2 vCPU's vAPIC (L1's KVM
+ * wrote it before kicking), so L1 learns that L2 vCPU is runnable, and the L2 vCPU queues it
+ * for its next VMRUN. L1 takes the kick itself as a plain IPI; a running L2 was kicked out by
+ * L0 (nested #VMEXIT, EXIT_INTR), so that VMRUN comes after L1 has handled it. Both vCPUs share
+ * this pCPU.
+ */
+function forwardToL2(context: VcpuContext, forL2: NestedInterrupt): Partial<VcpuContext> {
+  const now = context.port.now();
+  const stepNow = context.os.noteL2Interrupt?.(forL2, now) ?? false;
+  const msg = { interrupt: forL2.interrupt, arrivedAt: now, doorbell: false, waiting: true };
+  // 1 ps: the kick may have come as a relayed message, which an interrupt must not sort before.
+  context.port.send(forL2.actor, 'INTR', msg, 1, Priority.INTERRUPT);
+  // L1 was running its own processes (or had nothing left to do): its next step, which enters
+  // the woken L2 vCPU, is now. In guest mode that is a new STEP; out of it, the next entry
+  // schedules it (an idle L1 goes back to its plan rather than to idling).
+  if (!stepNow || (context.plan.kind !== 'run' && context.plan.kind !== 'idle')) return {};
+  const plan: StepPlan = { kind: 'run', at: now + 1 };
+  if (context.where !== 'guest')
+    return { plan, ...(context.resumeTo === 'idle' ? { resumeTo: 'route' } : {}) };
+  const gen = context.gen + 1;
+  context.port.schedule(1, 'STEP', { gen }, Priority.TIMER);
+  return { plan, gen, stepAt: now + 1 };
 }
 
 /** AVIC: the ICR write reaches each target's pCPU without an exit. */

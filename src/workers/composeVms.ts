@@ -177,7 +177,8 @@ export function buildVmCoreActors(
   actors.push([pcpuIndex, host]);
   for (const place of here) {
     const info = vms[place.vm]!;
-    const l2s = l2Of(s, topo, all, place);
+    // L1's KVM asks an L2 vCPU's guest whether a flush IPI for it would have been sent at all.
+    const l2s = l2Of(s, topo, all, place).map((r) => ({ ...r, link: new GuestLink() }));
     actors.push([
       actorIndex(topo, vcpuId(place.vm, place.vcpu)),
       guestActor(s, topo, core, info, place, all, pcpuIndex, until, l2s, domain, route, guests.get(place)),
@@ -185,7 +186,7 @@ export function buildVmCoreActors(
     for (const l2 of l2s)
       actors.push([
         l2.index,
-        guestActor(s, topo, core, l2.info, l2.place, all, pcpuIndex, until, [], undefined, route),
+        guestActor(s, topo, core, l2.info, l2.place, all, pcpuIndex, until, [], undefined, route, l2.link),
       ]);
   }
   return actors;
@@ -242,6 +243,24 @@ function l2Of(s: Scenario, topo: Topology, all: readonly VcpuPlacement[], place:
       const l2Place = all.find((p) => p.vm === info.index && p.vcpu === vcpu)!;
       return [{ info, place: l2Place, index: actorIndex(topo, vcpuId(l2Place.vm, l2Place.vcpu)) }];
     });
+}
+
+/** L2 vCPU actor → the actor of the L1 vCPU that runs it (`l1VcpuOf`). */
+function l1ActorOfL2(s: Scenario, topo: Topology): (l2Actor: number) => number {
+  const m = new Map<number, number>();
+  for (const info of vmList(s)) {
+    if (info.parent === undefined) continue;
+    for (let v = 0; v < info.vm.vcpus; v++)
+      m.set(
+        actorIndex(topo, vcpuId(info.index, v)),
+        actorIndex(topo, vcpuId(info.parent, l1VcpuOf(info.vm, v))),
+      );
+  }
+  return (l2Actor) => {
+    const l1 = m.get(l2Actor);
+    if (l1 === undefined) throw new Error(`actor ${l2Actor} is not an L2 vCPU`);
+    return l1;
+  };
 }
 
 const indexCache = new WeakMap<Topology, Map<string, number>>();
@@ -327,7 +346,7 @@ function guestActor(
   all: readonly VcpuPlacement[],
   pcpuIndex: number,
   until: Time,
-  runs: readonly L2Run[],
+  runs: readonly (L2Run & { link: GuestLink })[],
   domain: MigrationDomain | undefined,
   route: (vcpuActor: number) => Route,
   link?: GuestLink,
@@ -363,6 +382,15 @@ function guestActor(
       if (runs.length > 0) {
         const slots = runs.map((r) => ({
           index: r.info.index,
+          actor: r.index,
+          guest: r.link,
+          kernelCtx: encodeContext({
+            world: 'guest',
+            level: r.info.level,
+            vm: r.info.index,
+            view: r.place.vcpu,
+            process: KERNEL_PROCESS,
+          }),
           kvm: new NestedKvm(core, {
             npt: s.host.npt,
             policy: policyByName(info.vm.nested!.policy),
@@ -372,7 +400,12 @@ function guestActor(
           }),
         }));
         const autoEnter = !script.some((op) => op.op === 'vmrun');
-        sw = new L1Hypervisor(os, slots, kernelCtx, autoEnter, topo.timing.schedSlice);
+        sw = new L1Hypervisor(os, slots, kernelCtx, autoEnter, topo.timing.schedSlice, {
+          l1ActorOf: l1ActorOfL2(s, topo),
+          self,
+          port,
+          perTarget: topo.timing.ipiSendPerTarget,
+        });
       }
       if (link) link.sw = sw;
       const peers = all.map((v) => actorIndex(topo, vcpuId(v.vm, v.vcpu)));
