@@ -395,6 +395,8 @@ export class L1Hypervisor implements CpuSoftware {
     if (!Number.isFinite(wake)) return plan;
     if (plan.kind === 'run') return { kind: 'run', at: Math.min(plan.at, wake) };
     if (plan.kind === 'idle') return { kind: 'run', at: wake };
+    // L1's own idle HLT ends when the L2 vCPU's timer fires in L1 (an hrtimer interrupt).
+    if (plan.kind === 'halt') return { ...plan, until: Math.min(plan.until, wake) };
     return plan;
   }
 }

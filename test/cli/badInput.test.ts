@@ -31,7 +31,22 @@ interface FileCase {
   mentions: (string | RegExp)[];
 }
 
+const NESTED = (l2: string) =>
+  `name: x\nhardware: { cores: 2 }\nvms:\n  - name: l1\n    vcpus: 2\n    nested:\n      policy: linux-7.0\n      vms: [ { name: l2, vcpus: 2, ${l2} } ]\n`;
+
 const fileCases: FileCase[] = [
+  {
+    title: 'PV TLB flush for an L2 guest (L1 deferring its L2s’ flushes is not modelled)',
+    yaml: NESTED('pvTlbFlush: true'),
+    path: 'vms.0.nested.vms.0.pvTlbFlush',
+    mentions: [/PV TLB flush for an L2 guest/, /not modelled/, /true/],
+  },
+  {
+    title: 'Hyper-V enlightened flush for an L2 guest',
+    yaml: NESTED('hypervTlbFlush: true'),
+    path: 'vms.0.nested.vms.0.hypervTlbFlush',
+    mentions: [/enlightened flush for an L2 guest/, /not modelled/],
+  },
   {
     title: 'a host task on a core that runs no vCPU',
     yaml: 'name: x\nhardware: { cores: 4 }\nhost:\n  tasks: [ { name: vhost, every: 1ms, run: 100us, cores: [3] } ]\nvms:\n  - { name: a, vcpus: 2 }\n',

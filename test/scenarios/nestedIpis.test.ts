@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import { encodeContext, KERNEL_PROCESS } from '../../src/hw/context.js';
+import { ObsKind, type VmrunObs } from '../../src/hw/observations.js';
+import { collectMetrics } from '../../src/report/metrics.js';
+import { loadScenario, parseScenarioText } from '../../src/scenario/load.js';
+import { runSimulation } from '../../src/workers/runSimulation.js';
+
+/**
+ * IPIs, INIT and TLB shootdowns inside an L2 (nested SVM, docs/domain.md §3). An L2 vCPU's
+ * KVM_HC_SEND_IPI or ICR write is reflected to L1, whose KVM writes the interrupt into the target
+ * L2 vCPU's vAPIC and kicks the L1 vCPU that runs it, through L0. That L1 vCPU leaves its L2 by a
+ * nested #VMEXIT (EXIT_INTR), or wakes from HLT, and injects at its next VMRUN of the L2.
+ */
+
+/** One L1 of `vcpus` vCPUs running an L2 of as many (vCPU i on L1 vCPU i) with these scripts. */
+function scenario(opts: { vcpus: number; l2Script: string; l1Guest?: string; until?: string }): string {
+  return `name: nested-ipis
+seed: 1
+until: ${opts.until ?? '200us'}
+hardware: { cores: ${opts.vcpus}, spec: eraps-amd }
+host: { npt: true, policy: linux-7.0 }
+vms:
+  - name: l1
+    vcpus: ${opts.vcpus}
+    cpuid: { eraps: true }
+    guest: { processes: 1, contextSwitch: { every: 0 }${opts.l1Guest ?? ''} }
+    nested:
+      policy: linux-7.0
+      vms:
+        - name: l2
+          vcpus: ${opts.vcpus}
+          cpuid: { eraps: true }
+          guest:
+            processes: 2
+            contextSwitch: { every: 0 }
+            script:
+${opts.l2Script}
+`;
+}
+
+async function run(text: string) {
+  const s = parseScenarioText(text, 'nested-ipis.yaml');
+  const r = await runSimulation(s, { workers: 1, inProcess: true, trace: {} });
+  return { r, m: collectMetrics(r.actors, r.topology.timing, r.simulatedPs) };
+}
+
+/** When L0 entered L2 vCPU `vcpu` (VM index 1: the L2 of the only L1), in µs. */
+function l2EntriesUs(r: Awaited<ReturnType<typeof run>>['r'], vcpu: number): number[] {
+  const ctx = encodeContext({ world: 'guest', level: 2, vm: 1, view: vcpu, process: KERNEL_PROCESS });
+  return r
+    .trace!.observations.filter((o) => o.kind === ObsKind.VMRUN && (o.data as VmrunObs).ctx === ctx)
+    .map((o) => o.t / 1e6);
+}
+
+describe('TLB shootdowns inside an L2', () => {
+  it('complete, each flush IPI costing an L2 hypercall exit, a kick of L1 and a nested EXIT_INTR', async () => {
+    const s = loadScenario('scenarios/vm/nested-l2-shootdowns.yaml');
+    const r = await runSimulation(s, { workers: 1, inProcess: true });
+    const m = collectMetrics(r.actors, r.topology.timing, r.simulatedPs);
+    expect(r.violationCounts['tlb-stale'] ?? 0).toBe(0);
+    expect(r.failing).toEqual([]);
+    expect(m.shootdowns.count).toBeGreaterThan(20);
+    expect(m.shootdowns.byVm.map((v) => v.vm)).toEqual(['l2']);
+    // One target each (the other L2 vCPU): one KVM_HC_SEND_IPI of the L2, reflected, and one
+    // kick of L1's own (KVM_HC_SEND_IPI again, one level up) per shootdown.
+    expect(m.exits['l2:vmmcall']).toBe(m.shootdowns.count);
+    expect(m.exits.vmmcall).toBe(m.shootdowns.count);
+    // A kicked L1 vCPU that was running its L2 leaves it by a nested #VMEXIT.
+    expect(m.exits['l2:intr']).toBeGreaterThan(0);
+    // The L2's own should_flush_tlb still leaves out idle vCPUs and those on another mm.
+    expect(m.shootdowns.lazySkippedTargets + m.shootdowns.otherMmSkippedTargets).toBeGreaterThan(0);
+    // Two levels of exits: slower than the ≈ 4.3 µs nested round trip alone.
+    expect(m.shootdowns.latencyNs.p50).toBeGreaterThan(4300);
+  });
+
+  it('give the same trace on one worker or one per core', async () => {
+    const s = loadScenario('scenarios/vm/nested-l2-shootdowns.yaml');
+    const one = await runSimulation(s, { workers: 1, inProcess: true });
+    const two = await runSimulation(s, { workers: 2, inProcess: true });
+    expect(two.traceDigest).toBe(one.traceDigest);
+  });
+});
+
+describe('IPIs inside an L2', () => {
+  it('end an L2 vCPU’s HLT early (L1 wakes it and enters it), as on bare metal', async () => {
+    const woken = await run(
+      scenario({
+        vcpus: 2,
+        l2Script: `              0: [ { wait: 10us }, { ipi: { to: 1 } } ]
+              1: [ { hlt: 100us }, { call: 2 }, { ret: 2 } ]`,
+      }),
+    );
+    const after = l2EntriesUs(woken.r, 1).slice(1);
+    // Entered once at boot, then again when the IPI arrived — long before its HLT would end.
+    expect(after[0]).toBeGreaterThan(10);
+    expect(after[0]).toBeLessThan(40);
+    expect(woken.m.exits.vmmcall).toBe(1);
+    const asleep = await run(
+      scenario({
+        vcpus: 2,
+        l2Script: `              0: [ { wait: 10us } ]
+              1: [ { hlt: 100us }, { call: 2 }, { ret: 2 } ]`,
+      }),
+    );
+    expect(l2EntriesUs(asleep.r, 1)[1]).toBeGreaterThan(100);
+  });
+
+  it('to the sending L2 vCPU itself need no kick: L1’s KVM injects at its next VMRUN', async () => {
+    const { m } = await run(
+      scenario({
+        vcpus: 2,
+        l2Script: `              0: [ { wait: 10us }, { ipi: { to: 0 } }, { call: 2 }, { ret: 2 } ]
+              1: [ { hlt: 50us } ]`,
+      }),
+    );
+    expect(m.exits['l2:vmmcall']).toBe(1);
+    expect(m.exits.vmmcall ?? 0).toBe(0);
+  });
+});
+
+describe('an L1 vCPU halted in its own idle loop', () => {
+  it('wakes when the HLT of an L2 vCPU it runs ends (the timer is L1’s), not at the end of its own HLT', async () => {
+    const { r } = await run(
+      scenario({
+        vcpus: 1,
+        l1Guest: ', hlt: { every: 2us, for: 100us }',
+        l2Script: `              0: [ { hlt: 10us }, { call: 2 }, { ret: 2 }, { hlt: 10us } ]`,
+        until: '150us',
+      }),
+    );
+    const entries = l2EntriesUs(r, 0);
+    // Boot, then the end of the 10 µs HLT (plus the nested exit it took to get there).
+    expect(entries[1]).toBeGreaterThan(10);
+    expect(entries[1]).toBeLessThan(30);
+  });
+});
+
+describe('INIT inside an L2 (kvm_vcpu_reset in L1’s KVM)', () => {
+  it('naive at both levels: no CLEAR_RAP anywhere, the L2’s RETs consume pre-INIT entries (rap-promised-clear)', async () => {
+    const s = loadScenario('scenarios/vm/nested-init-naive.yaml');
+    const r = await runSimulation(s, { workers: 1, inProcess: true });
+    expect(r.violationCounts['rap-promised-clear']).toBeGreaterThan(0);
+    const v = r.violations.find((x) => x.property === 'rap-promised-clear')!;
+    expect(v.consumer.level).toBe(2);
+    expect(v.promise).toMatch(/INIT/);
+    expect(v.because).toMatch(/kvm_vcpu_reset/);
+    expect(v.because).toMatch(/L1 hypervisor/);
+  });
+
+  it('linux-7.0: the reset marks CR3 dirty for vmcb12, and L0 clears on the nested VMRUN anyway', async () => {
+    const s = loadScenario('scenarios/vm/nested-init-linux-7.0.yaml');
+    const r = await runSimulation(s, { workers: 1, inProcess: true });
+    expect(r.violationCounts['rap-promised-clear'] ?? 0).toBe(0);
+    expect(r.failing).toEqual([]);
+  });
+});
