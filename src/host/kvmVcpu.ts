@@ -293,8 +293,9 @@ export class KvmVcpu implements Hypervisor {
     this.reflected = undefined;
     const target = l2 ? this.l2!.l2Actor : this.p.vcpuActor;
     const cost = r.cost + nestedExitCost;
-    // An L2 never spins here (no IPIs inside an L2, README), so only L1's entries carry a window;
-    // KVM would give vmcb02 vmcb01's count (nested_vmcb02_prepare_control).
+    // PAUSE-loop exiting inside an L2 is not modelled (README): an L2 spinning on its shootdown's
+    // acknowledgements never exits. KVM would give vmcb02 vmcb01's count when L0 intercepts PAUSE
+    // (nested_vmcb02_prepare_control) and reflect the exit to L1 when vmcb12 intercepts it too.
     const pleAfter = l2 ? 0 : this.pauseFilterCount * core.timing.pauseLoop;
     return reflected ? { cost, target, reflected, pleAfter } : { cost, target, pleAfter };
   }

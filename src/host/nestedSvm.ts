@@ -267,8 +267,8 @@ export class L1Hypervisor implements CpuSoftware {
     return this.os.onFlushIpi(req, now);
   }
   flushSkip(req: FlushRequest): FlushSkip | undefined {
-    // While L1 runs an L2 its own OS is not in its idle loop, and the CPU is in L1's KVM, on
-    // the VMM's address space: L1's shootdowns interrupt it (IPIs inside an L2 are refused).
+    // While L1 runs an L2 (or its KVM sends kicks for one) its own OS is not in its idle loop,
+    // and the CPU is in L1's KVM, on the VMM's address space: L1's shootdowns interrupt it.
     return this.inL2 ? undefined : this.os.flushSkip(req);
   }
   onSkippedFlush(req: FlushRequest, how: FlushSkip, now: Time): void {
