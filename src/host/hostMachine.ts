@@ -325,7 +325,9 @@ export const hostMachine = setup({
       const { sched, port } = context;
       const t = sched.threadOf(ev.target);
       // The sender left guest mode meanwhile (or is being kicked anyway): that exit is the one.
-      if (!t || t !== sched.current || context.kicked) return {};
+      // So is the VMRUN of an L1 that went on into its L2 after the ICR write (its KVM's kicks
+      // for an L2 interrupt): an L2 never writes an AVIC ICR (vmcb02 has no AVIC).
+      if (!t || t !== sched.current || context.kicked || t.kvm.running === 'l2') return {};
       port.send(
         t.kvm.guestActor,
         'KICK',
