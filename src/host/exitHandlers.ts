@@ -22,6 +22,8 @@ export interface ExitOutcome {
    * spinner was in kernel mode, as pause_interception passes it.
    */
   onSpin?: { yieldToKernelMode: boolean };
+  /** For an emulated nested VMRUN: when L1's timer interrupts the L2 it enters (GuestExit.l1TimerAt). */
+  l1Timer?: Time;
 }
 
 type Handler = (kvm: Hypervisor, exit: GuestExit) => ExitOutcome;

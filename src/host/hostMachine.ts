@@ -91,6 +91,11 @@ export type HostEvent =
   | { type: 'LAST_BOOSTED'; vm: number; vcpu: number }
   /** A spinner's directed yield chose a thread of this pCPU (yield_to): buddy and reschedule. */
   | { type: 'YIELD_TO'; target: number }
+  /**
+   * The timer of an L1 guest hypervisor (vCPU thread `thread`) fired during its nested entry
+   * `entry` (KvmVcpu.nestedEntries): an interrupt for L1, which L0 emulates (the LAPIC timer).
+   */
+  | { type: 'L1_TIMER'; thread: number; entry: number }
   | IntrMessage;
 
 /**
@@ -235,6 +240,10 @@ export const hostMachine = setup({
         });
       }
       if (r.onSpin) context.sched.current!.stats.pleExits++;
+      if (r.l1Timer !== undefined) {
+        const msg = { thread: t.actor, entry: kvm.nestedEntries };
+        context.port.schedule(Math.max(1, r.l1Timer - now), 'L1_TIMER', msg, Priority.TIMER);
+      }
       return { handledAt: now + r.switchCost + r.cost, blockFor: r.blockFor ?? 0, onSpin: r.onSpin };
     }),
     scheduleHandled: ({ context }) => {
@@ -374,6 +383,19 @@ export const hostMachine = setup({
     deliverOutsideGuest: ({ context, event }) => {
       deliver(context, event as IntrMessage, false);
     },
+    /**
+     * L1's timer fired while L1 may still be in the L2 entry it was armed for: L1 must get the CPU
+     * (a nested #VMEXIT with EXIT_INTR at the next entry), and an L2 running here is kicked out.
+     */
+    l1Timer: assign(({ context, event }, params: { inGuest: boolean }) => {
+      const ev = event as Extract<HostEvent, { type: 'L1_TIMER' }>;
+      const t = context.sched.threadOf(ev.thread);
+      if (t?.kvm.running !== 'l2' || t.kvm.nestedEntries !== ev.entry) return {};
+      t.kvm.noteL1Interrupt();
+      if (!params.inGuest || t !== context.sched.current || context.kicked) return {};
+      kick(context);
+      return { kicked: true };
+    }),
   },
   guards: {
     blocks: ({ context }) => context.blockFor > 0,
@@ -434,6 +456,7 @@ export const hostMachine = setup({
     DY_STATE: { actions: 'learnSpinState' },
     LAST_BOOSTED: { actions: 'learnLastBoosted' },
     YIELD_TO: { actions: 'yieldedTo' },
+    L1_TIMER: { actions: { type: 'l1Timer', params: { inGuest: false } } },
   },
   states: {
     choosing: {
@@ -473,6 +496,7 @@ export const hostMachine = setup({
         YIELD_TO: { actions: ['yieldedTo', 'kickForPreemption'] },
         HV_FLUSH: { actions: { type: 'hvFlush', params: { inGuest: true } } },
         AVIC_INCOMPLETE: { actions: 'avicIncomplete' },
+        L1_TIMER: { actions: { type: 'l1Timer', params: { inGuest: true } } },
       },
     },
     handlingExit: {

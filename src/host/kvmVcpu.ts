@@ -118,6 +118,8 @@ export class KvmVcpu implements Hypervisor {
   private reflected: GuestExit | undefined;
   private nestedExitClear = { value: false, step: '' };
   private vmcb02Why = '';
+  /** Nested VMRUNs emulated so far: names the L2 entry an L1 timer was armed for. */
+  nestedEntries = 0;
   /** The L2 that L1's last VMRUN entered (KVM has one vmcb02 per vCPU, refilled from each vmcb12). */
   private l2: NestedTarget | undefined;
   /** control->pause_filter_count: this vCPU's PLE window (pauses), grown by PAUSE exits. */
@@ -325,7 +327,9 @@ export class KvmVcpu implements Hypervisor {
     v02.erapCtl.clearRap = d.clearRap.value;
     this.vmcb02Why = d.clearRap.step;
     this.running = 'l2';
-    return { cost: this.core_.timing.exitHandler };
+    this.nestedEntries++;
+    const cost = this.core_.timing.exitHandler;
+    return exit.l1TimerAt === undefined ? { cost } : { cost, l1Timer: exit.l1TimerAt };
   }
 
   /**

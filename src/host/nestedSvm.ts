@@ -205,7 +205,12 @@ export class L1Hypervisor implements CpuSoftware {
           this.inL2 = true;
           this.ranSince = now;
           this.blockedUntil[this.cur] = 0;
-          return { ...e, vmcb12: this.l2s[this.cur]!.kvm.prepareVmrun() };
+          const timer = this.timerAt(this.cur, now);
+          return {
+            ...e,
+            vmcb12: this.l2s[this.cur]!.kvm.prepareVmrun(),
+            ...(timer === undefined ? {} : { l1TimerAt: timer }),
+          };
         }),
       };
     }
@@ -367,14 +372,31 @@ export class L1Hypervisor implements CpuSoftware {
     this.inL2 = true;
     this.blockedUntil[k] = 0;
     const slot = this.l2s[k]!;
+    const timer = this.timerAt(k, now);
     const exit: GuestExit = {
       reason: 'vmrun',
       arg: slot.index,
       vmcb12: slot.kvm.prepareVmrun(),
       ctx: this.l1Ctx,
       detail: `L1 KVM: VMRUN of vmcb12 (L2 VM ${slot.index})`,
+      ...(timer === undefined ? {} : { l1TimerAt: timer }),
     };
     return { kind: 'exit', exits: [exit] };
+  }
+
+  /**
+   * When L1's scheduler must interrupt L2 `k` to look again (its tick; here at the slice's end
+   * exactly, as L0's slices end): once the slice is over and another L2 vCPU of this L1 vCPU is
+   * runnable, or its HLT has ended. None while no other could be — L1 then stays with `k` until
+   * its next exit. The interrupt is L1's, so the L2 leaves by a nested EXIT_INTR.
+   */
+  private timerAt(k: number, now: Time): Time | undefined {
+    let other = Number.POSITIVE_INFINITY;
+    this.blockedUntil.forEach((b, i) => {
+      if (i !== k && Number.isFinite(b)) other = Math.min(other, Math.max(b, now));
+    });
+    if (!Number.isFinite(other)) return undefined;
+    return Math.max(this.ranSince + this.slice, other, now + 1);
   }
 
   /** The first L2 not blocked at `now`, in round-robin order from `from`. */

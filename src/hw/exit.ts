@@ -34,6 +34,11 @@ export interface GuestExit {
   idle?: boolean;
   /** For `vmrun`: erap_ctl of vmcb12 as the L1 hypervisor wrote it. */
   vmcb12?: { allowLargerRap: boolean; clearRap: boolean };
+  /**
+   * For `vmrun`: when L1's scheduler timer interrupts this L2 (its slice is over and another L2
+   * vCPU of this L1 vCPU may want the CPU); none while no other could.
+   */
+  l1TimerAt?: Time;
   /** For `vmmcall` (KVM_HC_SEND_IPI): the IPI the guest sends through the hypervisor. */
   ipi?: GuestIpi;
   /** For `vmmcall` (Hyper-V HvCallFlushVirtualAddressList/Space): the flush the host performs. */

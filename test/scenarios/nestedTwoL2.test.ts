@@ -39,6 +39,38 @@ describe('an L1 running two L2 VMs', () => {
   });
 });
 
+describe("L1's scheduler timer", () => {
+  /** Two L2 VMs on one L1 vCPU, neither of which ever exits (NPT on, no HLT), 100 µs slices. */
+  const text = `name: l1-timer
+seed: 1
+until: 1ms
+hardware: { cores: 1, spec: eraps-amd }
+host: { npt: true, policy: linux-7.0, scheduler: { slice: 100us } }
+vms:
+  - name: l1
+    vcpus: 1
+    cpuid: { eraps: true }
+    guest: { processes: 1, contextSwitch: { every: 0 } }
+    nested:
+      policy: linux-7.0
+      vms:
+        - { name: l2a, vcpus: 1, cpuid: { eraps: true }, guest: { processes: 2, contextSwitch: { every: 50us } } }
+        - { name: l2b, vcpus: 1, cpuid: { eraps: true }, guest: { processes: 2, contextSwitch: { every: 50us } } }
+`;
+
+  it('ends an L2 that never exits at its slice (a nested EXIT_INTR), so both L2s run', async () => {
+    const r = await runSimulation(parseScenarioText(text, 'l1-timer.yaml'), { workers: 1, inProcess: true });
+    const m = collectMetrics(r.actors, r.topology.timing, r.simulatedPs);
+    const work = new Map(m.work.byVm.map((v) => [v.vm, v.ops]));
+    // Without L1's timer l2a kept the vCPU for the whole run and l2b did nothing.
+    expect(work.get('l2b')).toBeGreaterThan(0.3 * work.get('l2a')!);
+    // A switch every 100 µs slice: ≈ 9 in 1 ms, each an L1 timer that kicked the running L2 out.
+    expect(m.exits['l2:intr']).toBeGreaterThanOrEqual(8);
+    expect(m.exits['l2:intr']).toBeLessThanOrEqual(10);
+    expect(m.exits.vmrun).toBe(m.exits['l2:intr']! + 1);
+  });
+});
+
 describe("an L2's pin", () => {
   /** L1 vCPUs 0 and 1 on cores 0 and 1; the L2's one vCPU on the L1 vCPU `pin` names. */
   async function nestedClearsByCore(pin: number) {

@@ -209,6 +209,8 @@ interface NestedConfig {
   /** Shootdowns among an L2's vCPUs: IPIs reflected to L1, whose KVM kicks the L1 vCPUs. */
   l2Shootdowns: boolean;
   l2s: number;
+  /** L0's slice, and L1's between its L2s (L1's timer ends an L2 that never exits). */
+  slice: string;
   seed: number;
 }
 
@@ -224,6 +226,7 @@ const nestedArb: fc.Arbitrary<NestedConfig> = fc.record({
   l2Hlt: fc.boolean(),
   l2Shootdowns: fc.boolean(),
   l2s: fc.integer({ min: 1, max: 2 }),
+  slice: fc.constantFrom('40us', '3ms'),
   seed: fc.integer({ min: 1, max: 1000 }),
 });
 
@@ -242,7 +245,7 @@ function nestedYaml(c: NestedConfig): string {
 seed: ${c.seed}
 until: 400us
 hardware: { cores: ${c.l1Vcpus}, spec: eraps-amd }
-host: { npt: ${c.npt}, avic: ${c.avic}, policy: ${c.l0Policy} }
+host: { npt: ${c.npt}, avic: ${c.avic}, policy: ${c.l0Policy}, scheduler: { slice: ${c.slice} } }
 vms:
   - name: l1
     vcpus: ${c.l1Vcpus}
