@@ -174,3 +174,35 @@ describe('INIT inside an L2 (kvm_vcpu_reset in L1’s KVM)', () => {
     expect(r.failing).toEqual([]);
   });
 });
+
+describe('the nested study (scenarios/sweeps/nested-study.yaml), its key cells at seed 1', () => {
+  async function cell(l0: string, l1: string, npt: boolean) {
+    const file = 'scenarios/sweeps/nested-study.yaml';
+    const text = readFileSync(file, 'utf8')
+      .replace(/^seeds:.*$/m, '')
+      .replace(/^matrix:[\s\S]*$/m, '');
+    const sets = [`host.policy=${l0}`, `vms.0.nested.policy=${l1}`, `host.npt=${npt}`];
+    const r = await runSimulation(parseScenarioText(text, file, { sets }), { workers: 1, inProcess: true });
+    const m = collectMetrics(r.actors, r.topology.timing, r.simulatedPs);
+    return { r, m };
+  }
+
+  it('naive L0 under an L2 that trusts ERAPS: L1 RETs consume L2 entries (rap-nested)', async () => {
+    const { r, m } = await cell('naive', 'linux-7.0', true);
+    expect(r.violationCounts['rap-nested']).toBeGreaterThan(0);
+    expect(m.shootdowns.count).toBeGreaterThan(5);
+  });
+
+  it('linux-7.0 at both levels: clean, the L2’s shootdowns complete through L1', async () => {
+    const { r, m } = await cell('linux-7.0', 'linux-7.0', false);
+    expect(r.failing).toEqual([]);
+    expect(r.violationCounts['rap-nested'] ?? 0).toBe(0);
+    expect(r.violationCounts['rap-promised-clear'] ?? 0).toBe(0);
+    expect(m.shootdowns.count).toBeGreaterThan(5);
+  });
+
+  it('naive L0 under an L2 that stuffs (L1 hides ERAPS): no entry crosses a level', async () => {
+    const { r } = await cell('naive', 'hide', true);
+    expect(r.violationCounts['rap-nested'] ?? 0).toBe(0);
+  });
+});
