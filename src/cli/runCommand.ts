@@ -155,13 +155,9 @@ export function checkModelled(file: string, s: Scenario): void {
         found,
       });
     };
-    // An L2's shootdowns are IPIs through its L1's KVM, never deferred: KVM's PV TLB flush inside
-    // an L1 (L1's record_steal_time for its preempted L2 vCPUs) and an L1 that offers Hyper-V's
-    // enlightened flush to its L2 are not modelled.
+    // An L2's shootdowns go through its L1's KVM (IPIs, or PV TLB flush deferred by L1): an L1
+    // that offers Hyper-V's enlightened flush to its L2 is not modelled.
     for (const [j, l2] of (vm.nested?.vms ?? []).entries()) {
-      if (l2.pvTlbFlush) {
-        refuse(`nested.vms.${j}.pvTlbFlush`, 'false: PV TLB flush for an L2 guest', 'true');
-      }
       if (l2.hypervTlbFlush) {
         refuse(
           `nested.vms.${j}.hypervTlbFlush`,

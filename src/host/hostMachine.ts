@@ -666,6 +666,18 @@ function deliver(context: HostContext, ev: IntrMessage, inGuest: boolean): boole
     return false;
   }
   const now = port.now();
+  const forL2 = ev.interrupt.forL2;
+  const l2Ctx = forL2 ? t.guest?.deferL2Flush?.(forL2, now) : undefined;
+  if (forL2 && l2Ctx !== undefined) {
+    // The L2's kvm_flush_tlb_multi found the target L2 vCPU preempted in L1 and deferred the
+    // flush to L1's next VMRUN of it: no interrupt, no wake-up, no kick; the initiator's cmpxchg
+    // is its answer. (Decided here, where L1's steal-time state is, after the sender's kick.)
+    const req = forL2.interrupt.req!;
+    sched.noteNestedDeferral(t, req, l2Ctx);
+    const ack = { id: req.id, arrivedAt: now, handledAt: now, ackedAt: now, deferred: true };
+    port.send(forL2.interrupt.from, 'FLUSH_ACK', { ack }, 0, Priority.MESSAGE);
+    return false;
+  }
   if (isLazySkip(t, ev)) {
     // No wake-up, no kick, no AVIC incomplete-IPI exit.
     skipAtGuest(port, t, ev.interrupt);

@@ -794,11 +794,20 @@ export class HostScheduler {
   }
 
   /** A shootdown left this target's flush to the host (the checker names it if the flush is lost). */
-  private observeDeferral(t: VcpuThread, req: FlushRequest, path: 'pv' | 'hyperv'): void {
+  /**
+   * An L2 shootdown deferred by PV TLB flush inside this (L1) vCPU thread: counted on it (L1
+   * did the deferring) and reported for the L2 vCPU whose kernel context is `l2Ctx`.
+   */
+  noteNestedDeferral(t: VcpuThread, req: FlushRequest, l2Ctx: number): void {
+    t.stats.deferredFlushes++;
+    this.observeDeferral(t, req, 'pv', l2Ctx);
+  }
+
+  private observeDeferral(t: VcpuThread, req: FlushRequest, path: 'pv' | 'hyperv', ctx?: number): void {
     const obs: ShootdownDeferredObs = {
       id: req.id,
       pcpu: this.p.core.params.index,
-      ctx: t.kvm.guestKernelCtx,
+      ctx: ctx ?? t.kvm.guestKernelCtx,
       path,
     };
     this.p.port.observe(ObsKind.SHOOTDOWN_DEFERRED, obs);

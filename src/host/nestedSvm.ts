@@ -131,6 +131,8 @@ export interface L2Slot {
   kvm: NestedKvm;
   /** The L2 vCPU's guest, for whether a flush IPI for it was sent at all (should_flush_tlb). */
   guest: GuestFlushView;
+  /** L1's KVM offers its L2 PV TLB flush (KVM_FEATURE_PV_TLB_FLUSH, the L2 VM's pvTlbFlush). */
+  pvTlbFlush: boolean;
 }
 
 /**
@@ -166,6 +168,13 @@ export class L1Hypervisor implements CpuSoftware {
   private readonly kicks: { to: number; forL2: NestedInterrupt }[] = [];
   private kicking = false;
   private afterKicks: number | undefined;
+  /**
+   * Per L2: L1 scheduled it out while it was runnable (kvm_steal_time_set_preempted in L1's
+   * KVM, at vcpu_put of a preempted thread), until L1 enters it again.
+   */
+  private readonly preempted: boolean[];
+  /** Per L2: shootdowns its initiators deferred (KVM_VCPU_FLUSH_TLB), for L1's next VMRUN of it. */
+  private readonly deferred: FlushRequest[][];
 
   constructor(
     private readonly os: LinuxOs,
@@ -178,6 +187,8 @@ export class L1Hypervisor implements CpuSoftware {
   ) {
     // Without autoEnter an L2 runs only once L1's script executes its VMRUN.
     this.blockedUntil = l2s.map(() => (autoEnter ? 0 : Number.POSITIVE_INFINITY));
+    this.preempted = l2s.map(() => false);
+    this.deferred = l2s.map(() => []);
   }
 
   start(now: Time): StepPlan {
@@ -201,6 +212,7 @@ export class L1Hypervisor implements CpuSoftware {
         exits: plan.exits.map((e) => {
           if (e.reason !== 'vmrun') return e;
           const k = this.l2s.findIndex((l) => l.index === e.arg);
+          this.beforeEntry(Math.max(0, k), now);
           this.cur = Math.max(0, k);
           this.inL2 = true;
           this.ranSince = now;
@@ -266,6 +278,17 @@ export class L1Hypervisor implements CpuSoftware {
     // reschedule IPI; check_preempt_wakeup). Inside an L2 or L1's KVM, L1 is at its scheduler
     // at the next reflected exit anyway.
     return !this.inL2 && !this.kicking && this.blockedUntil[k] === 0;
+  }
+
+  deferL2Flush(forL2: NestedInterrupt, _now: Time): number | undefined {
+    const { kind, req } = forL2.interrupt;
+    const k = this.l2s.findIndex((l) => l.actor === forL2.actor);
+    const slot = this.l2s[k];
+    // kvm_flush_tlb_multi in the L2: a target whose steal-time word says preempted gets
+    // KVM_VCPU_FLUSH_TLB and no IPI (its cmpxchg succeeds: L1 is not entering it meanwhile).
+    if (!slot?.pvTlbFlush || kind !== 'flush' || !req || !this.preempted[k]) return undefined;
+    this.deferred[k]!.push(req);
+    return slot.kernelCtx;
   }
 
   onFlushIpi(req: FlushRequest, now: Time): { cost: Time; handledAt: Time; exits: GuestExit[] } {
@@ -368,6 +391,7 @@ export class L1Hypervisor implements CpuSoftware {
   /** L1 executes VMRUN of the chosen L2's vmcb12: a #VMEXIT to L0, which emulates it. */
   private enterL2(k: number, now: Time): StepPlan {
     if (k !== this.cur || !this.inL2) this.ranSince = now;
+    this.beforeEntry(k, now);
     this.cur = k;
     this.inL2 = true;
     this.blockedUntil[k] = 0;
@@ -382,6 +406,30 @@ export class L1Hypervisor implements CpuSoftware {
       ...(timer === undefined ? {} : { l1TimerAt: timer }),
     };
     return { kind: 'exit', exits: [exit] };
+  }
+
+  /**
+   * L1 is about to enter L2 `k`. The L2 it leaves for another while still runnable is preempted
+   * (its steal-time word says so to the L2's initiators); `k` is not, and L1's record_steal_time
+   * services the flushes deferred to it: kvm_vcpu_flush_tlb_guest (KVM_REQ_TLB_FLUSH_GUEST for
+   * vmcb12, before prepareVmrun) — the nested VMRUN flushes the shared ASID anyway — and the L2
+   * learns their page-table changes before the VMRUN reaches it.
+   */
+  private beforeEntry(k: number, _now: Time): void {
+    if (this.inL2 && k !== this.cur && this.blockedUntil[this.cur] === 0) this.preempted[this.cur] = true;
+    this.preempted[k] = false;
+    const deferred = this.deferred[k]!;
+    if (deferred.length === 0) return;
+    const slot = this.l2s[k]!;
+    if (slot.kvm.p.policy.honourPvFlush?.().value ?? true) slot.kvm.request('TLB_FLUSH_GUEST');
+    this.l2Interrupts.port.send(
+      slot.actor,
+      'DEFERRED_FLUSHES',
+      { deferred: [...deferred] },
+      1,
+      Priority.WORLD_SWITCH,
+    );
+    deferred.length = 0;
   }
 
   /**

@@ -56,6 +56,13 @@ export type FlushSkip = 'lazy' | 'other-mm';
  */
 export interface GuestFlushView {
   flushSkip(req: FlushRequest): FlushSkip | undefined;
+  /**
+   * For an L1 guest hypervisor's kick that carries an L2 flush IPI ({@link NestedInterrupt}):
+   * whether the L2's initiator would have deferred it instead (PV TLB flush, the target L2 vCPU
+   * preempted in L1). If so, L1 has recorded the flush for its next VMRUN of that L2 vCPU, and
+   * the answer is that L2 vCPU's kernel context (for the report); undefined: deliver the kick.
+   */
+  deferL2Flush?(forL2: NestedInterrupt, now: Time): number | undefined;
 }
 
 /**
@@ -135,6 +142,8 @@ export interface CpuSoftware {
    * should step at once: it was running its own processes, which the woken L2 vCPU preempts.
    */
   noteL2Interrupt?(forL2: NestedInterrupt, now: Time): boolean;
+  /** An L1 guest hypervisor only: see {@link GuestFlushView.deferL2Flush}. */
+  deferL2Flush?(forL2: NestedInterrupt, now: Time): number | undefined;
   /** Handles a plain IPI (a wake-up or a script's `ipi`); returns the handler's duration. */
   onIpi(from: number, now: Time): Time;
   /**

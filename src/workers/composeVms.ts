@@ -11,6 +11,7 @@ import { policyByName } from '../host/policies/index.js';
 import { encodeContext, KERNEL_PROCESS } from '../hw/context.js';
 import type { CoreHw } from '../hw/core.js';
 import type { CpuSoftware, FlushRequest, FlushSkip, GuestFlushView } from '../hw/cpuSoftware.js';
+import type { NestedInterrupt } from '../hw/exit.js';
 import { LinuxOs } from '../os/linuxOs.js';
 import type { WorkloadParams } from '../os/workload.js';
 import type { Scenario } from '../scenario/schema.js';
@@ -331,6 +332,9 @@ class GuestLink implements GuestFlushView {
     if (!this.sw) throw new Error('a vCPU thread asked its guest before the vCPU actor was built');
     return this.sw.flushSkip(req);
   }
+  deferL2Flush(forL2: NestedInterrupt, now: Time): number | undefined {
+    return this.sw?.deferL2Flush?.(forL2, now);
+  }
 }
 
 /**
@@ -384,6 +388,7 @@ function guestActor(
           index: r.info.index,
           actor: r.index,
           guest: r.link,
+          pvTlbFlush: r.info.vm.pvTlbFlush,
           kernelCtx: encodeContext({
             world: 'guest',
             level: r.info.level,

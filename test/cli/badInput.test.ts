@@ -36,12 +36,6 @@ const NESTED = (l2: string) =>
 
 const fileCases: FileCase[] = [
   {
-    title: 'PV TLB flush for an L2 guest (L1 deferring its L2s’ flushes is not modelled)',
-    yaml: NESTED('pvTlbFlush: true'),
-    path: 'vms.0.nested.vms.0.pvTlbFlush',
-    mentions: [/PV TLB flush for an L2 guest/, /not modelled/, /true/],
-  },
-  {
     title: 'Hyper-V enlightened flush for an L2 guest',
     yaml: NESTED('hypervTlbFlush: true'),
     path: 'vms.0.nested.vms.0.hypervTlbFlush',

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { encodeContext, KERNEL_PROCESS } from '../../src/hw/context.js';
+import { decodeContext, encodeContext, KERNEL_PROCESS } from '../../src/hw/context.js';
 import { ObsKind, type VmrunObs } from '../../src/hw/observations.js';
 import { collectMetrics } from '../../src/report/metrics.js';
 import { loadScenario, parseScenarioText } from '../../src/scenario/load.js';
@@ -98,6 +98,56 @@ describe('TLB shootdowns inside an L2', () => {
     const one = await runSimulation(s, { workers: 1, inProcess: true });
     const two = await runSimulation(s, { workers: 2, inProcess: true });
     expect(two.traceDigest).toBe(one.traceDigest);
+  });
+});
+
+describe('PV TLB flush offered by an L1 to its L2s', () => {
+  /** Two L2 VMs share two L1 vCPUs in 30 µs slices: each L2 vCPU is often preempted in L1. */
+  async function pv(on: boolean) {
+    const text = `name: nested-pv
+seed: 1
+until: 1ms
+hardware: { cores: 2, spec: eraps-amd }
+host: { npt: true, policy: linux-7.0, scheduler: { slice: 30us } }
+vms:
+  - name: l1
+    vcpus: 2
+    cpuid: { eraps: true }
+    guest: { processes: 1, contextSwitch: { every: 0 } }
+    nested:
+      policy: linux-7.0
+      vms:
+${['l2a', 'l2b']
+  .map(
+    (n) => `        - name: ${n}
+          vcpus: 2
+          pvTlbFlush: ${on}
+          cpuid: { eraps: true }
+          guest: { processes: 2, contextSwitch: { every: 50us }, shootdown: { every: 25us, pages: 1 } }
+`,
+  )
+  .join('')}`;
+    const s = parseScenarioText(text, 'nested-pv.yaml');
+    const r = await runSimulation(s, { workers: 1, inProcess: true, trace: {} });
+    return { r, m: collectMetrics(r.actors, r.topology.timing, r.simulatedPs) };
+  }
+
+  it('defers the flush for a target L2 vCPU preempted in L1: no kick at the target, no wait', async () => {
+    const on = await pv(true);
+    const off = await pv(false);
+    expect(on.r.violationCounts['tlb-stale'] ?? 0).toBe(0);
+    expect(on.m.shootdowns.pvDeferredTargets).toBeGreaterThan(10);
+    expect(off.m.shootdowns.pvDeferredTargets).toBe(0);
+    // Every deferral is reported for the L2 vCPU (level 2), for tlb-stale's explanations.
+    const deferrals = on.r
+      .trace!.observations.filter((o) => o.kind === ObsKind.SHOOTDOWN_DEFERRED)
+      .map((o) => o.data as { ctx: number; path: string })
+      .filter((d) => d.path === 'pv');
+    expect(deferrals).toHaveLength(on.m.shootdowns.pvDeferredTargets);
+    expect(deferrals.every((d) => decodeContext(d.ctx).level === 2)).toBe(true);
+    // Fewer nested EXIT_INTRs at the targets, and the initiators wait less for preempted targets.
+    expect(on.m.exits['l2:intr']!).toBeLessThan(off.m.exits['l2:intr']!);
+    expect(on.m.shootdowns.waitNs.preemptedWait).toBeLessThan(off.m.shootdowns.waitNs.preemptedWait);
   });
 });
 

@@ -208,6 +208,8 @@ interface NestedConfig {
   l2Hlt: boolean;
   /** Shootdowns among an L2's vCPUs: IPIs reflected to L1, whose KVM kicks the L1 vCPUs. */
   l2Shootdowns: boolean;
+  /** L1 offers its L2s PV TLB flush: targets preempted in L1 are deferred to L1's next VMRUN. */
+  l2Pv: boolean;
   l2s: number;
   /** L0's slice, and L1's between its L2s (L1's timer ends an L2 that never exits). */
   slice: string;
@@ -225,6 +227,7 @@ const nestedArb: fc.Arbitrary<NestedConfig> = fc.record({
   l1Hlt: fc.boolean(),
   l2Hlt: fc.boolean(),
   l2Shootdowns: fc.boolean(),
+  l2Pv: fc.boolean(),
   l2s: fc.integer({ min: 1, max: 2 }),
   slice: fc.constantFrom('40us', '3ms'),
   seed: fc.integer({ min: 1, max: 1000 }),
@@ -233,6 +236,7 @@ const nestedArb: fc.Arbitrary<NestedConfig> = fc.record({
 function nestedYaml(c: NestedConfig): string {
   const l2 = (i: number) => `        - name: l2${String.fromCharCode(97 + i)}
           vcpus: ${c.l1Vcpus}
+          pvTlbFlush: ${c.l2Pv}
           guest:
             processes: 2
             contextSwitch: { every: 25us }
