@@ -402,9 +402,8 @@ export const hostMachine = setup({
     /** A flush the guest's initiator leaves out for a halted vCPU (idle, or on another mm). */
     guestSkips: ({ context, event }) => {
       const t = context.sched.threadOf((event as IntrMessage).target);
-      return (
-        t !== undefined && (isLazySkip(t, event as IntrMessage) || isOtherMmSkip(t, event as IntrMessage))
-      );
+      const ev = event as IntrMessage;
+      return t !== undefined && (isLazySkip(t, ev) || isOtherMmSkip(t, ev) || isL2Skip(t, ev));
     },
     resched: ({ context }) => context.sched.needResched && context.sched.contended,
     /**
@@ -603,6 +602,16 @@ function forwardMoved(context: HostContext, ev: IntrMessage | HvFlushMessage): v
 }
 
 /**
+ * An L1 guest hypervisor's kick carrying an L2 flush IPI that the L2's initiator would not have
+ * sent (the target L2 vCPU idle in lazy TLB mode, or on another mm): L1's is_lazy and loaded_mm
+ * reads, made where the target is.
+ */
+function isL2Skip(t: VcpuThread, ev: IntrMessage): boolean {
+  const forL2 = ev.interrupt.forL2;
+  return forL2 !== undefined && (t.guest?.l2FlushSkipped?.(forL2) ?? false);
+}
+
+/**
  * A shootdown's flush IPI for a vCPU whose guest is idle in lazy TLB mode: native_flush_tlb_multi
  * skips it (should_flush_tlb). The PV check comes first in kvm_flush_tlb_multi, but a halted
  * vCPU is never marked preempted.
@@ -676,6 +685,13 @@ function deliver(context: HostContext, ev: IntrMessage, inGuest: boolean): boole
     sched.noteNestedDeferral(t, req, l2Ctx);
     const ack = { id: req.id, arrivedAt: now, handledAt: now, ackedAt: now, deferred: true };
     port.send(forL2.interrupt.from, 'FLUSH_ACK', { ack }, 0, Priority.MESSAGE);
+    return false;
+  }
+  if (isL2Skip(t, ev)) {
+    // The L2's should_flush_tlb leaves the target L2 vCPU out: it answers for itself (its
+    // actor's skipFlush); the L1 vCPU that runs it is neither woken nor kicked.
+    const msg = { interrupt: forL2!.interrupt, arrivedAt: now, doorbell: false, waiting: true };
+    port.send(forL2!.actor, 'INTR', msg, 0, Priority.INTERRUPT);
     return false;
   }
   if (isLazySkip(t, ev)) {

@@ -265,9 +265,7 @@ export class L1Hypervisor implements CpuSoftware {
     // A flush the L2's initiator leaves out (lazy TLB, another mm): the L2 vCPU answers it itself
     // and stays as it is. The kick still happened — the skip is decided here, at the target, as
     // for L1's own shootdowns (README).
-    const { req } = forL2.interrupt;
-    if (forL2.interrupt.kind === 'flush' && req && this.l2s[k]!.guest.flushSkip(req) !== undefined)
-      return false;
+    if (this.l2FlushSkipped(forL2)) return false;
     // INIT is the reset L1's KVM emulates for that L2 vCPU (kvm_apic_accept_events).
     if (forL2.interrupt.kind === 'init') this.l2s[k]!.kvm.initReset(this.l2s[k]!.kernelCtx);
     // kvm_vcpu_kick wakes an L2 vCPU halted in L1's KVM (kvm_vcpu_block); one L1's script has not
@@ -278,6 +276,12 @@ export class L1Hypervisor implements CpuSoftware {
     // reschedule IPI; check_preempt_wakeup). Inside an L2 or L1's KVM, L1 is at its scheduler
     // at the next reflected exit anyway.
     return !this.inL2 && !this.kicking && this.blockedUntil[k] === 0;
+  }
+
+  l2FlushSkipped(forL2: NestedInterrupt): boolean {
+    const { kind, req } = forL2.interrupt;
+    const slot = this.l2s.find((l) => l.actor === forL2.actor);
+    return kind === 'flush' && req !== undefined && slot?.guest.flushSkip(req) !== undefined;
   }
 
   deferL2Flush(forL2: NestedInterrupt, _now: Time): number | undefined {

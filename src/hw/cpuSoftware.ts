@@ -63,6 +63,11 @@ export interface GuestFlushView {
    * the answer is that L2 vCPU's kernel context (for the report); undefined: deliver the kick.
    */
   deferL2Flush?(forL2: NestedInterrupt, now: Time): number | undefined;
+  /**
+   * For such a kick: whether the L2's initiator leaves the target L2 vCPU out (its is_lazy or
+   * loaded_mm, should_flush_tlb): then nothing of the L1 vCPU is disturbed.
+   */
+  l2FlushSkipped?(forL2: NestedInterrupt): boolean;
 }
 
 /**
@@ -144,6 +149,8 @@ export interface CpuSoftware {
   noteL2Interrupt?(forL2: NestedInterrupt, now: Time): boolean;
   /** An L1 guest hypervisor only: see {@link GuestFlushView.deferL2Flush}. */
   deferL2Flush?(forL2: NestedInterrupt, now: Time): number | undefined;
+  /** An L1 guest hypervisor only: see {@link GuestFlushView.l2FlushSkipped}. */
+  l2FlushSkipped?(forL2: NestedInterrupt): boolean;
   /** Handles a plain IPI (a wake-up or a script's `ipi`); returns the handler's duration. */
   onIpi(from: number, now: Time): Time;
   /**

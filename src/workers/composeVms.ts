@@ -335,6 +335,9 @@ class GuestLink implements GuestFlushView {
   deferL2Flush(forL2: NestedInterrupt, now: Time): number | undefined {
     return this.sw?.deferL2Flush?.(forL2, now);
   }
+  l2FlushSkipped(forL2: NestedInterrupt): boolean {
+    return this.sw?.l2FlushSkipped?.(forL2) ?? false;
+  }
 }
 
 /**
