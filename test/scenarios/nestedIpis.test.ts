@@ -5,6 +5,7 @@ import { ObsKind, type VmrunObs } from '../../src/hw/observations.js';
 import { collectMetrics } from '../../src/report/metrics.js';
 import { loadScenario, parseScenarioText } from '../../src/scenario/load.js';
 import { runSimulation } from '../../src/workers/runSimulation.js';
+import { nestedScenario } from '../helpers/nestedScenario.js';
 
 /**
  * IPIs, INIT and TLB shootdowns inside an L2 (nested SVM, docs/domain.md §3). An L2 vCPU's
@@ -15,20 +16,10 @@ import { runSimulation } from '../../src/workers/runSimulation.js';
 
 /** One L1 of `vcpus` vCPUs running an L2 of as many (vCPU i on L1 vCPU i) with these scripts. */
 function scenario(opts: { vcpus: number; l2Script: string; l1Guest?: string; until?: string }): string {
-  return `name: nested-ipis
-seed: 1
-until: ${opts.until ?? '200us'}
-hardware: { cores: ${opts.vcpus}, spec: eraps-amd }
-host: { npt: true, policy: linux-7.0 }
-vms:
-  - name: l1
-    vcpus: ${opts.vcpus}
-    cpuid: { eraps: true }
-    guest: { processes: 1, contextSwitch: { every: 0 }${opts.l1Guest ?? ''} }
-    nested:
-      policy: linux-7.0
-      vms:
-        - name: l2
+  return nestedScenario({
+    name: 'nested-ipis',
+    ...opts,
+    l2Vms: `        - name: l2
           vcpus: ${opts.vcpus}
           cpuid: { eraps: true }
           guest:
@@ -36,7 +27,8 @@ vms:
             contextSwitch: { every: 0 }
             script:
 ${opts.l2Script}
-`;
+`,
+  });
 }
 
 async function run(text: string) {
@@ -107,29 +99,22 @@ describe('TLB shootdowns inside an L2', () => {
 describe('PV TLB flush offered by an L1 to its L2s', () => {
   /** Two L2 VMs share two L1 vCPUs in 30 µs slices: each L2 vCPU is often preempted in L1. */
   async function pv(on: boolean) {
-    const text = `name: nested-pv
-seed: 1
-until: 1ms
-hardware: { cores: 2, spec: eraps-amd }
-host: { npt: true, policy: linux-7.0, scheduler: { slice: 30us } }
-vms:
-  - name: l1
-    vcpus: 2
-    cpuid: { eraps: true }
-    guest: { processes: 1, contextSwitch: { every: 0 } }
-    nested:
-      policy: linux-7.0
-      vms:
-${['l2a', 'l2b']
-  .map(
-    (n) => `        - name: ${n}
+    const text = nestedScenario({
+      name: 'nested-pv',
+      vcpus: 2,
+      until: '1ms',
+      slice: '30us',
+      l2Vms: ['l2a', 'l2b']
+        .map(
+          (n) => `        - name: ${n}
           vcpus: 2
           pvTlbFlush: ${on}
           cpuid: { eraps: true }
           guest: { processes: 2, contextSwitch: { every: 50us }, shootdown: { every: 25us, pages: 1 } }
 `,
-  )
-  .join('')}`;
+        )
+        .join(''),
+    });
     const s = parseScenarioText(text, 'nested-pv.yaml');
     const r = await runSimulation(s, { workers: 1, inProcess: true, trace: {} });
     return { r, m: collectMetrics(r.actors, r.topology.timing, r.simulatedPs) };

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { collectMetrics } from '../../src/report/metrics.js';
 import { loadScenario, parseScenarioText } from '../../src/scenario/load.js';
 import { runSimulation } from '../../src/workers/runSimulation.js';
+import { nestedScenario } from '../helpers/nestedScenario.js';
 
 /**
  * Several L2 VMs per L1 (docs/domain.md §3, nested SVM): L1's scheduler alternates between its
@@ -41,22 +42,15 @@ describe('an L1 running two L2 VMs', () => {
 
 describe("L1's scheduler timer", () => {
   /** Two L2 VMs on one L1 vCPU, neither of which ever exits (NPT on, no HLT), 100 µs slices. */
-  const text = `name: l1-timer
-seed: 1
-until: 1ms
-hardware: { cores: 1, spec: eraps-amd }
-host: { npt: true, policy: linux-7.0, scheduler: { slice: 100us } }
-vms:
-  - name: l1
-    vcpus: 1
-    cpuid: { eraps: true }
-    guest: { processes: 1, contextSwitch: { every: 0 } }
-    nested:
-      policy: linux-7.0
-      vms:
-        - { name: l2a, vcpus: 1, cpuid: { eraps: true }, guest: { processes: 2, contextSwitch: { every: 50us } } }
+  const text = nestedScenario({
+    name: 'l1-timer',
+    vcpus: 1,
+    until: '1ms',
+    slice: '100us',
+    l2Vms: `        - { name: l2a, vcpus: 1, cpuid: { eraps: true }, guest: { processes: 2, contextSwitch: { every: 50us } } }
         - { name: l2b, vcpus: 1, cpuid: { eraps: true }, guest: { processes: 2, contextSwitch: { every: 50us } } }
-`;
+`,
+  });
 
   it('ends an L2 that never exits at its slice (a nested EXIT_INTR), so both L2s run', async () => {
     const r = await runSimulation(parseScenarioText(text, 'l1-timer.yaml'), { workers: 1, inProcess: true });
