@@ -572,7 +572,7 @@ function armSlice(context: HostContext, now: Time): void {
   if (!t || sched.sliceArmed || !sched.contended) return;
   sched.sliceArmed = true;
   context.sliceGen++;
-  const end = Math.max(now + 1, sched.sliceEnd(t, now));
+  const end = Math.max(now + 1, sched.tickAfter(sched.sliceEnd(t, now)));
   context.port.schedule(end - now, 'SLICE', { gen: context.sliceGen }, Priority.TIMER);
 }
 

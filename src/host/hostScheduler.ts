@@ -132,6 +132,11 @@ export interface HostSchedulerParams {
   /** Host kernel threads bound to this pCPU, competing with the vCPU threads. */
   tasks?: HostTaskThread[];
   slice: Time;
+  /**
+   * The scheduler tick's period (1/HZ), where a request's end is noticed; 0 (absent): at once,
+   * as with the HRTICK sched feature. See {@link tickAfter}.
+   */
+  tick?: Time;
   haltPoll: Time;
   /** sysctl_sched_migration_cost: bounds newidle balancing by this pCPU's average idle time. */
   migrationCost?: Time;
@@ -274,6 +279,17 @@ export class HostScheduler {
     const v = this.currentV(t, now);
     if (t.deadline <= v && vslice > 0) t.deadline += (Math.floor((v - t.deadline) / vslice) + 1) * vslice;
     return now + realTimeFor(t.deadline - v, t.weight);
+  }
+
+  /**
+   * When the end of a request at `t` is noticed: at once with `tick` 0 (HRTICK: an hrtimer at the
+   * slice's end), else at the first scheduler tick at or after it — task_tick_fair's update_curr
+   * → update_deadline → resched_curr, with every CPU's tick on the same jiffy boundaries (no
+   * sched_skew_tick). Linux's default: HRTICK off, HZ 250 or 1000.
+   */
+  tickAfter(t: Time): Time {
+    const tick = this.p.tick ?? 0;
+    return tick > 0 ? Math.ceil(t / tick) * tick : t;
   }
 
   /** The running entity's vruntime brought up to `now` without accounting it. */
@@ -671,7 +687,11 @@ export class HostScheduler {
 
   /** Nothing waits: the task runs on. Returns when the next stretch ends. */
   runTaskOn(now: Time): Time {
-    return this.task!.runOn(now, this.p.slice);
+    const task = this.task!;
+    const end = task.runOn(now, this.p.slice);
+    // A stretch cut by the slice ends at the tick that notices it (or with the burst, if sooner).
+    if (end - now < this.p.slice) return end;
+    return Math.min(now + task.remainingAt(now), this.tickAfter(end));
   }
 
   /** Others wait: the task is preempted mid-burst and queues behind them. */

@@ -66,6 +66,15 @@ export const HostSchema = strictObject({
       description:
         "Default: the timing table's schedSlice (2.8 ms); host.latency.schedSlice is the same number.",
     }),
+    /**
+     * The scheduler tick's period (1/HZ: 1ms at HZ=1000, 4ms at HZ=250), where a running
+     * thread's expired request is noticed and it is preempted for a waiting one. 0: at the
+     * request's end exactly, as with the HRTICK sched feature (Linux's default is off: the tick).
+     */
+    tick: durationOr('0').meta({
+      description:
+        '0 (default): a slice ends exactly when the request does (HRTICK); else the tick period (1/HZ) at which it is noticed, e.g. 1ms or 4ms.',
+    }),
     haltPoll: DurationSchema.optional().meta({
       description: "Default: the timing table's haltPoll (200 us); host.latency.haltPoll is the same number.",
     }),

@@ -153,6 +153,7 @@ export function buildVmCoreActors(
         threads: kvms,
         tasks,
         slice: topo.timing.schedSlice,
+        tick: s.host.scheduler.tick,
         haltPoll: topo.timing.haltPoll,
         migrationCost: s.host.scheduler.migrationCost,
         yieldForfeit: s.host.scheduler.yieldForfeit,

@@ -41,6 +41,7 @@ function makeSched(
     yieldForfeit?: boolean;
     pickBuddy?: boolean;
     delayDequeue?: boolean;
+    tick?: Time;
   } = {},
 ): Fixture {
   const port = fakePort();
@@ -90,6 +91,7 @@ function makeSched(
     ...(o.yieldForfeit === undefined ? {} : { yieldForfeit: o.yieldForfeit }),
     ...(o.pickBuddy === undefined ? {} : { pickBuddy: o.pickBuddy }),
     ...(o.delayDequeue === undefined ? {} : { delayDequeue: o.delayDequeue }),
+    ...(o.tick === undefined ? {} : { tick: o.tick }),
   });
   return { sched, core, port, kvms, t: sched.threads };
 }
@@ -360,6 +362,19 @@ describe('run queue', () => {
     expect(f.sched.threadOf(10)).toBe(f.t[0]);
     expect(f.sched.threadOf(11)).toBe(f.t[1]);
     expect(f.sched.threadOf(12)).toBeUndefined();
+  });
+});
+
+describe('the scheduler tick (host.scheduler.tick)', () => {
+  it('a request’s end is noticed at the next tick boundary; without a tick, at once (HRTICK)', () => {
+    const exact = makeSched();
+    expect(exact.sched.tickAfter(2_800 * US)).toBe(2_800 * US);
+    const hz1000 = makeSched({ tick: 1_000 * US });
+    expect(hz1000.sched.tickAfter(2_800 * US)).toBe(3_000 * US);
+    expect(hz1000.sched.tickAfter(3_000 * US)).toBe(3_000 * US);
+    const hz250 = makeSched({ tick: 4_000 * US });
+    expect(hz250.sched.tickAfter(1)).toBe(4_000 * US);
+    expect(hz250.sched.tickAfter(4_000 * US + 1)).toBe(8_000 * US);
   });
 });
 

@@ -43,6 +43,7 @@ describe('defaults', () => {
         yieldForfeit: true,
         pickBuddy: true,
         delayDequeue: true,
+        tick: 0,
       },
       latency: {},
       tasks: [],
@@ -135,6 +136,7 @@ describe('values', () => {
       yieldForfeit: true,
       pickBuddy: true,
       delayDequeue: true,
+      tick: 0,
     });
   });
 
