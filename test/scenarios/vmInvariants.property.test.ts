@@ -7,7 +7,8 @@ import { runSimulation } from '../../src/workers/runSimulation.js';
 
 /**
  * Whole VM configurations drawn at random — policy, NPT, AVIC, PV and Hyper-V flush, the guest's
- * flush instructions, HLT, overcommit, short slices, a host kernel thread beside the vCPUs,
+ * flush instructions, HLT, overcommit, short slices (ending exactly or at a tick), a host kernel
+ * thread beside the vCPUs,
  * PAUSE-loop exiting off, at its default window or at a tiny one (an exit every ≈ 1 µs of spin) — and
  * nested setups, run end to end for a short while. Whatever the combination, four things must
  * hold, because each is a property of the machine and of KVM's flush paths, not of the RAP
@@ -45,6 +46,8 @@ interface Config {
   shootdownPages: number;
   hlt: boolean;
   slice: string;
+  /** host.scheduler.tick: slices end exactly (0) or at the next tick. */
+  tick: string;
   hostTask: boolean;
   pleWindow: number;
   /** vm1's nice and the host task's (EEVDF weights). */
@@ -69,6 +72,7 @@ const configArb: fc.Arbitrary<Config> = fc.record({
   shootdownPages: fc.integer({ min: 1, max: 3 }),
   hlt: fc.boolean(),
   slice: fc.constantFrom('40us', '3ms'),
+  tick: fc.constantFrom('0', '100us', '1ms'),
   hostTask: fc.boolean(),
   pleWindow: fc.constantFrom(0, 3000, 40),
   vmNice: fc.constantFrom(0, -5, 5),
@@ -99,7 +103,7 @@ host:
   npt: ${c.npt}
   avic: ${c.avic}
   policy: ${c.policy}
-  scheduler: { slice: ${c.slice} }
+  scheduler: { slice: ${c.slice}, tick: ${c.tick} }
   latency: { pleWindow: ${c.pleWindow} }
 ${c.hostTask ? `  tasks: [ { name: kworker, every: 150us, run: 40us, nice: ${c.taskNice} } ]\n` : ''}vms:
 ${Array.from({ length: c.vms }, (_, i) => vm(i)).join('')}`;
