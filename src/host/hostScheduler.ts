@@ -726,6 +726,14 @@ export class HostScheduler {
   private checkPreemptWakeup(e: SchedEntity, now: Time): void {
     const cur = this.current ?? this.task;
     if (!cur) return;
+    // With a tick, the running entity's request may have ended unnoticed: this wake-up's
+    // update_curr notices it (update_deadline → resched_curr), and schedule() keeps it only if
+    // pick_eevdf still would. Without one the slice timer acted at the end itself.
+    if ((this.p.tick ?? 0) > 0 && this.currentV(cur, now) >= cur.deadline && !this.keepsCurrent(now)) {
+      if (cur === this.task) this.wakePreemptsTask = true;
+      else this.needResched = true;
+      return;
+    }
     const avg = this.avg(now, undefined);
     if (this.currentV(cur, now) <= avg) return;
     // pick_eevdf sees the delayed sleepers too: one of them may be the pick.

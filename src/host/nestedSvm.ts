@@ -181,8 +181,9 @@ export class L1Hypervisor implements CpuSoftware {
     private readonly l2s: readonly L2Slot[],
     private readonly l1Ctx: number,
     private readonly autoEnter: boolean,
-    /** L1's scheduler slice between its L2 vCPU threads. */
+    /** L1's scheduler slice between its L2 vCPU threads, and its tick (0: slices end exactly). */
     private readonly slice: Time,
+    private readonly tick: Time,
     private readonly l2Interrupts: L2Interrupts,
   ) {
     // Without autoEnter an L2 runs only once L1's script executes its VMRUN.
@@ -437,10 +438,11 @@ export class L1Hypervisor implements CpuSoftware {
   }
 
   /**
-   * When L1's scheduler must interrupt L2 `k` to look again (its tick; here at the slice's end
-   * exactly, as L0's slices end): once the slice is over and another L2 vCPU of this L1 vCPU is
-   * runnable, or its HLT has ended. None while no other could be — L1 then stays with `k` until
-   * its next exit. The interrupt is L1's, so the L2 leaves by a nested EXIT_INTR.
+   * When L1's scheduler must interrupt L2 `k` to look again (at the slice's end, or at the first
+   * tick after it, as L0's slices end: `host.scheduler.tick`): once the slice is over and another
+   * L2 vCPU of this L1 vCPU is runnable, or its HLT has ended. None while no other could be — L1
+   * then stays with `k` until its next exit. The interrupt is L1's: the L2 leaves by a nested
+   * EXIT_INTR.
    */
   private timerAt(k: number, now: Time): Time | undefined {
     let other = Number.POSITIVE_INFINITY;
@@ -448,7 +450,9 @@ export class L1Hypervisor implements CpuSoftware {
       if (i !== k && Number.isFinite(b)) other = Math.min(other, Math.max(b, now));
     });
     if (!Number.isFinite(other)) return undefined;
-    return Math.max(this.ranSince + this.slice, other, now + 1);
+    const at = Math.max(this.ranSince + this.slice, other, now + 1);
+    // L1 is a Linux guest with the host's scheduler settings: its tick notices the slice's end.
+    return this.tick > 0 ? Math.ceil(at / this.tick) * this.tick : at;
   }
 
   /** The first L2 not blocked at `now`, in round-robin order from `from`. */

@@ -409,12 +409,20 @@ function guestActor(
           }),
         }));
         const autoEnter = !script.some((op) => op.op === 'vmrun');
-        sw = new L1Hypervisor(os, slots, kernelCtx, autoEnter, topo.timing.schedSlice, {
-          l1ActorOf: l1ActorOfL2(s, topo),
-          self,
-          port,
-          perTarget: topo.timing.ipiSendPerTarget,
-        });
+        sw = new L1Hypervisor(
+          os,
+          slots,
+          kernelCtx,
+          autoEnter,
+          topo.timing.schedSlice,
+          s.host.scheduler.tick,
+          {
+            l1ActorOf: l1ActorOfL2(s, topo),
+            self,
+            port,
+            perTarget: topo.timing.ipiSendPerTarget,
+          },
+        );
       }
       if (link) link.sw = sw;
       const peers = all.map((v) => actorIndex(topo, vcpuId(v.vm, v.vcpu)));

@@ -376,6 +376,37 @@ describe('the scheduler tick (host.scheduler.tick)', () => {
     expect(hz250.sched.tickAfter(1)).toBe(4_000 * US);
     expect(hz250.sched.tickAfter(4_000 * US + 1)).toBe(8_000 * US);
   });
+
+  it('a wake-up notices a request that ended since the last tick: the runner is preempted even when the woken thread is not the pick', () => {
+    /** a, b and x take turns; x overruns its request, sleeps ahead (no DELAY_DEQUEUE), and wakes while a is past its own request's end. */
+    const woke = (tick: Time | undefined) => {
+      const f = makeSched({ threads: 3, delayDequeue: false, ...(tick ? { tick } : {}) });
+      const [a, b, x] = f.t as [VcpuThread, VcpuThread, VcpuThread];
+      const turn = (at: Time, who: VcpuThread) => {
+        expect(enter(f, at)).toBe(who);
+      };
+      turn(0, a);
+      f.sched.preemptCurrent(SLICE);
+      turn(SLICE, b);
+      f.sched.preemptCurrent(2 * SLICE);
+      turn(2 * SLICE, x);
+      f.sched.preemptCurrent(3 * SLICE);
+      turn(3 * SLICE, a);
+      f.sched.preemptCurrent(4 * SLICE);
+      turn(4 * SLICE, b);
+      f.sched.preemptCurrent(5 * SLICE);
+      turn(5 * SLICE, x);
+      f.sched.blockCurrent(6 * SLICE + 500 * US); // x ran 500 µs past its request: ahead of the rest
+      turn(6 * SLICE + 500 * US, a); // a's request ends at 7 S + 500 µs
+      f.sched.wake(x, 7 * SLICE + 800 * US, true);
+      return f.sched.needResched;
+    };
+    // Without a tick the slice timer acted at the request's end; the woken x (ineligible) is not
+    // what pick_eevdf would choose, so this wake-up alone preempts nothing.
+    expect(woke(undefined)).toBe(false);
+    // At HZ=250 a's request end (20.1 ms) waits for the 24 ms tick — or for this wake-up at 20.4.
+    expect(woke(4_000 * US)).toBe(true);
+  });
 });
 
 describe('steal and run time', () => {
