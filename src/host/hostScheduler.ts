@@ -821,7 +821,6 @@ export class HostScheduler {
     }
   }
 
-  /** A shootdown left this target's flush to the host (the checker names it if the flush is lost). */
   /**
    * An L2 shootdown deferred by PV TLB flush inside this (L1) vCPU thread: counted on it (L1
    * did the deferring) and reported for the L2 vCPU whose kernel context is `l2Ctx`.
@@ -831,6 +830,10 @@ export class HostScheduler {
     this.observeDeferral(t, req, 'pv', l2Ctx);
   }
 
+  /**
+   * A shootdown left this target's flush to the host (the checker names it if the flush is lost),
+   * reported for the target's guest kernel, or for `ctx` (an L2's).
+   */
   private observeDeferral(t: VcpuThread, req: FlushRequest, path: 'pv' | 'hyperv', ctx?: number): void {
     const obs: ShootdownDeferredObs = {
       id: req.id,
