@@ -264,8 +264,8 @@ export class L1Hypervisor implements CpuSoftware {
     const k = this.l2s.findIndex((l) => l.actor === forL2.actor);
     if (k < 0) throw new Error(`a kick for L2 vCPU actor ${forL2.actor}, which this L1 vCPU does not run`);
     // A flush the L2's initiator leaves out (lazy TLB, another mm): the L2 vCPU answers it itself
-    // and stays as it is. The kick still happened — the skip is decided here, at the target, as
-    // for L1's own shootdowns (README).
+    // and stays as it is. (L0's delivery already keeps such a kick from this vCPU; this is the
+    // same rule for whatever reaches L1 another way.)
     if (this.l2FlushSkipped(forL2)) return false;
     // INIT is the reset L1's KVM emulates for that L2 vCPU (kvm_apic_accept_events).
     if (forL2.interrupt.kind === 'init') this.l2s[k]!.kvm.initReset(this.l2s[k]!.kernelCtx);
