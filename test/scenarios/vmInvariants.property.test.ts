@@ -221,7 +221,7 @@ interface NestedConfig {
 }
 
 const nestedArb: fc.Arbitrary<NestedConfig> = fc.record({
-  l1Vcpus: fc.integer({ min: 1, max: 2 }),
+  l1Vcpus: fc.integer({ min: 1, max: 3 }),
   l0Policy: fc.constantFrom('hide', 'naive', 'v6', 'linux-7.0', 'always'),
   l1Policy: fc.constantFrom('hide', 'naive', 'v6', 'linux-7.0', 'always'),
   npt: fc.boolean(),
