@@ -261,7 +261,7 @@ export class L1Hypervisor implements CpuSoftware {
   }
 
   noteL2Interrupt(forL2: NestedInterrupt, _now: Time): boolean {
-    const k = this.l2s.findIndex((l) => l.actor === forL2.actor);
+    const k = this.slotOf(forL2);
     if (k < 0) throw new Error(`a kick for L2 vCPU actor ${forL2.actor}, which this L1 vCPU does not run`);
     // A flush the L2's initiator leaves out (lazy TLB, another mm): the L2 vCPU answers it itself
     // and stays as it is. (L0's delivery already keeps such a kick from this vCPU; this is the
@@ -281,13 +281,13 @@ export class L1Hypervisor implements CpuSoftware {
 
   l2FlushSkipped(forL2: NestedInterrupt): boolean {
     const { kind, req } = forL2.interrupt;
-    const slot = this.l2s.find((l) => l.actor === forL2.actor);
+    const slot = this.l2s[this.slotOf(forL2)];
     return kind === 'flush' && req !== undefined && slot?.guest.flushSkip(req) !== undefined;
   }
 
   deferL2Flush(forL2: NestedInterrupt, _now: Time): number | undefined {
     const { kind, req } = forL2.interrupt;
-    const k = this.l2s.findIndex((l) => l.actor === forL2.actor);
+    const k = this.slotOf(forL2);
     const slot = this.l2s[k];
     // kvm_flush_tlb_multi in the L2: a target whose steal-time word says preempted gets
     // KVM_VCPU_FLUSH_TLB and no IPI (its cmpxchg succeeds: L1 is not entering it meanwhile).
@@ -361,6 +361,11 @@ export class L1Hypervisor implements CpuSoftware {
       // 1 ps: this runs in a world-switch event, which an interrupt must not sort before.
       port.send(target, 'INTR', msg, 1, Priority.INTERRUPT);
     }
+  }
+
+  /** Index of the L2 slot an interrupt is for (-1: not an L2 vCPU this L1 vCPU runs). */
+  private slotOf(forL2: NestedInterrupt): number {
+    return this.l2s.findIndex((l) => l.actor === forL2.actor);
   }
 
   /** The next kick L1's KVM sends; when all are out, what it was going to do. */

@@ -5,6 +5,16 @@ import { parseScenarioText } from '../../src/scenario/load.js';
 import { RatioSchema } from '../../src/scenario/ratio.js';
 import { buildTopology } from '../../src/workers/compose.js';
 
+/** host.scheduler with nothing set but what the timing table supplies (slice, haltPoll). */
+const SCHEDULER_DEFAULTS = {
+  migration: 'llc',
+  migrationCost: 500 * US,
+  yieldForfeit: true,
+  pickBuddy: true,
+  delayDequeue: true,
+  tick: 0,
+};
+
 const parse = (text: string) => parseScenarioText(text, 'x.yaml');
 
 describe('defaults', () => {
@@ -37,14 +47,7 @@ describe('defaults', () => {
       avic: false,
       policy: 'linux-7.0',
       ibpbOnVcpuSwitch: true,
-      scheduler: {
-        migration: 'llc',
-        migrationCost: 500 * US,
-        yieldForfeit: true,
-        pickBuddy: true,
-        delayDequeue: true,
-        tick: 0,
-      },
+      scheduler: SCHEDULER_DEFAULTS,
       latency: {},
       tasks: [],
     });
@@ -131,12 +134,7 @@ describe('values', () => {
     expect(s.host.scheduler).toEqual({
       slice: 3 * MS,
       haltPoll: 1500,
-      migration: 'llc',
-      migrationCost: 500 * US,
-      yieldForfeit: true,
-      pickBuddy: true,
-      delayDequeue: true,
-      tick: 0,
+      ...SCHEDULER_DEFAULTS,
     });
   });
 
